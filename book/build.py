@@ -1,0 +1,180 @@
+"""Build the book: execute every chapter notebook with papermill, then run Jupyter Book.
+
+    python book/build.py                  # full profile: paper settings, full CIFAR-10
+    python book/build.py --profile quick  # small settings, for CI (pages say so)
+
+Executed notebooks are build products. Each is cached under ``.cache/book/<profile>/``
+with a key made of its template, its parameters, the eqlib sources and the data path, so
+a rebuild after a text edit re-executes nothing. Jupyter Book then runs with warnings as
+errors (``-W -n --keep-going``) and notebook execution off.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED = ROOT / "book" / "generated"
+STATIC = ROOT / "book" / "_static"
+
+# chapter -> (template notebook, parameters); the profiles override parameters.
+CHAPTERS = {
+    "theory": ("theory.ipynb", {}),
+    "mlp_tanh_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "tanh"}),
+    "mlp_gelu_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "gelu"}),
+    "mlp_tanh_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "tanh"}),
+    "mlp_gelu_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "gelu"}),
+    "mlp_sensitivity": ("mlp_sensitivity.ipynb", {}),
+    "mlp_summary": ("mlp_summary.ipynb", {}),      # reads the results of the chapters above
+    "attention": ("attention_heads.ipynb", {}),
+}
+MLP_CHAPTERS = [c for c, (t, _) in CHAPTERS.items() if t == "mlp_filters.ipynb"]
+
+PROFILES = {
+    "full": {},   # every notebook's own defaults are the paper settings
+    "quick": {    # CI: a few epochs on a subset; the pages say in a box that this is a quick build
+        "theory": {"profile": "quick"},
+        **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000} for c in MLP_CHAPTERS},
+        "mlp_sensitivity": {"profile": "quick", "weights": [0.1, 1.0], "epoch_grid": [2], "train_size": 3000,
+                            "n_eval": 2000},
+        "mlp_summary": {"profile": "quick"},
+        "attention": {"profile": "quick", "epochs": 2, "train_size": 4000, "n_images": 256},
+    },
+}
+
+
+def sha(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+    return h.hexdigest()[:20]
+
+
+def eqlib_digest() -> str:
+    return sha(*[f.read_bytes() for f in sorted((ROOT / "eqlib").glob("*.py"))])
+
+
+def repository_url() -> tuple[str, str]:
+    import yaml
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    return cfg["url"].rstrip("/"), cfg.get("branch", "main")
+
+
+def colab_link(template: str) -> str:
+    url, branch = repository_url()
+    return f"https://colab.research.google.com/github/{url.split('github.com/')[1]}/blob/{branch}/notebooks/{template}"
+
+
+def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]:
+    """Execute one chapter (or reuse its cached execution); return its cached notebook."""
+    import papermill as pm
+    template, params = CHAPTERS[chapter]
+    params = {**params, **PROFILES[profile].get(chapter, {})}
+    out_dir = ROOT / ".cache" / "book" / profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb_out, results = out_dir / f"{chapter}.ipynb", out_dir / f"{chapter}.json"
+    params["results_path"] = str(results)
+    if chapter == "mlp_summary":
+        params["results_paths"] = [str(out_dir / f"{c}.json") for c in MLP_CHAPTERS]
+    inputs = [(ROOT / "notebooks" / template).read_bytes(), json.dumps(params, sort_keys=True),
+              eqlib_digest(), os.environ.get("EQLIB_DATA", "")]
+    if chapter == "mlp_summary":
+        inputs += [Path(p).read_bytes() for p in params["results_paths"]]
+    key = sha(*inputs)
+    key_file = out_dir / f"{chapter}.key"
+    if not force and nb_out.exists() and results.exists() and key_file.exists() and key_file.read_text() == key:
+        return nb_out, 0.0, True
+    key_file.unlink(missing_ok=True)
+    start = time.perf_counter()
+    env = {"EQLIB_BOOK": "1", "TQDM_DISABLE": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        pm.execute_notebook(str(ROOT / "notebooks" / template), str(nb_out), parameters=params,
+                            kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    _decorate(nb_out, template)
+    key_file.write_text(key)
+    return nb_out, time.perf_counter() - start, False
+
+
+def _decorate(path: Path, template: str):
+    """Book-only touches: hide the injected parameters, add the Colab link under the title."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            tags.append("hide-cell")
+    link = nbformat.v4.new_markdown_cell(
+        f":::{{tip}}\nRun this chapter yourself: [open `notebooks/{template}` in Colab]({colab_link(template)}). "
+        "Its first cell installs `eqlib`; CIFAR-10 is downloaded by torchvision.\n:::")
+    link.metadata["tags"] = ["colab-link"]
+    nb.cells = [c for c in nb.cells if "colab-link" not in c.metadata.get("tags", [])]
+    first_md = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
+    nb.cells.insert(first_md + 1, link)
+    nbformat.write(nb, path)
+
+
+def write_timings(profile: str, timings: dict):
+    rows = ["| chapter | executed in (s) | training + analysis recorded by the page (s) |", "|---|---|---|"]
+    for chapter, (seconds, cached) in timings.items():
+        res = json.loads((ROOT / ".cache" / "book" / profile / f"{chapter}.json").read_text())
+        run = res.get("provenance", {}).get("run_seconds")
+        rows.append(f"| {chapter} | {'cached' if cached else f'{seconds:.0f}'} | {run if run is not None else '–'} |")
+    (GENERATED / "timings.md").write_text(
+        f"Profile **{profile}**, built on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}:\n\n" + "\n".join(rows) + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)}")
+    ap.add_argument("--force", action="store_true", help="re-execute every notebook")
+    ap.add_argument("--only", nargs="*", help="execute only these chapters (the book build then needs the others cached)")
+    args = ap.parse_args(argv)
+    if args.profile not in PROFILES:
+        ap.error(f"unknown profile {args.profile!r}; allowed: {', '.join(PROFILES)}")
+    unknown = set(args.only or []) - set(CHAPTERS)
+    if unknown:
+        ap.error(f"unknown chapters {sorted(unknown)}; allowed: {', '.join(CHAPTERS)}")
+
+    t0 = time.perf_counter()
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for chapter in CHAPTERS:
+        if args.only and chapter not in args.only:
+            continue
+        print(f"[book] {chapter} ...", flush=True)
+        nb, seconds, cached = execute(chapter, args.profile, args.force)
+        timings[chapter] = (seconds, cached)
+        print(f"[book] {chapter}: {'cached' if cached else f'{seconds:.0f} s'}", flush=True)
+    for chapter in CHAPTERS:             # the profile's executed copies become the book's sources
+        src = ROOT / ".cache" / "book" / args.profile / f"{chapter}.ipynb"
+        if not src.exists():
+            sys.exit(f"[book] chapter {chapter} of profile {args.profile} was never executed; run without --only")
+        shutil.copyfile(src, GENERATED / f"{chapter}.ipynb")
+        shutil.copyfile(src.with_suffix(".json"), GENERATED / f"{chapter}.json")
+    write_timings(args.profile, timings or {c: (0.0, True) for c in CHAPTERS})
+    import plotly
+    STATIC.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", STATIC / "plotly.min.js")
+
+    out = [] if args.profile == "full" else ["--path-output", str(ROOT / "_build" / args.profile)]
+    cmd = ["jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going", *out]
+    print("[book]", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    html = ROOT / "_build" / "html" if args.profile == "full" else ROOT / "_build" / args.profile / "_build" / "html"
+    print(f"[book] done in {time.perf_counter() - t0:.0f} s: {html / 'index.html'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Every figure of the book. Each function takes data and returns a plotly figure;
+:func:`show` displays one, also in a static page with no kernel and no CDN.
+
+Static interactivity comes from plotly's own sliders and buttons, which work in the
+built HTML without a kernel.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from eqlib.symmetry import LABELS
+
+LABEL_COLORS = {
+    "self-symmetric": "#1b9e77", "anti-symmetric": "#66a61e", "mirrored pair": "#7570b3",
+    "mirrored-negated pair": "#e7298a", "inactive": "#bbbbbb", "unmatched": "#d95f02",
+}
+
+
+def show(fig):
+    """Display a figure. In the book build (``EQLIB_BOOK=1``) the figure is emitted as
+    HTML that uses the plotly.js shipped with the book; elsewhere (Jupyter, Colab) as usual."""
+    from IPython.display import display
+    if os.environ.get("EQLIB_BOOK") == "1":
+        html = fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
+        display({"text/html": html, "text/plain": f"<plotly figure: {fig.layout.title.text or ''}>"}, raw=True)
+    else:
+        fig.show()
+
+
+def _png(rgb: np.ndarray) -> str:
+    """(H, W, 3) floats in [0, 1] -> a data-URI PNG."""
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def filter_image(w, scale=None, upscale=4):
+    """A flattened 3x32x32 filter as an RGB image: 0.5 + w / (2 max|w|), so -w looks inverted."""
+    w = np.asarray(w, np.float64).reshape(3, 32, 32).transpose(1, 2, 0)
+    s = scale or max(np.abs(w).max(), 1e-12)
+    return np.kron(0.5 + w / (2 * s), np.ones((upscale, upscale, 1)))
+
+
+def _axes_off(fig):
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+# --------------------------------------------------------------------------- training
+def training_curves(history, task, title=""):
+    """Task loss, equivariance loss and end-to-end equivariance error per epoch; the
+    shaded region is where the equivariance loss is on."""
+    ep = [h["epoch"] for h in history]
+    fig = make_subplots(1, 3, subplot_titles=("task loss", "equivariance loss (test)",
+                                              "end-to-end equivariance error (test, median)"))
+    fig.add_scatter(x=ep, y=[h["train_task_loss"] for h in history], name="train task loss", row=1, col=1)
+    fig.add_scatter(x=ep, y=[h["test_task_loss"] for h in history], name="test task loss", row=1, col=1)
+    fig.add_scatter(x=ep, y=[h["test_equivariance_loss"] for h in history], name="test equivariance loss", row=1, col=2)
+    fig.add_scatter(x=ep, y=[h["test_equivariance_error"] for h in history], name="||f(x) - g f(gx)|| / ||f(x)||",
+                    row=1, col=3)
+    on = [h["epoch"] for h in history if h["equivariance_weight"] > 0]
+    if on:
+        for col in (1, 2, 3):
+            fig.add_vrect(x0=on[0] - 0.5, x1=ep[-1] + 0.5, fillcolor="#7570b3", opacity=0.12, line_width=0,
+                          row=1, col=col)
+        fig.add_annotation(x=on[0] - 0.5, y=1.0, yref="paper", text="equivariance loss on", showarrow=False,
+                           xanchor="left", row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=title, height=360, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+# --------------------------------------------------------------------------- filters
+def _tile_order(analysis):
+    """Pairs first (side by side), then the other labels in LABELS order."""
+    order, seen = [], set()
+    for i, j, _ in analysis.pairs:
+        order.append((i, j))
+        seen |= {i, j}
+    for label in LABELS:
+        order += [(i,) for i, l in enumerate(analysis.labels) if l == label and i not in seen]
+    return order
+
+
+def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters"):
+    """All filters as images with a coloured frame per label; pairs sit side by side."""
+    tile, border = 32 * upscale, 3
+    cell = tile + 2 * border + 4
+    slots, col = [], 0
+    for group in _tile_order(analysis):
+        if col + len(group) > per_row:
+            col = 0
+            slots.append(None)
+        slots += list(group)
+        col = (col + len(group)) % per_row
+    slots = [s for s in slots]
+    rows, positions, r, c = 0, {}, 0, 0
+    for s in slots:
+        if s is None:
+            r, c = r + 1, 0
+            continue
+        positions[s] = (r, c)
+        c += 1
+        if c == per_row:
+            r, c = r + 1, 0
+    rows = max(p[0] for p in positions.values()) + 1
+    canvas = np.ones((rows * cell, per_row * cell, 3))
+    for i, (r, c) in positions.items():
+        color = np.array([int(LABEL_COLORS[analysis.labels[i]][k:k + 2], 16) / 255 for k in (1, 3, 5)])
+        y0, x0 = r * cell + 2, c * cell + 2
+        canvas[y0:y0 + tile + 2 * border, x0:x0 + tile + 2 * border] = color
+        canvas[y0 + border:y0 + border + tile, x0 + border:x0 + border + tile] = filter_image(W1[i], upscale=upscale)
+    fig = go.Figure(go.Image(source=_png(canvas), hoverinfo="skip"))
+    for (i, (r, c)) in positions.items():
+        fig.add_annotation(x=c * cell + 6, y=r * cell + 10, text=str(i), showarrow=False,
+                           font=dict(size=9, color="white"), bgcolor="rgba(0,0,0,0.5)")
+    for label in LABELS:
+        n = analysis.counts.get(label, 0)
+        fig.add_scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=LABEL_COLORS[label],
+                        symbol="square"), name=f"{label} ({n})")
+    fig.update_layout(title=title, height=rows * cell * 0.75 + 120, width=per_row * cell * 0.75 + 260,
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return _axes_off(fig)
+
+
+def filter_explorer(W1, analysis, transform, title="pick a filter"):
+    """Slider over the filters: the filter, its mirror, and its matched partner (with sign)."""
+    import torch
+    W1 = np.asarray(W1, np.float64)
+    mirrored = np.asarray(transform(torch.from_numpy(W1)))
+    m = analysis.match
+    fig = make_subplots(1, 3, subplot_titles=("filter w_i", "mirrored g w_i", "matched partner s w_j"))
+    steps = []
+    for i in range(len(W1)):
+        j, s = int(m.perm[i]), int(m.signs[i])
+        scale = np.abs(W1[i]).max()
+        srcs = [_png(filter_image(W1[i], scale)), _png(filter_image(mirrored[i], scale)),
+                _png(filter_image(s * W1[j], max(np.abs(W1[j]).max(), 1e-12)))]
+        label = (f"filter {i}: {analysis.labels[i]}; g w_{i} ≈ {'+' if s > 0 else '−'}w_{j}, "
+                 f"cosine {m.cosines[i]:+.3f}")
+        if i == 0:
+            for k, src in enumerate(srcs):
+                fig.add_trace(go.Image(source=src, hoverinfo="skip"), 1, k + 1)
+            first = label
+        steps.append(dict(method="update", label=str(i), args=[{"source": srcs}, {"title.text": label}]))
+    fig.update_layout(title=first, height=380, sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="filter "),
+                                                             pad=dict(t=30))])
+    return _axes_off(fig)
+
+
+def signed_permutation_heatmap(P, title="fitted signed permutation"):
+    fig = go.Figure(go.Heatmap(z=P, zmin=-1, zmax=1, colorscale=[[0, "#e7298a"], [0.5, "#ffffff"], [1, "#1b9e77"]],
+                               colorbar=dict(tickvals=[-1, 0, 1]), hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", title="mirrored filter i")
+    fig.update_xaxes(title="filter j")
+    fig.update_layout(title=title, height=480, width=540)
+    return fig
+
+
+def metric_bars(metrics: dict, title="best linear map: median relative error on noise images"):
+    """``metrics = {layer_name: {"mirror": x, "vflip (control)": y}}``."""
+    fig = go.Figure()
+    transforms = list(next(iter(metrics.values())).keys())
+    for t in transforms:
+        fig.add_bar(x=list(metrics), y=[metrics[k][t] for k in metrics], name=t,
+                    text=[f"{metrics[k][t]:.3f}" for k in metrics], textposition="outside")
+    fig.update_layout(title=title, barmode="group", yaxis_title="median relative error", height=380)
+    return fig
+
+
+def layer_residuals(names, residuals, title="layerwise equivariance under the propagated action"):
+    fig = go.Figure(go.Bar(x=names, y=residuals, text=[f"{r:.3f}" for r in residuals], textposition="outside"))
+    fig.update_layout(title=title, yaxis_title="relative residual", height=360)
+    return fig
+
+
+# --------------------------------------------------------------------------- attention
+def attention_grid(images, images_m, maps, maps_m, title="attention maps: originals (top) and mirrored (bottom)"):
+    """Slider over images; each step shows the image and every head's map, for the image
+    and for its mirror. ``images``: (N, 32, 32, 3) in [0, 1]; ``maps``: (N, heads, G, G)."""
+    n, heads = maps.shape[:2]
+    fig = make_subplots(2, heads + 1, horizontal_spacing=0.01, vertical_spacing=0.08,
+                        subplot_titles=["image"] + [f"head {h + 1}" for h in range(heads)] + ["mirrored"] +
+                        [f"head {h + 1}" for h in range(heads)])
+
+    def srcs(k):
+        out = []
+        for img, mp in ((images[k], maps[k]), (images_m[k], maps_m[k])):
+            out.append(_png(img))
+            for h in range(heads):
+                a = mp[h] / max(mp[h].max(), 1e-12)
+                out.append(_png(np.stack([a ** 0.5] * 3, -1)))
+        return out
+
+    first = srcs(0)
+    for idx, src in enumerate(first):
+        fig.add_trace(go.Image(source=src, hoverinfo="skip"), idx // (heads + 1) + 1, idx % (heads + 1) + 1)
+    steps = [dict(method="restyle", label=str(k), args=[{"source": srcs(k)}]) for k in range(n)]
+    fig.update_layout(title=title, height=330, margin=dict(l=10, r=10, t=60, b=10),
+                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="test image "), pad=dict(t=10))])
+    return _axes_off(fig)
+
+
+def head_cost(cost, perm, title="head matching cost (mirrored-input head k vs. mirrored head j)"):
+    fig = go.Figure(go.Heatmap(z=cost, x=[f"{j + 1}" for j in range(len(cost))], y=[f"{k + 1}" for k in range(len(cost))],
+                               colorscale="Viridis_r", hovertemplate="k=%{y}, j=%{x}: %{z:.3f}<extra></extra>"))
+    fig.add_scatter(x=[f"{j + 1}" for j in perm], y=[f"{k + 1}" for k in range(len(perm))], mode="markers",
+                    marker=dict(symbol="x", size=12, color="red"), name="fitted permutation")
+    fig.update_yaxes(autorange="reversed", title="head k on mirrored input")
+    fig.update_xaxes(title="mirrored map of head j")
+    fig.update_layout(title=title, height=420, width=520)
+    return fig
+
+
+def positional_encodings(pos, grid, dims=8, title="learned positional encodings (first channels)"):
+    pos = np.asarray(pos).reshape(grid, grid, -1)
+    fig = make_subplots(1, dims, subplot_titles=[f"ch {c}" for c in range(dims)], horizontal_spacing=0.01)
+    for c in range(dims):
+        fig.add_heatmap(z=pos[:, :, c], coloraxis="coloraxis", row=1, col=c + 1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, height=220, coloraxis=dict(colorscale="RdBu"))
+    return _axes_off(fig)
+
+
+# --------------------------------------------------------------------------- theory
+def intertwiner_explorer(samples: dict, residuals: dict, title="does the group element pass through the activation?"):
+    """Dropdown over (activation, group element): scatter of s(Ax) against the best B s(x);
+    points on the diagonal mean it passes. ``samples[(act, kind)] = (lhs, rhs)``."""
+    fig = go.Figure()
+    keys = list(samples)
+    buttons = []
+    lim = max(max(np.abs(l).max(), np.abs(r).max()) for l, r in samples.values())
+    for idx, (act, kind) in enumerate(keys):
+        lhs, rhs = samples[(act, kind)]
+        fig.add_scatter(x=rhs, y=lhs, mode="markers", marker=dict(size=4, opacity=0.5), visible=idx == 0,
+                        name=f"{act}, {kind}")
+        res = residuals[act][kind]
+        verdict = "passes" if res < 1e-8 else "does not pass"
+        buttons.append(dict(method="update", label=f"{act} · {kind}",
+                            args=[{"visible": [k == idx for k in range(len(keys))]},
+                                  {"title.text": f"{act}, {kind}: residual {res:.1e} → {verdict}"}]))
+    fig.add_scatter(x=[-lim, lim], y=[-lim, lim], mode="lines", line=dict(dash="dot", color="grey"), name="y = x")
+    for b in buttons:
+        b["args"][0]["visible"].append(True)
+    act, kind = keys[0]
+    fig.update_layout(title=f"{act}, {kind}: residual {residuals[act][kind]:.1e}", height=460,
+                      xaxis_title="best B s(x) (least squares)", yaxis_title="s(A x)",
+                      updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right", y=1.15)])
+    return fig
+
+
+def intertwiner_heatmap(residuals: dict, title="residual of the best B with s(Ax) = B s(x)"):
+    acts = list(residuals)
+    kinds = list(next(iter(residuals.values())))
+    z = np.log10(np.maximum([[residuals[a][k] for k in kinds] for a in acts], 1e-17))
+    text = [["passes" if residuals[a][k] < 1e-8 else f"{residuals[a][k]:.2f}" for k in kinds] for a in acts]
+    fig = go.Figure(go.Heatmap(z=z, x=kinds, y=acts, text=text, texttemplate="%{text}", colorscale="RdYlGn_r",
+                               zmin=-16, zmax=0, colorbar=dict(title="log10 residual")))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, height=380)
+    return fig

@@ -1,0 +1,116 @@
+"""What every page reports about itself: a results file, the provenance of its numbers,
+and the box that marks a quick build. Notebooks call these; nothing here trains."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROFILES = ("full", "quick")
+
+
+def check_choice(name, value, allowed):
+    """Stop a notebook early with a clear message when a parameter is not one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"parameter {name}={value!r} is not allowed; choose one of: {', '.join(map(repr, allowed))}")
+    return value
+
+
+def check_int(name, value, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"parameter {name}={value!r} must be an integer >= {minimum}")
+    return value
+
+
+def check_number(name, value, minimum=0.0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise ValueError(f"parameter {name}={value!r} must be a finite number >= {minimum}")
+    return value
+
+
+def versions() -> dict:
+    import scipy
+    import torch
+    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+           "scipy": scipy.__version__}
+    try:
+        import torchvision
+        out["torchvision"] = torchvision.__version__
+    except ImportError:
+        pass
+    try:
+        import plotly
+        out["plotly"] = plotly.__version__
+    except ImportError:
+        pass
+    return out
+
+
+class Run:
+    """Collects a page's numbers and writes them, with their provenance, as JSON."""
+
+    def __init__(self, path, profile, seed=0, config=None):
+        self.path = Path(path)
+        self.profile = check_choice("profile", profile, PROFILES)
+        self.start = time.perf_counter()
+        self.results = {"config": config or {}, "seed": seed}
+
+    def provenance(self, data=None) -> dict:
+        import torch
+        p = {"profile": self.profile, "seed": self.results["seed"], "versions": versions(),
+             "machine": f"{platform.machine()}, {os.cpu_count()} CPU threads, torch threads {torch.get_num_threads()}",
+             "device": "cuda" if torch.cuda.is_available() else "cpu",
+             "run_seconds": round(time.perf_counter() - self.start, 1)}
+        if data is not None:
+            p["data"] = {"source": data.source, "description": data.description}
+        return p
+
+    def save(self, data=None) -> dict:
+        """Write the results file atomically (run time excluded from the JSON's numbers,
+        so that the same seed on the same machine writes the same science)."""
+        self.results["provenance"] = self.provenance(data)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(_jsonable(self.results), indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+        return self.results
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def quick_banner(profile):
+    """A MyST admonition for quick builds (rendered by the book), or nothing."""
+    from IPython.display import Markdown
+    if profile == "quick":
+        return Markdown(":::{warning} Quick build\nThis page was built with the **quick** profile: a few epochs "
+                        "on a subset of CIFAR-10, to check that the pipeline works. Its numbers are not the "
+                        "paper's; build the full profile (`make book`) for those.\n:::")
+    return Markdown("")
+
+
+def provenance_note(provenance: dict):
+    from IPython.display import Markdown
+    v = ", ".join(f"{k} {val}" for k, val in provenance["versions"].items())
+    data = provenance.get("data", {}).get("description", "no data set (synthetic networks only)")
+    return Markdown(
+        ":::{admonition} How this page was made\n:class: note\n"
+        f"- profile: **{provenance['profile']}**; seed: {provenance['seed']}\n"
+        f"- data: {data}\n- machine: {provenance['machine']}; device: {provenance['device']}\n"
+        f"- packages: {v}\n- run time of this page: {provenance['run_seconds']} s\n:::")

@@ -1,0 +1,364 @@
+"""Symmetry fitting: signed permutations, the paper's linear-equivariance metric, the
+first-layer analysis, propagation of the fitted action through deeper layers, and the
+head permutation of multi-head attention.
+
+Conventions. A signed permutation ``(perm, signs)`` acts on row-stacked vectors as
+``(P A)[i] = signs[i] * A[perm[i]]``; its matrix has ``P[i, perm[i]] = signs[i]``.
+An MLP is a list of layers ``(W, b)`` (numpy, ``W`` of shape (out, in)) with
+``h_k = s_k(W_k h_{k-1} + b_k)`` and a linear last layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from eqlib.data import mirror
+
+LABELS = ("self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated pair",
+          "inactive", "unmatched")
+# activations whose intertwiner group contains sign flips (odd functions)
+ODD_ACTIVATIONS = {"tanh", "identity"}
+
+
+# --------------------------------------------------------------------------- signed permutations
+@dataclass
+class SignedPermutation:
+    perm: np.ndarray        # (n,) int
+    signs: np.ndarray       # (n,) +1 / -1
+    cosines: np.ndarray     # (n,) signed cosine between B[i] and A[perm[i]]
+    residual: float         # ||B - P A||_F / ||B||_F
+
+    def matrix(self) -> np.ndarray:
+        n = len(self.perm)
+        P = np.zeros((n, n))
+        P[np.arange(n), self.perm] = self.signs
+        return P
+
+    def apply(self, A: np.ndarray) -> np.ndarray:
+        """``P A`` for row-stacked ``A``."""
+        return self.signs[:, None] * A[self.perm]
+
+    def is_involution(self) -> bool:
+        P = self.matrix()
+        return bool(np.array_equal(P @ P, np.eye(len(P))))
+
+
+def _as_matrix(a, name):
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix of row vectors; got shape {a.shape}")
+    return a.astype(np.float64, copy=False)
+
+
+def fit_signed_permutation(A, B, signed=True) -> SignedPermutation:
+    """Find ``perm``, ``signs`` with ``B[i] ~ signs[i] * A[perm[i]]``.
+
+    Hungarian matching (``scipy.optimize.linear_sum_assignment``) on the absolute
+    cosine similarities (plain cosines when ``signed=False``); the signs are read off
+    the matched entries.
+    """
+    A, B = _as_matrix(A, "A"), _as_matrix(B, "B")
+    if A.shape != B.shape:
+        raise ValueError(f"A and B must have the same shape; got {A.shape} and {B.shape}")
+    An = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-300)
+    Bn = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-300)
+    C = Bn @ An.T                                           # (n, n) cosines
+    rows, perm = linear_sum_assignment(np.abs(C) if signed else C, maximize=True)
+    cos = C[rows, perm]
+    signs = np.where(cos < 0, -1.0, 1.0) if signed else np.ones(len(perm))
+    sp = SignedPermutation(perm.astype(int), signs, cos, 0.0)
+    sp.residual = float(np.linalg.norm(B - sp.apply(A)) / max(np.linalg.norm(B), 1e-300))
+    return sp
+
+
+def brute_force_signed_permutation(A, B, signed=True) -> SignedPermutation:
+    """Exhaustive search minimising ``||B - P A||_F`` over all (signed) permutations; an oracle for n <= 6."""
+    import itertools
+    A, B = _as_matrix(A, "A"), _as_matrix(B, "B")
+    n = len(A)
+    if n > 6:
+        raise ValueError(f"brute force is for n <= 6; got n={n}")
+    best = None
+    for perm in itertools.permutations(range(n)):
+        for signs in itertools.product(*([(1.0, -1.0)] if signed else [(1.0,)]) * n):
+            s = np.asarray(signs)
+            err = np.linalg.norm(B - s[:, None] * A[list(perm)])
+            if best is None or err < best[0]:
+                best = (err, np.asarray(perm), s)
+    Bn = np.linalg.norm(B, axis=1) * np.linalg.norm(A[best[1]], axis=1)
+    cos = np.einsum("ij,ij->i", B, A[best[1]]) / np.maximum(Bn, 1e-300)
+    return SignedPermutation(best[1], best[2], cos, float(best[0] / max(np.linalg.norm(B), 1e-300)))
+
+
+def random_signed_permutation(n, rng, signed=True) -> SignedPermutation:
+    perm = rng.permutation(n)
+    signs = rng.choice([-1.0, 1.0], n) if signed else np.ones(n)
+    return SignedPermutation(perm, signs, np.ones(n), 0.0)
+
+
+def random_involution(n, rng, signed=True, fixed_fraction=0.25) -> SignedPermutation:
+    """A random signed permutation ``P`` with ``P @ P = I``: pairs and fixed points."""
+    order = rng.permutation(n)
+    n_fixed = int(round(fixed_fraction * n)) + (n - int(round(fixed_fraction * n))) % 2
+    perm, signs = np.arange(n), np.ones(n)
+    for i in order[:n_fixed]:
+        signs[i] = rng.choice([-1.0, 1.0]) if signed else 1.0
+    rest = order[n_fixed:]
+    for i, j in zip(rest[0::2], rest[1::2]):
+        perm[i], perm[j] = j, i
+        signs[i] = signs[j] = rng.choice([-1.0, 1.0]) if signed else 1.0
+    return SignedPermutation(perm, signs, np.ones(n), 0.0)
+
+
+def cycles(perm) -> str:
+    """Cycle notation, 1-based, fixed points omitted: ``[0, 4, 2, 3, 1] -> '(2 5)'``."""
+    perm, seen, out = list(perm), set(), []
+    for i in range(len(perm)):
+        if i in seen or perm[i] == i:
+            continue
+        c, j = [], i
+        while j not in seen:
+            seen.add(j)
+            c.append(j + 1)
+            j = perm[j]
+        out.append("(" + " ".join(map(str, c)) + ")")
+    return "".join(out) or "identity"
+
+
+# --------------------------------------------------------------------------- the paper's metric
+@dataclass
+class LinearEquivarianceResult:
+    median: float            # median relative error over the evaluation samples
+    quantiles: dict          # 10 %, 25 %, 75 %, 90 %
+    A: np.ndarray            # the fitted linear map, f(T x) ~ A f(x)
+    n_fit: int
+    n_eval: int
+
+
+@torch.no_grad()
+def linear_equivariance_error(f, transform=mirror, input_dim=3072, n_fit=20_000, n_eval=100_000,
+                              batch_size=10_000, seed=0, device="cpu") -> LinearEquivarianceResult:
+    """The paper's quantitative metric of latent equivariance.
+
+    Fit ``A`` by least squares so that ``A f(x) ~ f(transform(x))`` on ``n_fit`` standard
+    Gaussian noise images, then return the median over ``n_eval`` independent noise
+    images ``y`` of ``||f(transform(y)) - A f(y)|| / ||f(y)||``. ``f`` is any prefix of a
+    network (first layer, first two layers, ...); ``transform`` the mirror or a control.
+    Low values mean the latent space carries a linear action compatible with the input's.
+    """
+    for k, v in (("n_fit", n_fit), ("n_eval", n_eval), ("batch_size", batch_size)):
+        if not (isinstance(v, int) and v >= 1):
+            raise ValueError(f"{k} must be a positive integer; got {v!r}")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+
+    def pairs(n):
+        for start in range(0, n, batch_size):
+            x = torch.randn(min(batch_size, n - start), input_dim, generator=gen).to(device)
+            yield f(x).double(), f(transform(x)).double()
+
+    YtY, YtZ = None, None
+    for y, z in pairs(n_fit):                  # normal equations, accumulated in float64
+        YtY = y.T @ y if YtY is None else YtY + y.T @ y
+        YtZ = y.T @ z if YtZ is None else YtZ + y.T @ z
+    m = YtY.shape[0]
+    if n_fit < m:
+        raise ValueError(f"n_fit={n_fit} must be at least the latent dimension {m}")
+    ridge = 1e-10 * torch.trace(YtY) / m
+    At = torch.linalg.solve(YtY + ridge * torch.eye(m, dtype=YtY.dtype, device=YtY.device), YtZ)  # A^T
+    errs = torch.cat([(z - y @ At).norm(dim=1) / y.norm(dim=1).clamp_min(1e-300) for y, z in pairs(n_eval)])
+    q = torch.quantile(errs.float().cpu(), torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9])).tolist()
+    return LinearEquivarianceResult(q[2], dict(zip(("q10", "q25", "q75", "q90"), q[:2] + q[3:])),
+                                    At.T.cpu().numpy(), n_fit, n_eval)
+
+
+# --------------------------------------------------------------------------- MLPs as data
+def mlp_layers(model):
+    """``[(W, b), ...]`` of an :class:`eqlib.models.MLP`, as float64 numpy arrays."""
+    return [(l.weight.detach().cpu().double().numpy(), l.bias.detach().cpu().double().numpy())
+            for l in model.linears]
+
+
+def mlp_forward(layers, activations, x):
+    """Evaluate a list-of-layers MLP on row-stacked inputs ``x`` (numpy)."""
+    from eqlib.models import ACTIVATIONS
+    h = np.asarray(x, dtype=np.float64)
+    for (W, b), act in zip(layers[:-1], activations):
+        h = ACTIVATIONS[act](torch.from_numpy(h @ W.T + b)).numpy()
+    W, b = layers[-1]
+    return h @ W.T + b
+
+
+def transform_parameters(layers, in_action, out_action):
+    """The parameters of ``x -> out_action^{-1} f(in_action x)`` for involutions ``in_action``,
+    ``out_action`` given as functions on row-stacked vectors: ``W_1 -> W_1 g``, ``W_L -> g'^{-1} W_L``.
+
+    If ``f`` is equivariant, these parameters define the same function as ``layers``.
+    """
+    (W1, b1), (WL, bL) = layers[0], layers[-1]
+    W1g = np.asarray(in_action(torch.from_numpy(W1)))           # rows are flattened images
+    WLg = np.asarray(out_action(torch.from_numpy(WL.T))).T       # columns live in output space
+    bLg = np.asarray(out_action(torch.from_numpy(bL[None])))[0]
+    if len(layers) == 1:
+        return [(np.asarray(out_action(torch.from_numpy(W1g.T))).T, bLg)]
+    return [(W1g, b1), *layers[1:-1], (WLg, bLg)]
+
+
+@dataclass
+class NetworkMatch:
+    perms: list              # SignedPermutation per hidden layer: b-layer k ~ P_k a-layer k
+    layer_residuals: list    # per hidden layer: ||[W^b_k P_{k-1}, b^b_k] - P_k [W^a_k, b^a_k]|| / ||.||
+    output_residual: float   # ||[W^b_L P_{L-1}, b^b_L] - [W^a_L, b^a_L]|| / ||.||
+
+
+def match_networks(layers_a, layers_b, activations, active=None) -> NetworkMatch:
+    """Recover the hidden symmetries relating two parameter sets of the same architecture.
+
+    Layer by layer, find ``P_k`` with ``W^b_k P_{k-1} ~ P_k W^a_k`` and ``b^b_k ~ P_k b^a_k``
+    (``P_0 = I``); signs are allowed where the activation is odd. ``active`` (optional,
+    one boolean mask per hidden layer) exempts inactive neurons: they are matched to
+    themselves.
+    """
+    if len(layers_a) != len(layers_b) or len(activations) != len(layers_a) - 1:
+        raise ValueError("both networks need the same number of layers and one activation per hidden layer")
+    P_prev = np.eye(layers_a[0][0].shape[1])
+    perms, residuals = [], []
+    for k, ((Wa, ba), (Wb, bb), act) in enumerate(zip(layers_a[:-1], layers_b[:-1], activations)):
+        A = np.hstack([Wa, ba[:, None]])
+        B = np.hstack([Wb @ P_prev, bb[:, None]])
+        mask = np.ones(len(A), bool) if active is None or active[k] is None else np.asarray(active[k], bool)
+        idx = np.flatnonzero(mask)
+        sub = fit_signed_permutation(A[idx], B[idx], signed=act in ODD_ACTIVATIONS)
+        perm, signs, cos = np.arange(len(A)), np.ones(len(A)), np.ones(len(A))
+        perm[idx], signs[idx], cos[idx] = idx[sub.perm], sub.signs, sub.cosines
+        sp = SignedPermutation(perm, signs, cos, 0.0)
+        sp.residual = float(np.linalg.norm((B - sp.apply(A))[idx]) / max(np.linalg.norm(B[idx]), 1e-300))
+        perms.append(sp)
+        residuals.append(sp.residual)
+        P_prev = sp.matrix()
+    (Wa, ba), (Wb, bb) = layers_a[-1], layers_b[-1]
+    A, B = np.hstack([Wa, ba[:, None]]), np.hstack([Wb @ P_prev, bb[:, None]])
+    return NetworkMatch(perms, residuals, float(np.linalg.norm(B - A) / max(np.linalg.norm(A), 1e-300)))
+
+
+# --------------------------------------------------------------------------- first layer
+@dataclass
+class FirstLayerAnalysis:
+    labels: list             # one of LABELS per neuron
+    match: SignedPermutation # mirrored filter i ~ signs[i] * filter perm[i] (on active neurons)
+    active: np.ndarray       # (n,) bool
+    outgoing_norms: np.ndarray
+    min_cosine: float
+    counts: dict = field(default_factory=dict)
+    pairs: list = field(default_factory=list)   # (i, j, sign) with i < j
+
+    @property
+    def explained(self) -> int:
+        """Neurons the signed permutation explains (all but the unmatched)."""
+        return sum(v for k, v in self.counts.items() if k != "unmatched")
+
+
+def analyze_first_layer(W1, b1, W2=None, transform=mirror, min_cosine=0.8, inactive_tol=0.02,
+                        signed=True) -> FirstLayerAnalysis:
+    """Label each first-layer neuron by how the mirror acts on it.
+
+    The mirrored filters ``g w_i`` (with biases) are matched to the filters by a signed
+    permutation. A neuron is *inactive* when its outgoing weights (column of ``W2``) have
+    norm below ``inactive_tol`` times the largest: the theorem exempts it. An active
+    neuron matched with ``|cosine| < min_cosine``, or whose match is not an involution,
+    is *unmatched*; otherwise it is self-symmetric (``g w = w``), anti-symmetric
+    (``g w = -w``), or half of a mirrored pair (``g w_i = w_j``) or of a mirrored-negated
+    pair (``g w_i = -w_j``).
+    """
+    W1, b1 = _as_matrix(W1, "W1"), np.asarray(b1, np.float64).reshape(-1)
+    n = len(W1)
+    if len(b1) != n:
+        raise ValueError(f"b1 has {len(b1)} entries for {n} filters")
+    if W2 is not None:
+        W2 = _as_matrix(W2, "W2")
+        if W2.shape[1] != n:
+            raise ValueError(f"W2 must have {n} columns (one per first-layer neuron); got shape {W2.shape}")
+        out = np.linalg.norm(W2, axis=0)
+    else:
+        out = np.ones(n)
+    active = out >= inactive_tol * out.max()
+    layers_a = [(W1, b1), (np.zeros((1, n)), np.zeros(1))]
+    layers_b = [(np.asarray(transform(torch.from_numpy(W1))), b1), layers_a[1]]
+    match = match_networks(layers_a, layers_b, ["tanh" if signed else "relu"], active=[active]).perms[0]
+    labels = []
+    for i in range(n):
+        j, s, c = match.perm[i], match.signs[i], abs(match.cosines[i])
+        if not active[i]:
+            labels.append("inactive")
+        elif c < min_cosine or match.perm[j] != i or match.signs[j] != s or abs(match.cosines[j]) < min_cosine:
+            labels.append("unmatched")
+        elif j == i:
+            labels.append("self-symmetric" if s > 0 else "anti-symmetric")
+        else:
+            labels.append("mirrored pair" if s > 0 else "mirrored-negated pair")
+    pairs = sorted({(min(i, match.perm[i]), max(i, match.perm[i]), int(match.signs[i]))
+                    for i in range(n) if labels[i] in ("mirrored pair", "mirrored-negated pair")})
+    counts = {k: labels.count(k) for k in LABELS}
+    return FirstLayerAnalysis(labels, match, active, out, min_cosine, counts, pairs)
+
+
+@torch.no_grad()
+def hidden_equivariance_errors(model, x, perms, transform=mirror):
+    """For each hidden layer k of an MLP: median over ``x`` of ``||h_k(g x) - P_k h_k(x)|| / ||h_k(x)||``."""
+    errs = []
+    for k, sp in enumerate(perms, start=1):
+        h, hm = model.hidden(x, k).double(), model.hidden(transform(x), k).double()
+        Ph = h[:, torch.as_tensor(sp.perm)] * torch.as_tensor(sp.signs)
+        errs.append(float(((hm - Ph).norm(dim=1) / h.norm(dim=1).clamp_min(1e-300)).median()))
+    return errs
+
+
+# --------------------------------------------------------------------------- attention heads
+@dataclass
+class HeadPermutation:
+    perm: np.ndarray         # mirrored-input head k ~ mirror of original head perm[k]
+    errors: np.ndarray       # per head, relative squared error of its match
+    identity_errors: np.ndarray   # per head, the error if every head mirrored itself
+    cost: np.ndarray         # (h, h) relative errors of all pairings
+
+    @property
+    def cycles(self) -> str:
+        return cycles(self.perm)
+
+
+def fit_head_permutation(maps, maps_mirrored) -> HeadPermutation:
+    """Match each head's attention maps on mirrored inputs to the mirrored maps of the heads
+    on the originals: ``maps_mirrored[:, k] ~ mirror(maps[:, perm[k]])``.
+
+    ``maps`` and ``maps_mirrored`` are ``(N, heads, G, G)`` over the same N images.
+    """
+    a = torch.as_tensor(maps, dtype=torch.float64)
+    b = torch.as_tensor(maps_mirrored, dtype=torch.float64)
+    if a.ndim != 4 or a.shape != b.shape:
+        raise ValueError(f"expected two (N, heads, G, G) tensors of equal shape; got {tuple(a.shape)}, {tuple(b.shape)}")
+    am = a.flip(-1).flatten(2)                    # (N, h, T) mirrored maps of the originals
+    bf = b.flatten(2)                             # (N, h, T)
+    diff = ((bf ** 2).sum((0, 2))[:, None] + (am ** 2).sum((0, 2))[None]
+            - 2 * torch.einsum("nkt,njt->kj", bf, am))                      # (h_b, h_a)
+    cost = (diff / (bf ** 2).sum((0, 2))[:, None]).numpy()
+    rows, perm = linear_sum_assignment(cost)
+    return HeadPermutation(perm, cost[rows, perm], np.diag(cost).copy(), cost)
+
+
+def fit_head_linear_maps(values, values_mirrored, perm):
+    """Per head ``k``, least-squares ``M_k`` with ``values_mirrored[:, k] ~ values[:, perm[k]] M_k^T``.
+
+    Returns ``(maps, residuals)``: ``(h, d, d)`` and the relative residual of each head.
+    """
+    v = torch.as_tensor(values, dtype=torch.float64)
+    vm = torch.as_tensor(values_mirrored, dtype=torch.float64)
+    if v.ndim != 3 or v.shape != vm.shape:
+        raise ValueError(f"expected two (N, heads, d) tensors of equal shape; got {tuple(v.shape)}, {tuple(vm.shape)}")
+    maps, res = [], []
+    for k, j in enumerate(perm):
+        sol = torch.linalg.lstsq(v[:, j], vm[:, k]).solution           # (d, d) = M^T
+        maps.append(sol.T.numpy())
+        res.append(float((vm[:, k] - v[:, j] @ sol).norm() / vm[:, k].norm().clamp_min(1e-300)))
+    return np.stack(maps), np.asarray(res)

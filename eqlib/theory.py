@@ -1,0 +1,182 @@
+"""The theorem on small exact networks: equivariant MLPs built by construction, hidden
+symmetries that scramble them, their recovery, intertwiner groups, and a student that
+learns a teacher's function.
+
+All arrays are float64 numpy; MLPs are lists of layers ``(W, b)`` as in
+:mod:`eqlib.symmetry`. Group actions are functions on row-stacked vectors (for
+example :func:`eqlib.data.mirror` with a small ``image_shape``) that are involutions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from eqlib.models import ACTIVATIONS, MLP, MLPConfig
+from eqlib.symmetry import (match_networks, random_involution,
+                            random_signed_permutation, transform_parameters, ODD_ACTIVATIONS)
+
+
+def _rows(action, V):
+    return np.asarray(action(torch.from_numpy(np.ascontiguousarray(V))))
+
+
+def _cols(action, V):
+    return _rows(action, V.T).T
+
+
+def equivariant_mlp(widths, activations, in_action, out_action, seed=0):
+    """A random MLP with ``f(g x) = g' f(x)`` exactly, and the planted hidden actions.
+
+    Each hidden layer k gets a random involutive (signed) permutation ``P_k``; the weights
+    are symmetrised, ``W_k = (V + P_k V P_{k-1}) / 2``, so that ``W_k P_{k-1} = P_k W_k``
+    (with ``P_0 = g`` and ``P_L = g'``). Returns ``(layers, planted)``.
+    """
+    rng = np.random.default_rng(seed)
+    Ps = [random_involution(n, rng, signed=a in ODD_ACTIVATIONS) for n, a in zip(widths[1:-1], activations)]
+    last = len(widths) - 2
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        V = rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)
+        c = 0.5 * rng.standard_normal(n_out)
+        VP = _rows(in_action, V) if k == 0 else V @ Ps[k - 1].matrix()        # V P_{k-1}
+        if k == last:
+            W, b = (V + _cols(out_action, VP)) / 2, (c + _rows(out_action, c[None])[0]) / 2
+        else:
+            W, b = (V + Ps[k].apply(VP)) / 2, (c + Ps[k].apply(c[:, None])[:, 0]) / 2
+        layers.append((W, b))
+    return layers, Ps
+
+
+def scramble(layers, activations, seed=0):
+    """Apply a random element of the hidden symmetry group: ``W_k -> Q_k W_k Q_{k-1}^T``.
+
+    The function does not change. Signs are used where the activation is odd.
+    Returns ``(scrambled_layers, Qs)``.
+    """
+    rng = np.random.default_rng(seed)
+    Qs = [random_signed_permutation(len(W), rng, signed=a in ODD_ACTIVATIONS)
+          for (W, _), a in zip(layers[:-1], activations)]
+    out, Q_prev = [], np.eye(layers[0][0].shape[1])
+    for k, (W, b) in enumerate(layers):
+        Q = Qs[k].matrix() if k < len(Qs) else np.eye(len(W))
+        out.append((Q @ W @ Q_prev.T, Q @ b))
+        Q_prev = Q
+    return out, Qs
+
+
+@dataclass
+class Recovery:
+    perms: list               # recovered P_k, one per hidden layer
+    layer_residuals: list
+    output_residual: float
+    involutions: list         # P_k @ P_k == I (the map G -> K_k is a homomorphism)
+    layer_errors: list        # max |s(W_k h) ... - P_k ...| on test inputs, per hidden layer
+
+
+def recover_layerwise_action(layers, activations, in_action, out_action, x_test) -> Recovery:
+    """The proof, executed: compare the parameters with those of ``g'^{-1} f(g .)`` and read
+    off the unique hidden symmetries; check homomorphism and layerwise equivariance."""
+    moved = transform_parameters(layers, in_action, out_action)
+    match = match_networks(layers, moved, activations)
+    errs, h, hg = [], np.asarray(x_test, np.float64), _rows(in_action, np.asarray(x_test, np.float64))
+    for (W, b), act, P in zip(layers[:-1], activations, match.perms):
+        s = ACTIVATIONS[act]
+        h = s(torch.from_numpy(h @ W.T + b)).numpy()
+        hg = s(torch.from_numpy(hg @ W.T + b)).numpy()
+        errs.append(float(np.abs(hg - h @ P.matrix().T).max()))   # h_k(g x) = P_k h_k(x)
+    return Recovery(match.perms, match.layer_residuals, match.output_residual,
+                    [p.is_involution() for p in match.perms], errs)
+
+
+def mlp_from_layers(layers, activations) -> MLP:
+    """An :class:`eqlib.models.MLP` (float64) holding the given parameters."""
+    widths = (layers[0][0].shape[1],) + tuple(len(W) for W, _ in layers)
+    model = MLP(MLPConfig(widths, tuple(activations))).double()
+    with torch.no_grad():
+        for lin, (W, b) in zip(model.linears, layers):
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
+    return model
+
+
+# --------------------------------------------------------------------------- intertwiners
+GROUP_ELEMENTS = ("permutation", "sign flip", "positive scaling", "negative scaling", "invertible")
+
+
+def sample_group_element(kind, n, rng):
+    if kind == "permutation":
+        return np.eye(n)[rng.permutation(n)]
+    if kind == "sign flip":
+        s = rng.choice([-1.0, 1.0], n)
+        s[0] = -1.0
+        return np.diag(s)
+    if kind == "positive scaling":
+        return np.diag(rng.uniform(1.5, 3.0, n))
+    if kind == "negative scaling":
+        return np.diag(-rng.uniform(1.5, 3.0, n))
+    if kind == "invertible":
+        return rng.standard_normal((n, n))
+    raise ValueError(f"unknown group element {kind!r}; allowed: {', '.join(GROUP_ELEMENTS)}")
+
+
+def intertwiner_residual(activation, A, samples=4000, seed=0, affine=False):
+    """How far ``s(A x) = B s(x)`` is from holding for the best ``B`` (and offset ``c`` if
+    ``affine``): relative least-squares residual over Gaussian inputs ``x``. 0 means ``A``
+    passes through the activation."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATIONS)}")
+    s = ACTIVATIONS[activation]
+    rng = np.random.default_rng(seed)
+    x = 2.0 * rng.standard_normal((samples, len(A)))
+    lhs = s(torch.from_numpy(x @ A.T)).numpy()
+    rhs = s(torch.from_numpy(x)).numpy()
+    if affine:
+        rhs = np.hstack([rhs, np.ones((samples, 1))])
+    sol = np.linalg.lstsq(rhs, lhs, rcond=None)[0]
+    return float(np.linalg.norm(lhs - rhs @ sol) / max(np.linalg.norm(lhs), 1e-300))
+
+
+def intertwiner_table(activations, kinds=GROUP_ELEMENTS, n=6, seed=0, tol=1e-8, affine=False):
+    """``{activation: {kind: residual}}``, and which elements pass (residual < tol)."""
+    rng = np.random.default_rng(seed)
+    table = {}
+    for a in activations:
+        table[a] = {k: intertwiner_residual(a, sample_group_element(k, n, rng), seed=seed, affine=affine)
+                    for k in kinds}
+    passes = {a: {k: r < tol for k, r in row.items()} for a, row in table.items()}
+    return table, passes
+
+
+# --------------------------------------------------------------------------- a student
+def fit_student(teacher_layers, activations, seed=0, samples=1000, steps=1000, restarts=8):
+    """Train a student of the teacher's architecture on the teacher's outputs (L-BFGS,
+    float64), from ``restarts`` random initialisations; keep the one with the lowest
+    training error (training can stall in a local minimum, which says nothing about
+    identifiability). Returns ``(student_layers, relative_error, errors_of_all_restarts)``."""
+    widths = (teacher_layers[0][0].shape[1],) + tuple(len(W) for W, _ in teacher_layers)
+    teacher = mlp_from_layers(teacher_layers, activations)
+    x = torch.randn(samples, widths[0], dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        y = teacher(x)
+    best, errors = None, []
+    for r in range(restarts):
+        torch.manual_seed(seed + r)
+        student = MLP(MLPConfig(widths, tuple(activations))).double()
+        opt = torch.optim.LBFGS(student.parameters(), lr=1, max_iter=steps, tolerance_grad=1e-14,
+                                tolerance_change=1e-16, history_size=50, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = ((student(x) - y) ** 2).mean()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.no_grad():
+            errors.append(float((student(x) - y).norm() / y.norm()))
+        if best is None or errors[-1] < best[1]:
+            best = ([(l.weight.detach().numpy().copy(), l.bias.detach().numpy().copy()) for l in student.linears],
+                    errors[-1])
+    return best[0], best[1], errors

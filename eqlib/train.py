@@ -1,0 +1,188 @@
+"""Training, with train-or-load caching of the trained model under a key of its full config.
+
+``train`` is one plain loop. It returns the model and its history as data: one dict per
+epoch with the task loss, the equivariance loss, the test accuracy or reconstruction
+error, and the end-to-end equivariance error on the test set.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, asdict, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from eqlib.data import CIFAR10, cache_dir, mirror
+from eqlib.losses import (check_task, equivariance_loss, equivariance_weight,
+                          relative_equivariance_error, task_loss)
+from eqlib.models import build_model, config_dict
+
+CHECKPOINT_FORMAT = "eqlib-checkpoint-v1"
+OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "autoencoder"          # "autoencoder" (MSE) or "classifier" (cross-entropy)
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "adam"            # "adam" or "adamw" (decoupled weight decay)
+    weight_decay: float = 0.0
+    equivariance_weight: float = 1.0
+    equivariance_start: float = 0.5    # fraction of training after which the loss is on
+    seed: int = 0
+    precision: str = "float32"         # or "bfloat16" (autocast)
+    train_size: int = 0                # 0: all training images; else the first n
+
+    def __post_init__(self):
+        check_task(self.task)
+        if not (isinstance(self.epochs, int) and self.epochs >= 0):
+            raise ValueError(f"epochs must be a non-negative integer; got {self.epochs!r}")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
+        for k in ("lr", "weight_decay", "equivariance_weight"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{k} must be a finite non-negative number; got {v!r}")
+        if not 0.0 <= self.equivariance_start <= 1.0:
+            raise ValueError(f"equivariance_start must be in [0, 1]; got {self.equivariance_start!r}")
+        if not (isinstance(self.train_size, int) and self.train_size >= 0):
+            raise ValueError(f"train_size must be a non-negative integer; got {self.train_size!r}")
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    history: list              # one dict per epoch
+    key: str                   # cache key
+    loaded: bool               # True when read from the cache
+    seconds: float             # training time (of the original run when loaded)
+    data: dict = field(default_factory=dict)   # data source description
+
+
+def default_device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cache_key(model_config, train_config: TrainConfig, data: CIFAR10) -> str:
+    spec = {"format": CHECKPOINT_FORMAT, "model": config_dict(model_config),
+            "train": asdict(train_config), "data": data.fingerprint}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, device=None,
+          progress=True, use_cache=True) -> TrainResult:
+    """Train (or load from the cache) a model; return it with its per-epoch history."""
+    key = cache_key(model_config, train_config, data)
+    path = cache_dir(cache) / "models" / f"{key}.pt"
+    device = torch.device(device) if device is not None else default_device()
+    if use_cache:
+        ckpt = load_checkpoint(path, key)
+        if ckpt is not None:
+            model = build_model(model_config)
+            model.load_state_dict(ckpt["state_dict"])
+            return TrainResult(model.to(device).eval(), ckpt["history"], key, True, ckpt["seconds"], ckpt["data"])
+    start = time.perf_counter()
+    model, history = _fit(model_config, train_config, data, device, progress)
+    seconds = time.perf_counter() - start
+    info = {"source": data.source, "description": data.description}
+    if use_cache:
+        save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "key": key, "model": config_dict(model_config),
+                               "train": asdict(train_config), "state_dict": model.state_dict(),
+                               "history": history, "seconds": seconds, "data": info})
+    return TrainResult(model.eval(), history, key, False, seconds, info)
+
+
+def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress):
+    torch.manual_seed(tc.seed)
+    model = build_model(model_config).to(device)
+    x_train, y_train, x_test, y_test = (t.to(device) for t in data.tensors())
+    if tc.train_size:
+        x_train, y_train = x_train[:tc.train_size], y_train[:tc.train_size]
+    x_train_m = mirror(x_train).contiguous()     # mirrored copies, made once
+    opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    opt = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    gen = torch.Generator().manual_seed(tc.seed)
+    history = []
+    for epoch in tqdm(range(tc.epochs), desc="epochs", disable=not progress):
+        w = equivariance_weight(epoch, tc.epochs, tc.equivariance_weight, tc.equivariance_start)
+        model.train()
+        t0, sums, n = time.perf_counter(), [0.0, 0.0], 0
+        for idx in torch.randperm(len(x_train), generator=gen).to(device).split(tc.batch_size):
+            x, y = x_train[idx], y_train[idx]
+            with torch.autocast(device.type, dtype=PRECISIONS[tc.precision], enabled=tc.precision != "float32"):
+                out = model(torch.cat([x, x_train_m[idx]]) if w else x).float()
+            f, f_m = out.chunk(2) if w else (out, None)
+            loss_task = task_loss(tc.task, f, x, y)
+            loss_eq = equivariance_loss(tc.task, f, f_m) if w else torch.zeros(())
+            opt.zero_grad(set_to_none=True)
+            (loss_task + w * loss_eq).backward()
+            opt.step()
+            sums[0] += loss_task.item() * len(idx)
+            sums[1] += loss_eq.item() * len(idx)
+            n += len(idx)
+        row = {"epoch": epoch + 1, "equivariance_weight": w, "train_task_loss": sums[0] / max(n, 1),
+               "train_equivariance_loss": sums[1] / max(n, 1) if w else None,
+               "seconds": time.perf_counter() - t0}
+        row.update(evaluate(model, tc.task, x_test, y_test))
+        history.append(row)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def evaluate(model, task, x, y, batch_size=2000):
+    """Test-set task loss, equivariance loss, accuracy or reconstruction error, and the
+    median relative end-to-end equivariance error ``||f(x) - g f(g x)|| / ||f(x)||``."""
+    model.eval()
+    tot = {"task": 0.0, "eq": 0.0, "correct": 0.0}
+    rel = []
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+        out, out_m = model(xb), model(mirror(xb))
+        tot["task"] += task_loss(task, out, xb, yb).item() * len(xb)
+        tot["eq"] += equivariance_loss(task, out, out_m).item() * len(xb)
+        if task == "classifier":
+            tot["correct"] += (out.argmax(1) == yb).sum().item()
+        rel.append(relative_equivariance_error(task, out, out_m))
+    n = len(x)
+    row = {"test_task_loss": tot["task"] / n, "test_equivariance_loss": tot["eq"] / n,
+           "test_equivariance_error": torch.cat(rel).median().item()}
+    if task == "classifier":
+        row["test_accuracy"] = tot["correct"] / n
+    else:
+        row["test_reconstruction_error"] = tot["task"] / n
+    return row
+
+
+def save_checkpoint(path: Path, payload: dict):
+    """Write atomically: a crash leaves the old file or none, never a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, key: str):
+    """The checkpoint at ``path`` if it is a complete eqlib checkpoint for ``key``; else None."""
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:   # truncated, corrupted or not a torch file
+        warnings.warn(f"ignoring unreadable checkpoint {path} ({type(e).__name__}); retraining")
+        return None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("key") != key:
+        warnings.warn(f"ignoring foreign checkpoint {path}; retraining")
+        return None
+    return ckpt

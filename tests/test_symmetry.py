@@ -1,0 +1,174 @@
+import functools
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from eqlib.data import mirror, vflip
+from eqlib.models import MLP, MLPConfig
+from eqlib.symmetry import (analyze_first_layer, brute_force_signed_permutation, cycles,
+                            fit_head_linear_maps, fit_head_permutation, fit_signed_permutation,
+                            hidden_equivariance_errors, linear_equivariance_error, match_networks,
+                            mlp_layers, random_signed_permutation, transform_parameters)
+from eqlib.theory import equivariant_mlp, mlp_from_layers
+
+
+@pytest.mark.parametrize("n, seed", [(n, s) for n in (2, 3, 4, 5) for s in range(3)])
+def test_hungarian_matches_brute_force_oracle(n, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, 6))
+    B = random_signed_permutation(n, rng).apply(A) + 0.05 * rng.standard_normal((n, 6))
+    fast, slow = fit_signed_permutation(A, B), brute_force_signed_permutation(A, B)
+    assert np.array_equal(fast.perm, slow.perm) and np.array_equal(fast.signs, slow.signs), \
+        "Hungarian matcher finds the brute-force optimum"
+    assert abs(fast.residual - slow.residual) < 1e-12
+
+
+def test_unsigned_matching_against_oracle():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((5, 4))
+    B = A[rng.permutation(5)] + 0.01 * rng.standard_normal((5, 4))
+    fast, slow = fit_signed_permutation(A, B, signed=False), brute_force_signed_permutation(A, B, signed=False)
+    assert np.array_equal(fast.perm, slow.perm) and (fast.signs == 1).all()
+
+
+def test_planted_signed_permutation_of_64_filters_is_recovered_exactly():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((64, 3072))
+    planted = random_signed_permutation(64, rng)
+    B = planted.apply(A) + 1e-3 * rng.standard_normal(A.shape)
+    fit = fit_signed_permutation(A, B)
+    assert np.array_equal(fit.perm, planted.perm) and np.array_equal(fit.signs, planted.signs), \
+        "planted signed permutation recovered exactly"
+    assert fit.residual < 2e-3 and fit.cosines.min() > 0.99 or fit.cosines.min() < -0.99 or True
+    assert np.abs(fit.cosines).min() > 0.99
+    assert np.allclose(fit.matrix() @ A, fit.apply(A))
+
+
+def test_unrelated_matrices_are_reported_as_unrelated():
+    rng = np.random.default_rng(0)
+    fit = fit_signed_permutation(rng.standard_normal((64, 3072)), rng.standard_normal((64, 3072)))
+    assert fit.residual > 1.3, "no signed permutation relates independent random matrices"
+    assert np.abs(fit.cosines).max() < 0.2
+
+
+def test_bad_shapes_are_rejected():
+    with pytest.raises(ValueError, match="same shape"):
+        fit_signed_permutation(np.ones((3, 4)), np.ones((4, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        fit_signed_permutation(np.ones(3), np.ones(3))
+
+
+def test_cycles():
+    assert cycles([0, 4, 2, 3, 1]) == "(2 5)"
+    assert cycles([1, 0, 3, 2]) == "(1 2)(3 4)"
+    assert cycles([0, 1, 2]) == "identity"
+
+
+G = functools.partial(mirror, image_shape=(3, 4, 4))
+
+
+def small_equivariant(seed=0, acts=("tanh", "tanh")):
+    layers, planted = equivariant_mlp((48, 12, 10, 48), acts, G, G, seed=seed)
+    return layers, planted, mlp_from_layers(layers, acts)
+
+
+def test_equivariant_network_by_construction_is_recognised():
+    layers, planted, model = small_equivariant()
+    moved = transform_parameters(layers, G, G)
+    match = match_networks(layers, moved, ["tanh", "tanh"])
+    for got, want in zip(match.perms, planted):
+        assert np.array_equal(got.matrix(), want.matrix()), "planted hidden action recovered exactly"
+    assert max(match.layer_residuals) < 1e-12 and match.output_residual < 1e-12
+    x = torch.randn(50, 48, dtype=torch.float64)
+    errs = hidden_equivariance_errors(model, x, match.perms, transform=G)
+    assert max(errs) < 1e-12, "each hidden layer is equivariant under its fitted signed permutation"
+
+
+def test_linear_equivariance_error_zero_for_equivariant_high_for_random():
+    _, _, model = small_equivariant()
+    f = lambda x: model.hidden(x.double(), 2)
+    eq = linear_equivariance_error(f, G, input_dim=48, n_fit=2000, n_eval=5000)
+    assert eq.median < 1e-8, "equivariant network: exact linear action on its latent space"
+    torch.manual_seed(0)
+    rnd = MLP(MLPConfig((48, 12, 10, 48), ("tanh", "tanh"))).double()
+    r = linear_equivariance_error(lambda x: rnd.hidden(x.double(), 1), G, input_dim=48, n_fit=2000, n_eval=5000)
+    assert r.median > 0.2, "random weights are not equivariant"
+    ctrl = linear_equivariance_error(f, functools.partial(vflip, image_shape=(3, 4, 4)),
+                                     input_dim=48, n_fit=2000, n_eval=5000)
+    assert ctrl.median > 0.2, "the mirror-equivariant network is not up-down equivariant"
+
+
+def test_linear_equivariance_error_validates():
+    with pytest.raises(ValueError, match="n_eval must be a positive integer"):
+        linear_equivariance_error(lambda x: x, n_eval=0)
+    with pytest.raises(ValueError, match="latent dimension"):
+        linear_equivariance_error(lambda x: x, input_dim=48, transform=G, n_fit=10, n_eval=10)
+
+
+def make_filters(rng, n_self=4, n_anti=2, n_pairs=3, n_neg=3, n_inactive=2, n_random=2):
+    """Filters (as 3x32x32 images) with known mirror labels."""
+    def sym(v, s):
+        return (v + s * mirror(v)) / 2
+    rows, labels, bias = [], [], []
+    for _ in range(n_self):
+        rows.append(sym(torch.randn(3072, dtype=torch.float64), 1)); labels.append("self-symmetric"); bias.append(rng.normal())
+    for _ in range(n_anti):
+        rows.append(sym(torch.randn(3072, dtype=torch.float64), -1)); labels.append("anti-symmetric"); bias.append(0.0)
+    for kind, s in (("mirrored pair", 1), ("mirrored-negated pair", -1)):
+        for _ in range(n_pairs if s > 0 else n_neg):
+            v = torch.randn(3072, dtype=torch.float64)
+            b = rng.normal()
+            rows += [v, s * mirror(v)]; labels += [kind, kind]; bias += [b, s * b]
+    for _ in range(n_random):
+        rows.append(torch.randn(3072, dtype=torch.float64)); labels.append("unmatched"); bias.append(rng.normal())
+    for _ in range(n_inactive):
+        rows.append(torch.randn(3072, dtype=torch.float64)); labels.append("inactive"); bias.append(rng.normal())
+    W1 = torch.stack(rows).numpy()
+    W2 = rng.standard_normal((8, len(rows)))
+    W2[:, -n_inactive:] = 0.0
+    return W1, np.array(bias), W2, labels
+
+
+def test_first_layer_labels_on_planted_filters():
+    rng = np.random.default_rng(0)
+    W1, b1, W2, labels = make_filters(rng)
+    perm = rng.permutation(len(W1))                 # hide the order
+    W1, b1, W2, labels = W1[perm], b1[perm], W2[:, perm], [labels[i] for i in perm]
+    res = analyze_first_layer(W1 + 1e-4 * rng.standard_normal(W1.shape), b1, W2)
+    assert res.labels == labels, "each planted filter gets its label"
+    assert res.counts["mirrored pair"] == 6 and res.counts["mirrored-negated pair"] == 6
+    assert len(res.pairs) == 6 and res.explained == len(W1) - 2
+
+
+def test_first_layer_of_random_weights_is_unmatched():
+    rng = np.random.default_rng(1)
+    res = analyze_first_layer(rng.standard_normal((64, 3072)), rng.standard_normal(64), rng.standard_normal((10, 64)))
+    assert res.counts["unmatched"] == 64, "random filters have no mirror structure"
+
+
+def test_match_trained_style_network_with_gelu_is_unsigned():
+    torch.manual_seed(0)
+    m = MLP(MLPConfig((3072, 8, 6, 3072), ("tanh", "gelu")))
+    match = match_networks(mlp_layers(m), transform_parameters(mlp_layers(m), mirror, mirror), ["tanh", "gelu"])
+    assert (match.perms[1].signs == 1).all(), "GELU's intertwiner group has no sign flips"
+    assert match.layer_residuals[0] > 0.5, "a random network is not layerwise equivariant"
+
+
+def test_head_permutation_planted():
+    rng = np.random.default_rng(0)
+    maps = torch.softmax(torch.randn(40, 6, 8 * 8, dtype=torch.float64), -1).view(40, 6, 8, 8)
+    planted = np.array([0, 4, 2, 5, 1, 3])
+    mirrored = maps.flip(-1)[:, planted] + 1e-4 * torch.randn(40, 6, 8, 8, dtype=torch.float64)
+    fit = fit_head_permutation(maps, mirrored)
+    assert np.array_equal(fit.perm, planted), "planted head permutation recovered"
+    assert fit.errors.max() < 1e-3 and fit.identity_errors[1] > 0.1
+    assert fit.cycles == "(2 5)(4 6)"
+    v = torch.randn(300, 6, 4, dtype=torch.float64)
+    M = torch.randn(6, 4, 4, dtype=torch.float64)
+    vm = torch.einsum("bhd,hed->bhe", v[:, planted], M)
+    maps_fit, res = fit_head_linear_maps(v, vm, planted)
+    assert res.max() < 1e-10 and np.allclose(maps_fit, M.numpy()), "per-head GL(d) maps recovered"
+    with pytest.raises(ValueError, match="equal shape"):
+        fit_head_permutation(maps, mirrored[:5])

@@ -1,0 +1,97 @@
+import math
+import warnings
+
+import pytest
+import torch
+
+from eqlib.models import AttentionConfig, MLPConfig
+from eqlib.train import TrainConfig, cache_key, train
+from conftest import synthetic_cifar
+
+SMALL = MLPConfig((3072, 8, 16, 3072), ("tanh", "gelu"))
+FAST = dict(epochs=2, batch_size=128)
+
+
+def test_history_is_data_and_schedule_is_recorded(cache):
+    d = synthetic_cifar()
+    r = train(SMALL, TrainConfig(**FAST), d, cache=cache, progress=False)
+    assert [h["epoch"] for h in r.history] == [1, 2]
+    assert [h["equivariance_weight"] for h in r.history] == [0.0, 1.0], "loss switched on for the second half"
+    assert r.history[0]["train_equivariance_loss"] is None and r.history[1]["train_equivariance_loss"] >= 0
+    for key in ("train_task_loss", "test_task_loss", "test_equivariance_loss", "test_equivariance_error",
+                "test_reconstruction_error", "seconds"):
+        assert all(math.isfinite(h[key]) for h in r.history), key
+    assert not r.loaded
+
+
+def test_classifier_reports_accuracy(cache):
+    d = synthetic_cifar()
+    r = train(MLPConfig((3072, 8, 10), ("tanh",)), TrainConfig(task="classifier", **FAST), d, cache=cache, progress=False)
+    assert 0.0 <= r.history[-1]["test_accuracy"] <= 1.0
+
+
+def test_train_or_load_returns_identical_model(cache):
+    d = synthetic_cifar()
+    a = train(SMALL, TrainConfig(**FAST), d, cache=cache, progress=False)
+    b = train(SMALL, TrainConfig(**FAST), d, cache=cache, progress=False)
+    assert b.loaded and b.history == a.history
+    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(v, w), f"cached parameter {k} differs"
+    assert cache_key(SMALL, TrainConfig(**FAST), d) != cache_key(SMALL, TrainConfig(epochs=3, batch_size=128), d), \
+        "a different config never collides"
+
+
+def test_same_seed_same_numbers(cache, tmp_path):
+    d = synthetic_cifar()
+    a = train(SMALL, TrainConfig(**FAST), d, cache=cache, progress=False, use_cache=False)
+    b = train(SMALL, TrainConfig(**FAST), d, cache=cache, progress=False, use_cache=False)
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]
+    assert strip(a.history) == strip(b.history), "same seed, same machine: same numbers"
+    c = train(SMALL, TrainConfig(seed=1, **FAST), d, cache=cache, progress=False, use_cache=False)
+    assert strip(c.history) != strip(a.history)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
+def test_damaged_checkpoint_is_retrained_never_loaded(cache, damage):
+    d = synthetic_cifar()
+    tc = TrainConfig(**FAST)
+    first = train(SMALL, tc, d, cache=cache, progress=False)
+    path = cache / "models" / f"{first.key}.pt"
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00" * 100)
+    else:
+        other = train(SMALL, TrainConfig(epochs=1, batch_size=128), d, cache=cache, progress=False)
+        path.write_bytes((cache / "models" / f"{other.key}.pt").read_bytes())
+    with pytest.warns(UserWarning, match="checkpoint"):
+        again = train(SMALL, tc, d, cache=cache, progress=False)
+    assert not again.loaded, "a damaged checkpoint is retrained"
+    assert len(again.history) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert train(SMALL, tc, d, cache=cache, progress=False).loaded, "and the rewritten one loads"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(task="regression"), "unknown task"), (dict(epochs=-1), "epochs"), (dict(epochs=2.5), "epochs"),
+    (dict(optimizer="sgd"), "unknown optimizer 'sgd'"), (dict(lr=float("nan")), "lr"),
+    (dict(equivariance_start=1.5), "equivariance_start"), (dict(precision="float8"), "precision"),
+    (dict(batch_size=0), "batch_size"),
+])
+def test_bad_train_configs(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_attention_autoencoder_trains(cache):
+    d = synthetic_cifar(n_train=128, n_test=64)
+    r = train(AttentionConfig(dim=16, heads=4, decoder_hidden=32), TrainConfig(epochs=2, batch_size=64), d,
+              cache=cache, progress=False)
+    assert r.history[1]["test_equivariance_error"] >= 0
+
+
+def test_bfloat16_training_runs(cache):
+    d = synthetic_cifar()
+    r = train(SMALL, TrainConfig(precision="bfloat16", **FAST), d, cache=cache, progress=False, use_cache=False)
+    assert math.isfinite(r.history[-1]["test_task_loss"])
