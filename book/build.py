@@ -24,18 +24,22 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "book" / "generated"
 STATIC = ROOT / "book" / "_static"
 
-# chapter -> (template notebook, parameters); the profiles override parameters.
+# chapter -> (template notebook, parameters, page title); the profiles override parameters.
 CHAPTERS = {
-    "theory": ("theory.ipynb", {}),
-    "mlp_tanh_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "tanh"}),
-    "mlp_gelu_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "gelu"}),
-    "mlp_tanh_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "tanh"}),
-    "mlp_gelu_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "gelu"}),
-    "mlp_sensitivity": ("mlp_sensitivity.ipynb", {}),
-    "mlp_summary": ("mlp_summary.ipynb", {}),      # reads the results of the chapters above
-    "attention": ("attention_heads.ipynb", {}),
+    "theory": ("theory.ipynb", {}, None),
+    "mlp_tanh_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "tanh"},
+                             "Tanh autoencoder"),
+    "mlp_gelu_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "gelu"},
+                             "GELU autoencoder"),
+    "mlp_tanh_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "tanh"},
+                            "Tanh classifier"),
+    "mlp_gelu_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "gelu"},
+                            "GELU classifier"),
+    "mlp_sensitivity": ("mlp_sensitivity.ipynb", {}, None),
+    "mlp_summary": ("mlp_summary.ipynb", {}, None),      # reads the results of the chapters above
+    "attention": ("attention_heads.ipynb", {}, None),
 }
-MLP_CHAPTERS = [c for c, (t, _) in CHAPTERS.items() if t == "mlp_filters.ipynb"]
+MLP_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "mlp_filters.ipynb"]
 
 PROFILES = {
     "full": {},   # every notebook's own defaults are the paper settings
@@ -75,7 +79,7 @@ def colab_link(template: str) -> str:
 def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]:
     """Execute one chapter (or reuse its cached execution); return its cached notebook."""
     import papermill as pm
-    template, params = CHAPTERS[chapter]
+    template, params, title = CHAPTERS[chapter]
     params = {**params, **PROFILES[profile].get(chapter, {})}
     out_dir = ROOT / ".cache" / "book" / profile
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -102,15 +106,19 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    _decorate(nb_out, template)
+    _decorate(nb_out, template, title)
     key_file.write_text(key)
     return nb_out, time.perf_counter() - start, False
 
 
-def _decorate(path: Path, template: str):
-    """Book-only touches: hide the injected parameters, add the Colab link under the title."""
+def _decorate(path: Path, template: str, title: str | None):
+    """Book-only touches: the page title, the injected parameters hidden, a Colab link under the title."""
     import nbformat
     nb = nbformat.read(path, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    if title:
+        lines = first.source.split("\n")
+        first.source = "\n".join([f"# {title}"] + lines[1:])
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "hide-cell" not in tags:
@@ -162,7 +170,9 @@ def main(argv=None):
         if not src.exists():
             sys.exit(f"[book] chapter {chapter} of profile {args.profile} was never executed; run without --only")
         shutil.copyfile(src, GENERATED / f"{chapter}.ipynb")
-        shutil.copyfile(src.with_suffix(".json"), GENERATED / f"{chapter}.json")
+        for suffix in (".json", ".png"):
+            if src.with_suffix(suffix).exists():
+                shutil.copyfile(src.with_suffix(suffix), GENERATED / f"{chapter}{suffix}")
     write_timings(args.profile, timings or {c: (0.0, True) for c in CHAPTERS})
     import plotly
     STATIC.mkdir(parents=True, exist_ok=True)

@@ -41,9 +41,21 @@ def equivariance_loss(task, out, out_mirrored):
     return F.mse_loss(out, output_action(task)(out_mirrored))
 
 
-def equivariance_weight(epoch, epochs, weight, start=0.5):
-    """Weight of the equivariance loss in epoch ``epoch`` (0-based): on from ``start * epochs``."""
-    return float(weight) if epoch >= int(round(start * epochs)) else 0.0
+SCHEDULES = ("step", "linear")
+
+
+def equivariance_weight(epoch, epochs, weight, start=0.5, schedule="step"):
+    """Weight of the equivariance loss in epoch ``epoch`` (0-based), on from epoch ``round(start * epochs)``.
+
+    ``"step"``: the full weight from then on (the paper's schedule). ``"linear"``: a ramp that
+    reaches the full weight in the last epoch, ``weight * (k + 1) / n`` in the k-th of n epochs.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; allowed: {', '.join(SCHEDULES)}")
+    first = int(round(start * epochs))
+    if epoch < first:
+        return 0.0
+    return float(weight) if schedule == "step" else float(weight) * (epoch - first + 1) / (epochs - first)
 
 
 @torch.no_grad()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from eqlib.report import in_book
 from eqlib.symmetry import LABELS
 
 LABEL_COLORS = {
@@ -26,7 +26,7 @@ def show(fig):
     """Display a figure. In the book build (``EQLIB_BOOK=1``) the figure is emitted as
     HTML that uses the plotly.js shipped with the book; elsewhere (Jupyter, Colab) as usual."""
     from IPython.display import display
-    if os.environ.get("EQLIB_BOOK") == "1":
+    if in_book():
         html = fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
         display({"text/html": html, "text/plain": f"<plotly figure: {fig.layout.title.text or ''}>"}, raw=True)
     else:
@@ -41,7 +41,7 @@ def _png(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def filter_image(w, scale=None, upscale=4):
+def filter_image(w, scale=None, upscale=2):
     """A flattened 3x32x32 filter as an RGB image: 0.5 + w / (2 max|w|), so -w looks inverted."""
     w = np.asarray(w, np.float64).reshape(3, 32, 32).transpose(1, 2, 0)
     s = scale or max(np.abs(w).max(), 1e-12)
@@ -91,25 +91,17 @@ def _tile_order(analysis):
     return order
 
 
-def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters"):
-    """All filters as images with a coloured frame per label; pairs sit side by side."""
+def filter_mosaic_image(W1, analysis, per_row=8, upscale=3):
+    """The mosaic as an RGB array, with each tile's (row, col) and the cell size in pixels."""
     tile, border = 32 * upscale, 3
     cell = tile + 2 * border + 4
-    slots, col = [], 0
+    positions, r, c = {}, 0, 0
     for group in _tile_order(analysis):
-        if col + len(group) > per_row:
-            col = 0
-            slots.append(None)
-        slots += list(group)
-        col = (col + len(group)) % per_row
-    slots = [s for s in slots]
-    rows, positions, r, c = 0, {}, 0, 0
-    for s in slots:
-        if s is None:
+        if c + len(group) > per_row:       # keep a pair on one row
             r, c = r + 1, 0
-            continue
-        positions[s] = (r, c)
-        c += 1
+        for i in group:
+            positions[i] = (r, c)
+            c += 1
         if c == per_row:
             r, c = r + 1, 0
     rows = max(p[0] for p in positions.values()) + 1
@@ -119,14 +111,25 @@ def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters
         y0, x0 = r * cell + 2, c * cell + 2
         canvas[y0:y0 + tile + 2 * border, x0:x0 + tile + 2 * border] = color
         canvas[y0 + border:y0 + border + tile, x0 + border:x0 + border + tile] = filter_image(W1[i], upscale=upscale)
+    return canvas, positions, cell
+
+
+def save_png(rgb, path):
+    from PIL import Image
+    Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)).save(path)
+
+
+def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters"):
+    """All filters as images with a coloured frame per label; pairs sit side by side."""
+    canvas, positions, cell = filter_mosaic_image(W1, analysis, per_row, upscale)
+    rows = canvas.shape[0] // cell
     fig = go.Figure(go.Image(source=_png(canvas), hoverinfo="skip"))
-    for (i, (r, c)) in positions.items():
-        fig.add_annotation(x=c * cell + 6, y=r * cell + 10, text=str(i), showarrow=False,
+    for i, (r, c) in positions.items():
+        fig.add_annotation(x=c * cell + 8, y=r * cell + 10, text=str(i), showarrow=False,
                            font=dict(size=9, color="white"), bgcolor="rgba(0,0,0,0.5)")
     for label in LABELS:
-        n = analysis.counts.get(label, 0)
-        fig.add_scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=LABEL_COLORS[label],
-                        symbol="square"), name=f"{label} ({n})")
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{label} ({analysis.counts.get(label, 0)})",
+                        marker=dict(size=12, color=LABEL_COLORS[label], symbol="square"))
     fig.update_layout(title=title, height=rows * cell * 0.75 + 120, width=per_row * cell * 0.75 + 260,
                       margin=dict(l=10, r=10, t=50, b=10))
     return _axes_off(fig)

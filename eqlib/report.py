@@ -14,6 +14,11 @@ import numpy as np
 PROFILES = ("full", "quick")
 
 
+def in_book() -> bool:
+    """True while book/build.py executes the notebook (it sets ``EQLIB_BOOK=1``)."""
+    return os.environ.get("EQLIB_BOOK") == "1"
+
+
 def check_choice(name, value, allowed):
     """Stop a notebook early with a clear message when a parameter is not one of ``allowed``."""
     if value not in allowed:

@@ -150,11 +150,12 @@ def intertwiner_table(activations, kinds=GROUP_ELEMENTS, n=6, seed=0, tol=1e-8, 
 
 
 # --------------------------------------------------------------------------- a student
-def fit_student(teacher_layers, activations, seed=0, samples=1000, steps=1000, restarts=8):
+def fit_student(teacher_layers, activations, seed=0, samples=1000, steps=1000, restarts=8, target=1e-7):
     """Train a student of the teacher's architecture on the teacher's outputs (L-BFGS,
-    float64), from ``restarts`` random initialisations; keep the one with the lowest
-    training error (training can stall in a local minimum, which says nothing about
-    identifiability). Returns ``(student_layers, relative_error, errors_of_all_restarts)``."""
+    float64), from up to ``restarts`` random initialisations, stopping at the first whose
+    relative error is below ``target``; keep the one with the lowest training error
+    (training can stall in a local minimum, which says nothing about identifiability).
+    Returns ``(student_layers, relative_error, errors_of_the_restarts_tried)``."""
     widths = (teacher_layers[0][0].shape[1],) + tuple(len(W) for W, _ in teacher_layers)
     teacher = mlp_from_layers(teacher_layers, activations)
     x = torch.randn(samples, widths[0], dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
@@ -179,4 +180,6 @@ def fit_student(teacher_layers, activations, seed=0, samples=1000, steps=1000, r
         if best is None or errors[-1] < best[1]:
             best = ([(l.weight.detach().numpy().copy(), l.bias.detach().numpy().copy()) for l in student.linears],
                     errors[-1])
+        if best[1] < target:
+            break
     return best[0], best[1], errors

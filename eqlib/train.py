@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from eqlib.data import CIFAR10, cache_dir, mirror
-from eqlib.losses import (check_task, equivariance_loss, equivariance_weight,
+from eqlib.losses import (SCHEDULES, check_task, equivariance_loss, equivariance_weight,
                           relative_equivariance_error, task_loss)
 from eqlib.models import build_model, config_dict
 
@@ -38,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     equivariance_weight: float = 1.0
     equivariance_start: float = 0.5    # fraction of training after which the loss is on
+    equivariance_schedule: str = "step"  # "step" (full weight at once) or "linear" (ramp to it)
     seed: int = 0
     precision: str = "float32"         # or "bfloat16" (autocast)
     train_size: int = 0                # 0: all training images; else the first n
@@ -58,6 +59,9 @@ class TrainConfig:
                 raise ValueError(f"{k} must be a finite non-negative number; got {v!r}")
         if not 0.0 <= self.equivariance_start <= 1.0:
             raise ValueError(f"equivariance_start must be in [0, 1]; got {self.equivariance_start!r}")
+        if self.equivariance_schedule not in SCHEDULES:
+            raise ValueError(f"unknown equivariance_schedule {self.equivariance_schedule!r}; "
+                             f"allowed: {', '.join(SCHEDULES)}")
         if not (isinstance(self.train_size, int) and self.train_size >= 0):
             raise ValueError(f"train_size must be a non-negative integer; got {self.train_size!r}")
 
@@ -117,7 +121,8 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress):
     gen = torch.Generator().manual_seed(tc.seed)
     history = []
     for epoch in tqdm(range(tc.epochs), desc="epochs", disable=not progress):
-        w = equivariance_weight(epoch, tc.epochs, tc.equivariance_weight, tc.equivariance_start)
+        w = equivariance_weight(epoch, tc.epochs, tc.equivariance_weight, tc.equivariance_start,
+                                tc.equivariance_schedule)
         model.train()
         t0, sums, n = time.perf_counter(), [0.0, 0.0], 0
         for idx in torch.randperm(len(x_train), generator=gen).to(device).split(tc.batch_size):

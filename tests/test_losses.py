@@ -37,3 +37,10 @@ def test_schedule_switches_on_for_the_second_half():
     ws = [equivariance_weight(e, 10, 2.0) for e in range(10)]
     assert ws == [0.0] * 5 + [2.0] * 5
     assert [equivariance_weight(e, 4, 1.0, start=0.0) for e in range(4)] == [1.0] * 4
+
+
+def test_linear_schedule_ramps_to_the_full_weight():
+    ws = [equivariance_weight(e, 8, 4.0, schedule="linear") for e in range(8)]
+    assert ws == [0.0] * 4 + [1.0, 2.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match="unknown schedule 'cosine'"):
+        equivariance_weight(0, 8, 1.0, schedule="cosine")

@@ -1,0 +1,81 @@
+"""The book's sources: notebooks are clean templates, their install cell points at the
+repository of _config.yml, bad parameters stop them early, and the build configuration
+covers every chapter."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+sys.path.insert(0, str(ROOT / "book"))
+import build  # noqa: E402  (book/build.py)
+
+
+def cells(nb_path):
+    return json.loads(nb_path.read_text())["cells"]
+
+
+def test_there_are_notebooks():
+    assert {p.name for p in NOTEBOOKS} >= {"theory.ipynb", "mlp_filters.ipynb", "mlp_summary.ipynb",
+                                           "mlp_sensitivity.ipynb", "attention_heads.ipynb"}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_a_clean_template(nb):
+    cs = cells(nb)
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in cs if c["cell_type"] == "code"), \
+        "notebooks are committed without outputs"
+    tagged = [c for c in cs if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters' (papermill)"
+    assert cs[0]["cell_type"] == "markdown" and cs[0]["source"][0].startswith("# "), "starts with a title"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_install_cell_points_at_the_configured_repository(nb):
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    install = [c for c in cells(nb) if "remove-cell" in c.get("metadata", {}).get("tags", [])]
+    assert len(install) == 1, "one hidden install cell"
+    src = "".join(install[0]["source"])
+    assert "import eqlib" in src and "except ImportError" in src, "skipped when eqlib is importable"
+    assert re.search(r"git\+(\S+?)\"", src).group(1) == url, "install cell URL equals _config.yml's repository"
+
+
+def test_build_covers_the_toc_and_profiles():
+    toc = (ROOT / "_toc.yml").read_text()
+    for chapter in build.CHAPTERS:
+        assert f"book/generated/{chapter}" in toc, f"{chapter} is in the table of contents"
+        assert (ROOT / "notebooks" / build.CHAPTERS[chapter][0]).exists()
+    for profile, overrides in build.PROFILES.items():
+        assert set(overrides) <= set(build.CHAPTERS), f"profile {profile} names only known chapters"
+    assert build.colab_link("theory.ipynb").startswith("https://colab.research.google.com/github/")
+
+
+def test_unknown_profile_is_refused():
+    r = subprocess.run([sys.executable, str(ROOT / "book" / "build.py"), "--profile", "huge"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "unknown profile 'huge'" in r.stderr
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"first_activation": "swish"}, "first_activation='swish' is not allowed"),
+    ({"task": "regression"}, "task='regression' is not allowed"),
+    ({"epochs": -1}, "epochs=-1 must be an integer"),
+    ({"profile": "huge"}, "profile='huge' is not allowed"),
+])
+def test_bad_parameters_stop_the_notebook_early(tmp_path, params, message):
+    import papermill as pm
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(ROOT / "notebooks" / "mlp_filters.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={**params, "live_widgets": False, "results_path": str(tmp_path / "r.json")},
+                            kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    assert message in str(e.value)
+    executed = json.loads((tmp_path / "out.ipynb").read_text())["cells"]
+    failed = [i for i, c in enumerate(executed) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    loads_data = [i for i, c in enumerate(executed) if "load_cifar10(" in "".join(c["source"])]
+    assert failed and failed[0] < loads_data[0], "the notebook stops before it touches the data"
+    assert not (tmp_path / "r.json").exists(), "no results file is written"

@@ -1,0 +1,110 @@
+"""Open every page of the built book in headless Chromium: no JavaScript console error, every
+plotly figure drawn, no executed cell showing an error, no request leaving the machine.
+Screenshots go to <html>/../screenshots/. Needs a built book (make book-quick) and Debian's
+chromium + chromium-driver; skipped without them unless EQLIB_REQUIRE_BROWSER=1."""
+import functools
+import http.server
+import os
+import shutil
+import socketserver
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+CANDIDATES = [ROOT / "_build" / "quick" / "_build" / "html", ROOT / "_build" / "html"]
+REQUIRED = os.environ.get("EQLIB_REQUIRE_BROWSER") == "1"
+
+
+def _html_dir():
+    for d in CANDIDATES:
+        if (d / "index.html").exists():
+            return d
+    return None
+
+
+def _need(ok, why):
+    if not ok:
+        if REQUIRED:
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def site():
+    html = _html_dir()
+    _need(html is not None, "no built book: run `make book-quick` first")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    handler.log_message = lambda *a: None
+    with socketserver.TCPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield html, f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    _need(chromium and driver, "Debian's chromium and chromium-driver are not installed")
+    os.environ["SE_OFFLINE"] = "true"            # selenium must not fetch a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-quic", "--window-size=1400,2000",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(driver), options=opts)
+    d.set_page_load_timeout(60)
+    yield d
+    d.quit()
+
+
+def pages(html):
+    return sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
+                  if not p.relative_to(html).as_posix().startswith(("_static", "_sources", "_images")))
+
+
+def test_every_page_renders_offline(site, browser):
+    html, base = site
+    shots = html.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    problems, figures = [], 0
+    for page in pages(html):
+        browser.get(f"{base}/{page}")
+        browser.execute_script("return document.readyState")
+        drawn = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.plotly-graph-div')).map("
+            "d => d.querySelector('.main-svg') !== null)")
+        figures += len(drawn)
+        if not all(drawn):
+            problems.append(f"{page}: {drawn.count(False)} of {len(drawn)} plotly figures not drawn")
+        if browser.find_elements("css selector", ".output.traceback, .output.error, div.cell_output .traceback"):
+            problems.append(f"{page}: an executed cell shows an error")
+        external = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(r => r.name)"
+            ".filter(n => !n.startsWith(location.origin) && !n.startsWith('data:'))")
+        if external:
+            problems.append(f"{page}: requests leaving the machine: {external[:3]}")
+        for entry in browser.get_log("browser"):
+            if entry["level"] == "SEVERE":
+                problems.append(f"{page}: console error: {entry['message'][:200]}")
+        browser.save_screenshot(str(shots / (page.replace("/", "__").replace(".html", ".png"))))
+    assert not problems, "\n".join(problems)
+    assert figures > 10, f"the book should hold plotly figures; found {figures}"
+
+
+def test_chapters_are_executed(site, browser):
+    html, base = site
+    for chapter in ("theory", "mlp_tanh_autoencoder", "mlp_summary", "attention"):
+        page = html / "book" / "generated" / f"{chapter}.html"
+        assert page.exists(), f"{chapter} page built"
+        text = page.read_text()
+        assert "How this page was made" in text, f"{chapter} shows its provenance (so it ran to the end)"
+        assert "colab.research.google.com" in text, f"{chapter} links to Colab"
