@@ -49,7 +49,7 @@ PROFILES = {
         "mlp_sensitivity": {"profile": "quick", "weights": [0.1, 1.0], "epoch_grid": [2], "train_size": 3000,
                             "n_eval": 2000},
         "mlp_summary": {"profile": "quick"},
-        "attention": {"profile": "quick", "epochs": 2, "train_size": 4000, "n_images": 256},
+        "attention": {"profile": "quick", "epochs": 2, "train_size": 3000, "n_images": 256, "n_eval": 5000},
     },
 }
 
@@ -85,6 +85,8 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_out, results = out_dir / f"{chapter}.ipynb", out_dir / f"{chapter}.json"
     params["results_path"] = str(results)
+    if "live_widgets" in (ROOT / "notebooks" / template).read_text():
+        params["live_widgets"] = False        # no widget state in static pages
     if chapter == "mlp_summary":
         params["results_paths"] = [str(out_dir / f"{c}.json") for c in MLP_CHAPTERS]
     inputs = [(ROOT / "notebooks" / template).read_bytes(), json.dumps(params, sort_keys=True),
@@ -115,6 +117,7 @@ def _decorate(path: Path, template: str, title: str | None):
     """Book-only touches: the page title, the injected parameters hidden, a Colab link under the title."""
     import nbformat
     nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("widgets", None)      # else the page would load widget JS from a CDN
     first = next(c for c in nb.cells if c.cell_type == "markdown")
     if title:
         lines = first.source.split("\n")

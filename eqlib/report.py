@@ -104,7 +104,7 @@ def quick_banner(profile):
     """A MyST admonition for quick builds (rendered by the book), or nothing."""
     from IPython.display import Markdown
     if profile == "quick":
-        return Markdown(":::{warning} Quick build\nThis page was built with the **quick** profile: a few epochs "
+        return Markdown(":::{admonition} Quick build\n:class: warning\nThis page was built with the **quick** profile: a few epochs "
                         "on a subset of CIFAR-10, to check that the pipeline works. Its numbers are not the "
                         "paper's; build the full profile (`make book`) for those.\n:::")
     return Markdown("")

@@ -37,7 +37,7 @@ def site():
     html = _html_dir()
     _need(html is not None, "no built book: run `make book-quick` first")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
-    handler.log_message = lambda *a: None
+    handler.func.log_message = lambda *a: None
     with socketserver.TCPServer(("127.0.0.1", 0), handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         yield html, f"http://127.0.0.1:{server.server_address[1]}"
@@ -95,7 +95,10 @@ def test_every_page_renders_offline(site, browser):
         for entry in browser.get_log("browser"):
             if entry["level"] == "SEVERE":
                 problems.append(f"{page}: console error: {entry['message'][:200]}")
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1400, min(max(height, 900), 12000))     # the whole page, figures included
         browser.save_screenshot(str(shots / (page.replace("/", "__").replace(".html", ".png"))))
+        browser.set_window_size(1400, 2000)
     assert not problems, "\n".join(problems)
     assert figures > 10, f"the book should hold plotly figures; found {figures}"
 
@@ -108,3 +111,5 @@ def test_chapters_are_executed(site, browser):
         text = page.read_text()
         assert "How this page was made" in text, f"{chapter} shows its provenance (so it ran to the end)"
         assert "colab.research.google.com" in text, f"{chapter} links to Colab"
+        if "quick" in str(html):
+            assert "Quick build" in text, f"{chapter} says in a box that it is a quick build"
