@@ -95,3 +95,17 @@ def test_bfloat16_training_runs(cache):
     d = synthetic_cifar()
     r = train(SMALL, TrainConfig(precision="bfloat16", **FAST), d, cache=cache, progress=False, use_cache=False)
     assert math.isfinite(r.history[-1]["test_task_loss"])
+
+
+def test_bfloat16_matches_float32_within_tolerance(cache):
+    """Reduced precision must not change what is learned beyond a stated tolerance:
+    first-layer filters within 5 % (relative Frobenius distance), losses within 2 %."""
+    d = synthetic_cifar(n_train=1024, n_test=256)
+    cfg = MLPConfig((3072, 16, 32, 3072), ("tanh", "gelu"), (0.01, 1.0, 1.0))
+    runs = {p: train(cfg, TrainConfig(epochs=4, batch_size=128, precision=p), d, cache=cache, progress=False,
+                     use_cache=False) for p in ("float32", "bfloat16")}
+    w32, w16 = (runs[p].model.linears[0].weight.detach() for p in ("float32", "bfloat16"))
+    assert (w16 - w32).norm() / w32.norm() < 0.05, "bfloat16 learns the same first-layer filters"
+    for key in ("test_task_loss", "test_equivariance_loss"):
+        a, b = runs["float32"].history[-1][key], runs["bfloat16"].history[-1][key]
+        assert abs(a - b) / a < 0.02, f"{key}: float32 {a:.5f} vs bfloat16 {b:.5f}"
