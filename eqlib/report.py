@@ -76,14 +76,32 @@ class Run:
         return p
 
     def save(self, data=None) -> dict:
-        """Write the results file atomically (run time excluded from the JSON's numbers,
-        so that the same seed on the same machine writes the same science)."""
+        """Write the results file atomically. ``digest`` hashes everything but the timings,
+        so the same seed on the same machine gives the same digest."""
         self.results["provenance"] = self.provenance(data)
+        self.results["digest"] = digest(self.results)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(_jsonable(self.results), indent=1, sort_keys=True))
         os.replace(tmp, self.path)
         return self.results
+
+
+VOLATILE = {"seconds", "run_seconds", "train_seconds", "loaded_from_cache", "digest"}
+
+
+def _strip(x):
+    if isinstance(x, dict):
+        return {k: _strip(v) for k, v in x.items() if k not in VOLATILE}
+    if isinstance(x, list):
+        return [_strip(v) for v in x]
+    return x
+
+
+def digest(results: dict) -> str:
+    """sha256 of a results dict without its timings (and without the digest itself)."""
+    import hashlib
+    return hashlib.sha256(json.dumps(_strip(_jsonable(results)), sort_keys=True).encode()).hexdigest()
 
 
 def _jsonable(x):

@@ -79,3 +79,22 @@ def test_bad_parameters_stop_the_notebook_early(tmp_path, params, message):
     loads_data = [i for i, c in enumerate(executed) if "load_cifar10(" in "".join(c["source"])]
     assert failed and failed[0] < loads_data[0], "the notebook stops before it touches the data"
     assert not (tmp_path / "r.json").exists(), "no results file is written"
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("EQLIB_DATA"), reason="needs CIFAR-10 (EQLIB_DATA)")
+def test_same_seed_same_results_file(tmp_path, monkeypatch):
+    """Run the MLP chapter twice from empty model caches: the results files agree in
+    everything but their timings (the digest says so)."""
+    import papermill as pm
+    digests = []
+    for k in range(2):
+        monkeypatch.setenv("EQLIB_CACHE", str(tmp_path / f"cache{k}"))
+        out = tmp_path / f"r{k}.json"
+        pm.execute_notebook(str(ROOT / "notebooks" / "mlp_filters.ipynb"), str(tmp_path / f"o{k}.ipynb"),
+                            parameters={"profile": "quick", "epochs": 1, "train_size": 1000, "n_eval": 2000,
+                                        "live_widgets": False, "results_path": str(out)},
+                            kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+        r = json.loads(out.read_text())
+        assert not r["loaded_from_cache"], "each run trains from scratch"
+        digests.append(r["digest"])
+    assert digests[0] == digests[1], "same seed, same machine: same results"
