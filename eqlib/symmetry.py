@@ -140,7 +140,8 @@ class LinearEquivarianceResult:
 
 @torch.no_grad()
 def linear_equivariance_error(f, transform=mirror, input_dim=3072, n_fit=20_000, n_eval=100_000,
-                              batch_size=10_000, seed=0, device="cpu") -> LinearEquivarianceResult:
+                              batch_size=10_000, seed=0, device="cpu", fit_inputs=None,
+                              eval_inputs=None) -> LinearEquivarianceResult:
     """The paper's quantitative metric of latent equivariance.
 
     Fit ``A`` by least squares so that ``A f(x) ~ f(transform(x))`` on ``n_fit`` standard
@@ -148,19 +149,29 @@ def linear_equivariance_error(f, transform=mirror, input_dim=3072, n_fit=20_000,
     images ``y`` of ``||f(transform(y)) - A f(y)|| / ||f(y)||``. ``f`` is any prefix of a
     network (first layer, first two layers, ...); ``transform`` the mirror or a control.
     Low values mean the latent space carries a linear action compatible with the input's.
+
+    ``fit_inputs`` / ``eval_inputs`` (tensors ``(N, input_dim)``, for example training and
+    test images) replace the noise images; then ``n_fit`` / ``n_eval`` are their lengths.
     """
+    if fit_inputs is not None:
+        n_fit = len(fit_inputs)
+    if eval_inputs is not None:
+        n_eval = len(eval_inputs)
     for k, v in (("n_fit", n_fit), ("n_eval", n_eval), ("batch_size", batch_size)):
         if not (isinstance(v, int) and v >= 1):
             raise ValueError(f"{k} must be a positive integer; got {v!r}")
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
-    def pairs(n):
+    def pairs(n, inputs):
         for start in range(0, n, batch_size):
-            x = torch.randn(min(batch_size, n - start), input_dim, generator=gen).to(device)
+            if inputs is None:
+                x = torch.randn(min(batch_size, n - start), input_dim, generator=gen).to(device)
+            else:
+                x = inputs[start:start + batch_size].to(device)
             yield f(x).double(), f(transform(x)).double()
 
     YtY, YtZ = None, None
-    for y, z in pairs(n_fit):                  # normal equations, accumulated in float64
+    for y, z in pairs(n_fit, fit_inputs):                  # normal equations, accumulated in float64
         YtY = y.T @ y if YtY is None else YtY + y.T @ y
         YtZ = y.T @ z if YtZ is None else YtZ + y.T @ z
     m = YtY.shape[0]
@@ -168,7 +179,7 @@ def linear_equivariance_error(f, transform=mirror, input_dim=3072, n_fit=20_000,
         raise ValueError(f"n_fit={n_fit} must be at least the latent dimension {m}")
     ridge = 1e-10 * torch.trace(YtY) / m
     At = torch.linalg.solve(YtY + ridge * torch.eye(m, dtype=YtY.dtype, device=YtY.device), YtZ)  # A^T
-    errs = torch.cat([(z - y @ At).norm(dim=1) / y.norm(dim=1).clamp_min(1e-300) for y, z in pairs(n_eval)])
+    errs = torch.cat([(z - y @ At).norm(dim=1) / y.norm(dim=1).clamp_min(1e-300) for y, z in pairs(n_eval, eval_inputs)])
     q = torch.quantile(errs.float().cpu(), torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9])).tolist()
     return LinearEquivarianceResult(q[2], dict(zip(("q10", "q25", "q75", "q90"), q[:2] + q[3:])),
                                     At.T.cpu().numpy(), n_fit, n_eval)

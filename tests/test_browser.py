@@ -19,6 +19,8 @@ REQUIRED = os.environ.get("EQLIB_REQUIRE_BROWSER") == "1"
 
 
 def _html_dir():
+    if os.environ.get("EQLIB_BOOK_HTML"):          # e.g. _build/html to check the full build
+        return Path(os.environ["EQLIB_BOOK_HTML"]).resolve()
     for d in CANDIDATES:
         if (d / "index.html").exists():
             return d

@@ -100,6 +100,14 @@ def test_linear_equivariance_error_zero_for_equivariant_high_for_random():
     assert ctrl.median > 0.2, "the mirror-equivariant network is not up-down equivariant"
 
 
+def test_linear_equivariance_error_on_given_inputs():
+    _, _, model = small_equivariant()
+    f = lambda x: model.hidden(x.double(), 2)
+    x = torch.randn(600, 48, dtype=torch.float64)
+    r = linear_equivariance_error(f, G, input_dim=48, fit_inputs=x[:400], eval_inputs=x[400:])
+    assert r.n_fit == 400 and r.n_eval == 200 and r.median < 1e-8, "exact on any inputs"
+
+
 def test_linear_equivariance_error_validates():
     with pytest.raises(ValueError, match="n_eval must be a positive integer"):
         linear_equivariance_error(lambda x: x, n_eval=0)
