@@ -133,8 +133,10 @@ def main(argv=None):
 
     tut = tutorial_throughput(mlp, data, args.tutorial_batches or None)
     res["mlp_tutorial"] = {"images_per_s": tut}
-    res["ratio_eqlib_over_tutorial"] = res["mlp_float32"]["images_per_s"] / tut
-    print(f"tutorial pipeline: {tut:,.0f} images/s; eqlib / tutorial = {res['ratio_eqlib_over_tutorial']:.1f}x")
+    res["ratio_eqlib_over_tutorial"] = {p: res[f"mlp_{p}"]["images_per_s"] / tut for p in ("float32", "bfloat16")}
+    print(f"tutorial pipeline (float32): {tut:,.0f} images/s; eqlib / tutorial = "
+          f"{res['ratio_eqlib_over_tutorial']['float32']:.1f}x (float32), "
+          f"{res['ratio_eqlib_over_tutorial']['bfloat16']:.1f}x (bfloat16)")
 
     att = AttentionConfig()
     ips, _ = eqlib_throughput(att, data, 1)

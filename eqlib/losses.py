@@ -63,3 +63,38 @@ def relative_equivariance_error(task, out, out_mirrored):
     """Per-sample ``||f(x) - g' f(g x)|| / ||f(x)||`` (g' the output action)."""
     diff = out - output_action(task)(out_mirrored)
     return diff.norm(dim=1) / out.norm(dim=1).clamp_min(1e-12)
+
+
+class _AutoencoderLosses(torch.autograd.Function):
+    """Both autoencoder losses from the stacked output ``[f(x); f(gx)]`` in one pass.
+
+    Equal to ``(task_loss, equivariance_loss)`` computed separately, but the gradient is
+    written straight into one ``(2B, D)`` tensor: no split, concatenation or loss-function
+    temporaries, which matter on a CPU where these small matrices are cheap to multiply.
+    """
+
+    @staticmethod
+    def forward(ctx, out, x):
+        b = len(x)
+        f, f_m = out[:b], out[b:]
+        r_task = f - x                                   # (B, D)
+        r_eq = f - mirror(f_m)                           # (B, D)
+        ctx.save_for_backward(r_task, r_eq)
+        n = r_task.numel()
+        return r_task.pow(2).sum() / n, r_eq.pow(2).sum() / n
+
+    @staticmethod
+    def backward(ctx, g_task, g_eq):
+        r_task, r_eq = ctx.saved_tensors
+        b, n = len(r_task), r_task.numel()
+        grad = torch.empty((2 * b, r_task.shape[1]), dtype=r_task.dtype, device=r_task.device)
+        torch.add(r_task * (2 * g_task / n), r_eq, alpha=float(2 * g_eq / n), out=grad[:b])
+        torch.mul(mirror(r_eq), -2 * g_eq / n, out=grad[b:])
+        return grad, None
+
+
+def autoencoder_losses(out, x):
+    """``(task_loss, equivariance_loss)`` of an autoencoder from ``out = model([x; g x])``."""
+    if out.ndim != 2 or out.shape[0] != 2 * len(x) or out.shape[1:] != x.shape[1:]:
+        raise ValueError(f"expected out of shape (2B, D) = ({2 * len(x)}, {x.shape[1]}); got {tuple(out.shape)}")
+    return _AutoencoderLosses.apply(out, x)

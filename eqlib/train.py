@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from eqlib.data import CIFAR10, cache_dir, mirror
-from eqlib.losses import (SCHEDULES, check_task, equivariance_loss, equivariance_weight,
+from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivariance_loss, equivariance_weight,
                           relative_equivariance_error, task_loss)
 from eqlib.models import build_model, config_dict
 
@@ -139,9 +139,12 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress):
                 torch.index_select(x_train_m, 0, idx, out=buf[b:2 * b])
             with torch.autocast(device.type, dtype=PRECISIONS[tc.precision], enabled=tc.precision != "float32"):
                 out = model(buf[:2 * b] if w else x).float()
-            f, f_m = out.split(b) if w else (out, None)
-            loss_task = task_loss(tc.task, f, x, y_train[idx])
-            loss_eq = equivariance_loss(tc.task, f, f_m) if w else torch.zeros((), device=device)
+            if w and tc.task == "autoencoder":
+                loss_task, loss_eq = autoencoder_losses(out, x)                  # fused, same values
+            else:
+                f, f_m = out.split(b) if w else (out, None)
+                loss_task = task_loss(tc.task, f, x, y_train[idx])
+                loss_eq = equivariance_loss(tc.task, f, f_m) if w else torch.zeros((), device=device)
             opt.zero_grad(set_to_none=True)
             (loss_task + w * loss_eq).backward()
             opt.step()

@@ -44,3 +44,21 @@ def test_linear_schedule_ramps_to_the_full_weight():
     assert ws == [0.0] * 4 + [1.0, 2.0, 3.0, 4.0]
     with pytest.raises(ValueError, match="unknown schedule 'cosine'"):
         equivariance_weight(0, 8, 1.0, schedule="cosine")
+
+
+def test_fused_autoencoder_losses_equal_the_reference():
+    from eqlib.losses import autoencoder_losses
+    torch.manual_seed(0)
+    out = torch.randn(8, 3072, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(4, 3072, dtype=torch.float64)
+    lt, le = autoencoder_losses(out, x)
+    (lt + 3 * le).backward()
+    fused_grad, out.grad = out.grad.clone(), None
+    f, f_m = out.split(4)
+    rt, re = task_loss("autoencoder", f, x, None), equivariance_loss("autoencoder", f, f_m)
+    (rt + 3 * re).backward()
+    assert torch.allclose(lt, rt) and torch.allclose(le, re), "same loss values"
+    assert torch.allclose(fused_grad, out.grad, atol=1e-15), "same gradient"
+    assert torch.autograd.gradcheck(lambda o: autoencoder_losses(o, x), (out.detach().requires_grad_(),))
+    with pytest.raises(ValueError, match=r"\(2B, D\)"):
+        autoencoder_losses(torch.randn(5, 3072), x)
