@@ -118,14 +118,14 @@ def _jsonable(x):
     return x
 
 
-def quick_banner(profile):
-    """A MyST admonition for quick builds (rendered by the book), or nothing."""
-    from IPython.display import Markdown
+def show_quick_banner(profile):
+    """Display a MyST warning box on quick builds (rendered by the book); nothing otherwise."""
+    from IPython.display import Markdown, display
     if profile == "quick":
-        return Markdown(":::{admonition} Quick build\n:class: warning\nThis page was built with the **quick** profile: a few epochs "
-                        "on a subset of CIFAR-10, to check that the pipeline works. Its numbers are not the "
-                        "paper's; build the full profile (`make book`) for those.\n:::")
-    return Markdown("")
+        display(Markdown(":::{admonition} Quick build\n:class: warning\nThis page was built with the **quick** "
+                         "profile: small settings (a few epochs on a subset of CIFAR-10 where data is used), to "
+                         "check that the pipeline works. Its numbers are not the paper's; build the full profile "
+                         "(`make book`) for those.\n:::"))
 
 
 def provenance_note(provenance: dict):
