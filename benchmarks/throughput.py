@@ -19,7 +19,7 @@ import torch
 
 from eqlib.data import load_cifar10, mirror
 from eqlib.losses import equivariance_loss, task_loss
-from eqlib.models import MLP, AttentionAutoencoder, AttentionConfig, MLPConfig
+from eqlib.models import MLP, AttentionConfig, MLPConfig
 from eqlib.symmetry import fit_signed_permutation, linear_equivariance_error
 from eqlib.train import TrainConfig, train
 

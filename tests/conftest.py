@@ -2,7 +2,6 @@
 
 Synthetic data lives here only; the library and the book never fall back to it.
 """
-import io
 import pickle
 import tarfile
 

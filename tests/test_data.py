@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from eqlib.data import (CLASSES, DataNotFoundError, load_cifar10, mirror, vflip)
-from conftest import random_images, tar_gz, write_image_folder, write_pickled_release
+from eqlib.data import (DataNotFoundError, load_cifar10, mirror, vflip)
+from conftest import tar_gz, write_image_folder, write_pickled_release
 
 
 def test_mirror_reverses_width_and_is_an_involution():

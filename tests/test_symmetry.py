@@ -1,5 +1,4 @@
 import functools
-import itertools
 
 import numpy as np
 import pytest
@@ -41,7 +40,7 @@ def test_planted_signed_permutation_of_64_filters_is_recovered_exactly():
     fit = fit_signed_permutation(A, B)
     assert np.array_equal(fit.perm, planted.perm) and np.array_equal(fit.signs, planted.signs), \
         "planted signed permutation recovered exactly"
-    assert fit.residual < 2e-3 and fit.cosines.min() > 0.99 or fit.cosines.min() < -0.99 or True
+    assert fit.residual < 2e-3, "the residual is the planted noise level"
     assert np.abs(fit.cosines).min() > 0.99
     assert np.allclose(fit.matrix() @ A, fit.apply(A))
 
@@ -165,7 +164,7 @@ def test_match_trained_style_network_with_gelu_is_unsigned():
 
 
 def test_head_permutation_planted():
-    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
     maps = torch.softmax(torch.randn(40, 6, 8 * 8, dtype=torch.float64), -1).view(40, 6, 8, 8)
     planted = np.array([0, 4, 2, 5, 1, 3])
     mirrored = maps.flip(-1)[:, planted] + 1e-4 * torch.randn(40, 6, 8, 8, dtype=torch.float64)

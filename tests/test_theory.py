@@ -2,7 +2,6 @@ import functools
 
 import numpy as np
 import pytest
-import torch
 
 from eqlib.data import mirror
 from eqlib.symmetry import fit_signed_permutation, mlp_forward
