@@ -130,7 +130,7 @@ def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters
     for label in LABELS:
         fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{label} ({analysis.counts.get(label, 0)})",
                         marker=dict(size=12, color=LABEL_COLORS[label], symbol="square"))
-    fig.update_layout(title=title, height=rows * cell * 0.75 + 120, width=per_row * cell * 0.75 + 260,
+    fig.update_layout(title=title, height=rows * cell * 0.6 + 110, width=per_row * cell * 0.6 + 200,
                       margin=dict(l=10, r=10, t=50, b=10))
     return _axes_off(fig)
 
@@ -169,7 +169,7 @@ def signed_permutation_heatmap(P, title="fitted signed permutation"):
     return fig
 
 
-def metric_bars(metrics: dict, title="best linear map: median relative error on noise images"):
+def metric_bars(metrics: dict, title="best linear map: median relative error (lower is more equivariant)"):
     """``metrics = {layer_name: {"mirror": x, "vflip (control)": y}}``."""
     fig = go.Figure()
     transforms = list(next(iter(metrics.values())).keys())
