@@ -4,6 +4,7 @@
 PYTHON ?= python3
 PROFILE ?= full
 STAMP := .cache/installed.stamp
+export MKL_DYNAMIC := FALSE   # fixed thread counts: same seed, same numbers
 
 .PHONY: book book-quick test unit install clean benchmark
 

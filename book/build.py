@@ -99,7 +99,9 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
         return nb_out, 0.0, True
     key_file.unlink(missing_ok=True)
     start = time.perf_counter()
-    env = {"EQLIB_BOOK": "1", "TQDM_DISABLE": "1"}
+    # MKL_DYNAMIC=FALSE: MKL must not use fewer threads under load, which changes the order of
+    # floating-point sums and so the last bits of the results.
+    env = {"EQLIB_BOOK": "1", "TQDM_DISABLE": "1", "MKL_DYNAMIC": "FALSE"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -95,11 +95,14 @@ def _strip(x):
         return {k: _strip(v) for k, v in x.items() if k not in VOLATILE}
     if isinstance(x, list):
         return [_strip(v) for v in x]
+    if isinstance(x, float):
+        return float(f"{x:.6g}")   # last-bit noise of threaded BLAS reductions must not change the digest
     return x
 
 
 def digest(results: dict) -> str:
-    """sha256 of a results dict without its timings (and without the digest itself)."""
+    """sha256 of a results dict without its timings (and without the digest itself), with
+    floats rounded to 6 significant digits."""
     import hashlib
     return hashlib.sha256(json.dumps(_strip(_jsonable(results)), sort_keys=True).encode()).hexdigest()
 

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 sys.path.insert(0, str(ROOT / "book"))
 import build  # noqa: E402  (book/build.py)
+from eqlib import report  # noqa: E402
 
 
 def cells(nb_path):
@@ -86,7 +87,8 @@ def test_same_seed_same_results_file(tmp_path, monkeypatch):
     """Run the MLP chapter twice from empty model caches: the results files agree in
     everything but their timings (the digest says so)."""
     import papermill as pm
-    digests = []
+    digests, results = [], []
+    monkeypatch.setenv("MKL_DYNAMIC", "FALSE")       # as book/build.py runs its kernels
     for k in range(2):
         monkeypatch.setenv("EQLIB_CACHE", str(tmp_path / f"cache{k}"))
         out = tmp_path / f"r{k}.json"
@@ -97,4 +99,14 @@ def test_same_seed_same_results_file(tmp_path, monkeypatch):
         r = json.loads(out.read_text())
         assert not r["loaded_from_cache"], "each run trains from scratch"
         digests.append(r["digest"])
-    assert digests[0] == digests[1], "same seed, same machine: same results"
+        results.append(r)
+
+    def differences(a, b, path=""):
+        if isinstance(a, dict):
+            return [d for k in a if k not in report.VOLATILE for d in differences(a[k], b.get(k), f"{path}/{k}")]
+        if isinstance(a, list):
+            return [d for i, (u, v) in enumerate(zip(a, b)) for d in differences(u, v, f"{path}[{i}]")]
+        return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
+
+    assert digests[0] == digests[1], "same seed, same machine: same results; differences:\n" + \
+        "\n".join(differences(*results)[:20])
