@@ -153,8 +153,15 @@ def write_timings(profile: str, timings: dict):
         run = res.get("provenance", {}).get("run_seconds")
         rows.append(f"| {chapter} | {'cached' if cached else f'{seconds:.0f}'} | {run if run is not None else '–'} | "
                     f"{_training_seconds(res):.0f} |")
+    import platform
+    import torch
+    machine = (f"{' '.join(filter(None, (platform.machine(), platform.processor())))}, {os.cpu_count()} CPU threads, "
+               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}, Python {platform.python_version()}, "
+               f"torch {torch.__version__}")
+    executed = sum(s for s, cached in timings.values() if not cached)
     (GENERATED / "timings.md").write_text(
-        f"Profile **{profile}**, built on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}:\n\n" + "\n".join(rows) + "\n")
+        f"Profile **{profile}**, built on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine}; "
+        f"notebooks executed in this build: {executed:.0f} s.\n\n" + "\n".join(rows) + "\n")
 
 
 def main(argv=None):
