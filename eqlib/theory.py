@@ -121,21 +121,25 @@ def sample_group_element(kind, n, rng):
     raise ValueError(f"unknown group element {kind!r}; allowed: {', '.join(GROUP_ELEMENTS)}")
 
 
-def intertwiner_residual(activation, A, samples=4000, seed=0, affine=False):
-    """How far ``s(A x) = B s(x)`` is from holding for the best ``B`` (and offset ``c`` if
-    ``affine``): relative least-squares residual over Gaussian inputs ``x``. 0 means ``A``
-    passes through the activation."""
+def intertwiner_fit(activation, A, samples=4000, seed=0, affine=False):
+    """Fit the best ``B`` (and offset ``c`` if ``affine``) with ``s(A x) ~ B s(x)`` over Gaussian
+    inputs ``x``. Returns ``(lhs, fitted, residual)``: ``s(A x)``, the fit, and the relative
+    least-squares residual (0 means ``A`` passes through the activation)."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATIONS)}")
     s = ACTIVATIONS[activation]
-    rng = np.random.default_rng(seed)
-    x = 2.0 * rng.standard_normal((samples, len(A)))
+    x = 2.0 * np.random.default_rng(seed).standard_normal((samples, len(A)))
     lhs = s(torch.from_numpy(x @ A.T)).numpy()
     rhs = s(torch.from_numpy(x)).numpy()
     if affine:
         rhs = np.hstack([rhs, np.ones((samples, 1))])
-    sol = np.linalg.lstsq(rhs, lhs, rcond=None)[0]
-    return float(np.linalg.norm(lhs - rhs @ sol) / max(np.linalg.norm(lhs), 1e-300))
+    fitted = rhs @ np.linalg.lstsq(rhs, lhs, rcond=None)[0]
+    return lhs, fitted, float(np.linalg.norm(lhs - fitted) / max(np.linalg.norm(lhs), 1e-300))
+
+
+def intertwiner_residual(activation, A, samples=4000, seed=0, affine=False):
+    """The residual of :func:`intertwiner_fit`: how far ``s(A x) = B s(x)`` is from holding."""
+    return intertwiner_fit(activation, A, samples, seed, affine)[2]
 
 
 def intertwiner_table(activations, kinds=GROUP_ELEMENTS, n=6, seed=0, tol=1e-8, affine=False):
