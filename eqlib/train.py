@@ -3,6 +3,12 @@
 ``train`` is one plain loop. It returns the model and its history as data: one dict per
 epoch with the task loss, the equivariance loss, the test accuracy or reconstruction
 error, and the end-to-end equivariance error on the test set.
+
+Runs that differ only after the equivariance loss switches on (its weight, its schedule,
+the total length: the learning rate is constant) are identical up to that epoch, so the
+loop saves a *snapshot* there (model, optimiser and data-order state) and a later run with
+the same beginning forks from it. A weight-0 control of an equivariant run therefore costs
+only its second half, and equals the control trained from scratch bit for bit (tested).
 """
 from __future__ import annotations
 
@@ -74,6 +80,7 @@ class TrainResult:
     loaded: bool               # True when read from the cache
     seconds: float             # training time (of the original run when loaded)
     data: dict = field(default_factory=dict)   # data source description
+    forked_at: int = 0         # epochs taken from a shared snapshot instead of trained here
 
 
 def _fused(device):
@@ -92,30 +99,70 @@ def cache_key(model_config, train_config: TrainConfig, data: CIFAR10) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def switch_epoch(tc: TrainConfig) -> int:
+    """The first epoch (0-based) in which the equivariance loss can be on."""
+    return int(round(tc.equivariance_start * tc.epochs))
+
+
+def snapshot_key(model_config, tc: TrainConfig, data: CIFAR10) -> str:
+    """Key of the state after the loss-free first ``switch_epoch(tc)`` epochs: every setting that
+    acts only later (weight, schedule, total length) is left out, so runs that share the
+    beginning share the key."""
+    early = {k: v for k, v in asdict(tc).items()
+             if k not in ("epochs", "equivariance_weight", "equivariance_schedule", "equivariance_start")}
+    spec = {"format": CHECKPOINT_FORMAT, "snapshot_after_epochs": switch_epoch(tc),
+            "model": config_dict(model_config), "train": early, "data": data.fingerprint}
+    return "snap-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
 def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, device=None,
           progress=True, use_cache=True) -> TrainResult:
-    """Train (or load from the cache) a model; return it with its per-epoch history."""
+    """Train (or load from the cache) a model; return it with its per-epoch history.
+
+    With ``use_cache``, a run also starts from the cached snapshot of its loss-free first
+    epochs when another run already made it (and makes it otherwise).
+    """
     key = cache_key(model_config, train_config, data)
-    path = cache_dir(cache) / "models" / f"{key}.pt"
+    models = cache_dir(cache) / "models"
+    path = models / f"{key}.pt"
     device = torch.device(device) if device is not None else default_device()
     if use_cache:
         ckpt = load_checkpoint(path, key)
         if ckpt is not None:
             model = build_model(model_config)
             model.load_state_dict(ckpt["state_dict"])
-            return TrainResult(model.to(device).eval(), ckpt["history"], key, True, ckpt["seconds"], ckpt["data"])
+            return TrainResult(model.to(device).eval(), ckpt["history"], key, True, ckpt["seconds"], ckpt["data"],
+                               ckpt.get("forked_at", 0))
+    snap = None
+    if use_cache and 0 < switch_epoch(train_config) <= train_config.epochs:
+        skey = snapshot_key(model_config, train_config, data)
+        snap = (models / f"{skey}.pt", skey)
     start = time.perf_counter()
-    model, history = _fit(model_config, train_config, data, device, progress)
+    model, history, forked_at = _fit(model_config, train_config, data, device, progress, snap)
     seconds = time.perf_counter() - start
     info = {"source": data.source, "description": data.description}
     if use_cache:
         save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "key": key, "model": config_dict(model_config),
                                "train": asdict(train_config), "state_dict": model.state_dict(),
-                               "history": history, "seconds": seconds, "data": info})
-    return TrainResult(model.eval(), history, key, False, seconds, info)
+                               "history": history, "seconds": seconds, "data": info, "forked_at": forked_at})
+    return TrainResult(model.eval(), history, key, False, seconds, info, forked_at)
 
 
-def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress):
+def load_snapshot(model_config, train_config: TrainConfig, data: CIFAR10, cache=None):
+    """The model as it was when the equivariance loss switched on, and the history up to then;
+    ``None`` when no run with this beginning has been trained with the cache on."""
+    skey = snapshot_key(model_config, train_config, data)
+    ckpt = load_checkpoint(cache_dir(cache) / "models" / f"{skey}.pt", skey)
+    if ckpt is None:
+        return None
+    model = build_model(model_config)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt["history"]
+
+
+def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=None):
+    """The training loop; ``snap = (path, key)`` names the snapshot at ``switch_epoch(tc)`` to
+    resume from when it exists, and to write when this run passes that epoch."""
     torch.manual_seed(tc.seed)
     model = build_model(model_config).to(device)
     x_train, y_train, x_test, y_test = (t.to(device) for t in data.tensors())
@@ -126,8 +173,18 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress):
     opt = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, **_fused(device))
     gen = torch.Generator().manual_seed(tc.seed)
     buf = torch.empty(2 * tc.batch_size, x_train.shape[1], device=device)   # [x; g x] of one batch
-    history = []
-    for epoch in tqdm(range(tc.epochs), desc="epochs", disable=not progress):
+    history, first = [], 0
+    resumed = load_checkpoint(snap[0], snap[1]) if snap else None
+    if resumed is not None:
+        model.load_state_dict(resumed["state_dict"])
+        opt.load_state_dict(resumed["optimizer"])
+        gen.set_state(resumed["generator"])
+        history, first = list(resumed["history"]), switch_epoch(tc)
+    for epoch in tqdm(range(first, tc.epochs), desc="epochs", disable=not progress):
+        if snap and resumed is None and epoch == switch_epoch(tc):
+            save_checkpoint(snap[0], {"format": CHECKPOINT_FORMAT, "key": snap[1], "state_dict": model.state_dict(),
+                                      "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                                      "history": history})
         w = equivariance_weight(epoch, tc.epochs, tc.equivariance_weight, tc.equivariance_start,
                                 tc.equivariance_schedule)
         model.train()
@@ -156,7 +213,10 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress):
                "seconds": time.perf_counter() - t0}
         row.update(evaluate(model, tc.task, x_test, y_test))
         history.append(row)
-    return model.eval(), history
+    if snap and resumed is None and tc.epochs == switch_epoch(tc):
+        save_checkpoint(snap[0], {"format": CHECKPOINT_FORMAT, "key": snap[1], "state_dict": model.state_dict(),
+                                  "optimizer": opt.state_dict(), "generator": gen.get_state(), "history": history})
+    return model.eval(), history, first
 
 
 @torch.no_grad()

@@ -109,3 +109,34 @@ def test_bfloat16_matches_float32_within_tolerance(cache):
     for key in ("test_task_loss", "test_equivariance_loss"):
         a, b = runs["float32"].history[-1][key], runs["bfloat16"].history[-1][key]
         assert abs(a - b) / a < 0.02, f"{key}: float32 {a:.5f} vs bfloat16 {b:.5f}"
+
+
+def test_control_forked_from_the_snapshot_equals_the_control_trained_from_scratch(cache):
+    d = synthetic_cifar()
+    tc = TrainConfig(epochs=4, batch_size=128)
+    control = TrainConfig(epochs=4, batch_size=128, equivariance_weight=0.0)
+    eq = train(SMALL, tc, d, cache=cache, progress=False)
+    forked = train(SMALL, control, d, cache=cache, progress=False)
+    scratch = train(SMALL, control, d, cache=cache, progress=False, use_cache=False)
+    assert eq.forked_at == 0 and forked.forked_at == 2 and scratch.forked_at == 0, "the control took 2 epochs from the snapshot"
+    for (k, v), w in zip(forked.model.state_dict().items(), scratch.model.state_dict().values()):
+        assert torch.equal(v, w), f"forked control's {k} differs from the control trained from scratch"
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]
+    assert strip(forked.history) == strip(scratch.history), "same history, epoch by epoch"
+    assert strip(eq.history)[:2] == strip(scratch.history)[:2] and eq.history[2:] != scratch.history[2:]
+    longer = train(SMALL, TrainConfig(epochs=6, batch_size=128), d, cache=cache, progress=False)
+    assert longer.forked_at == 0, "a run with another switch-on epoch shares no snapshot"
+
+
+def test_snapshot_is_the_model_at_switch_on(cache):
+    from eqlib.train import load_snapshot
+    d = synthetic_cifar()
+    tc = TrainConfig(epochs=4, batch_size=128)
+    assert load_snapshot(SMALL, tc, d, cache=cache) is None
+    train(SMALL, tc, d, cache=cache, progress=False)
+    short = train(SMALL, TrainConfig(epochs=2, batch_size=128, equivariance_start=1.0), d, cache=cache,
+                  progress=False, use_cache=False)
+    model, history = load_snapshot(SMALL, tc, d, cache=cache)
+    assert len(history) == 2
+    for (k, v), w in zip(model.state_dict().items(), short.model.state_dict().values()):
+        assert torch.equal(v, w), f"snapshot's {k} is the model after 2 loss-free epochs"
