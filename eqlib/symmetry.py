@@ -16,6 +16,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from eqlib.data import mirror
+from eqlib.metric import LinearFit, lstsq_residual, relative_errors
 
 LABELS = ("self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated pair",
           "inactive", "unmatched")
@@ -168,18 +169,15 @@ def linear_equivariance_error(f, transform=mirror, input_dim=3072, n_fit=20_000,
                 x = torch.randn(min(batch_size, n - start), input_dim, generator=gen).to(device)
             else:
                 x = inputs[start:start + batch_size].to(device)
-            yield f(x).double(), f(transform(x)).double()
+            yield f(x), f(transform(x))
 
-    YtY, YtZ = None, None
+    fit = LinearFit()
     for y, z in pairs(n_fit, fit_inputs):                  # normal equations, accumulated in float64
-        YtY = y.T @ y if YtY is None else YtY + y.T @ y
-        YtZ = y.T @ z if YtZ is None else YtZ + y.T @ z
-    m = YtY.shape[0]
-    if n_fit < m:
-        raise ValueError(f"n_fit={n_fit} must be at least the latent dimension {m}")
-    ridge = 1e-10 * torch.trace(YtY) / m
-    At = torch.linalg.solve(YtY + ridge * torch.eye(m, dtype=YtY.dtype, device=YtY.device), YtZ)  # A^T
-    errs = torch.cat([(z - y @ At).norm(dim=1) / y.norm(dim=1).clamp_min(1e-300) for y, z in pairs(n_eval, eval_inputs)])
+        fit.add(y, z)
+    if n_fit < fit.YtY.shape[0]:
+        raise ValueError(f"n_fit={n_fit} must be at least the latent dimension {fit.YtY.shape[0]}")
+    At = fit.solve()                                        # A^T
+    errs = torch.cat([relative_errors(y, z, At) for y, z in pairs(n_eval, eval_inputs)])
     q = torch.quantile(errs.float().cpu(), torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9])).tolist()
     return LinearEquivarianceResult(q[2], dict(zip(("q10", "q25", "q75", "q90"), q[:2] + q[3:])),
                                     At.T.cpu().numpy(), n_fit, n_eval)

@@ -1,0 +1,192 @@
+"""The paper's metric of latent equivariance, under every reading of "noise samples".
+
+The paper fits, by least squares, the linear map ``A`` with ``A phi(x) ~ phi(g x)`` for a
+prefix ``phi`` of the network (first layer, first two layers) and reports the median of
+``||phi(g y) - A phi(y)|| / ||phi(y)||`` over 100,000 independent noise samples ``y``. It
+does not say which noise. We compute every reading side by side (:data:`READINGS`) and
+keep the first as the default; none is chosen because it matches the paper.
+
+All prefixes of all models on a page share one stream of inputs: each batch is drawn (or
+read) once, transformed once per group element, and passed through every prefix, so the
+costly samples (the image-covariance Gaussian) are made once per page, not once per model.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from eqlib.data import IMAGE_SHAPE, CIFAR10, cache_dir, mirror, vflip
+
+READINGS = {
+    "gaussian": "standard Gaussian in the normalised input space",
+    "uniform": "uniform pixels in [0, 1], then normalised",
+    "covariance": "Gaussian with the training images' mean and covariance",
+    "images": "real images: fitted on training images, evaluated on test images",
+}
+DEFAULT_READING = "gaussian"
+FLIPS = {"mirror": mirror, "updown": vflip}          # the group's action and the control
+FLIP_NAMES = {"mirror": "left-right (mirror)", "updown": "up-down (control)"}
+
+
+def check_readings(readings):
+    bad = [r for r in readings if r not in READINGS]
+    if bad or not readings:
+        raise ValueError(f"unknown readings {bad or readings!r}; allowed: {', '.join(READINGS)}")
+    return list(readings)
+
+
+# --------------------------------------------------------------------------- least squares
+class LinearFit:
+    """Normal equations of ``Z ~ Y A^T``, accumulated in float64 over batches of rows."""
+
+    def __init__(self):
+        self.YtY = self.YtZ = None
+        self.n = 0
+
+    def add(self, y, z):
+        y, z = y.double(), z.double()
+        self.YtY = y.T @ y if self.YtY is None else self.YtY + y.T @ y
+        self.YtZ = y.T @ z if self.YtZ is None else self.YtZ + y.T @ z
+        self.n += len(y)
+
+    def solve(self) -> torch.Tensor:
+        """``A^T`` (a tiny ridge, 1e-10 of the mean eigenvalue, only keeps singular systems solvable)."""
+        m = self.YtY.shape[0]
+        if self.n < m:
+            raise ValueError(f"{self.n} fitting samples are fewer than the latent dimension {m}")
+        ridge = 1e-10 * torch.trace(self.YtY) / m
+        return torch.linalg.solve(self.YtY + ridge * torch.eye(m, dtype=self.YtY.dtype, device=self.YtY.device),
+                                  self.YtZ)
+
+
+def relative_errors(y, z, At) -> torch.Tensor:
+    """Per row ``||z - A y|| / ||y||``."""
+    y, z = y.double(), z.double()
+    return (z - y @ At).norm(dim=1) / y.norm(dim=1).clamp_min(1e-300)
+
+
+def lstsq_residual(X, Y) -> float:
+    """Relative residual ``||Y - X M|| / ||Y||`` of the best linear map (rows are samples)."""
+    X, Y = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(Y, dtype=torch.float64)
+    M = torch.linalg.lstsq(X, Y, driver="gelsd").solution
+    return float((Y - X @ M).norm() / Y.norm().clamp_min(1e-300))
+
+
+@torch.no_grad()
+def shared_linear_equivariance(fs: dict, transforms: dict, fit_batches, eval_batches) -> dict:
+    """For every prefix ``fs[k]`` and transformation ``transforms[t]``: the least-squares ``A``
+    fitted on ``fit_batches`` and the relative errors on ``eval_batches``.
+
+    ``fit_batches`` and ``eval_batches`` are iterables of input batches ``(B, D)``; each batch
+    is used by every prefix. Returns ``{k: {t: errors}}`` with ``errors`` a 1-D float64 tensor.
+    """
+    fits = {k: {t: LinearFit() for t in transforms} for k in fs}
+    for x in fit_batches:
+        xt = {t: T(x) for t, T in transforms.items()}
+        for k, f in fs.items():
+            y = f(x)
+            for t in transforms:
+                fits[k][t].add(y, f(xt[t]))
+    At = {k: {t: fit.solve() for t, fit in v.items()} for k, v in fits.items()}
+    errs = {k: {t: [] for t in transforms} for k in fs}
+    for x in eval_batches:
+        xt = {t: T(x) for t, T in transforms.items()}
+        for k, f in fs.items():
+            y = f(x)
+            for t in transforms:
+                errs[k][t].append(relative_errors(y, f(xt[t]), At[k][t]))
+    return {k: {t: torch.cat(e) for t, e in v.items()} for k, v in errs.items()}
+
+
+# --------------------------------------------------------------------------- the inputs of each reading
+def image_covariance_factor(data: CIFAR10, cache=None):
+    """Mean ``(D,)`` and Cholesky factor ``L`` ``(D, D)`` of the normalised training images'
+    covariance (float32), cached on disk per data set."""
+    path = cache_dir(cache) / "stats" / f"covariance-{data.fingerprint}.pt"
+    if path.exists():
+        try:
+            d = torch.load(path, weights_only=True)
+            return d["mean"], d["L"]
+        except Exception:   # a damaged file is recomputed, never trusted
+            pass
+    x = data.tensors()[0].double()
+    mean = x.mean(0)
+    x -= mean
+    cov = x.T @ x / (len(x) - 1)
+    del x
+    jitter = 1e-6 * torch.trace(cov) / len(cov)          # JPEG leaves a few directions nearly empty
+    L = torch.linalg.cholesky(cov + jitter * torch.eye(len(cov), dtype=cov.dtype))
+    out = {"mean": mean.float(), "L": L.float()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(out, tmp)
+    os.replace(tmp, path)
+    return out["mean"], out["L"]
+
+
+def _seed(seed, reading):
+    return int(hashlib.sha256(f"{seed}-{reading}".encode()).hexdigest()[:8], 16)
+
+
+def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_size=10_000, cache=None):
+    """The inputs of one reading, in batches: ``part`` is ``"fit"`` or ``"eval"`` (independent
+    draws; for ``"images"``, the first ``n`` training images or the first ``n`` test images)."""
+    check_readings([reading])
+    if reading != "gaussian" and data is None:
+        raise ValueError(f"reading {reading!r} needs the data set (its statistics or its images)")
+    dim = int(np.prod(IMAGE_SHAPE))
+    if reading == "images":
+        x = data.tensors()[0 if part == "fit" else 2][:n]
+        yield from x.split(batch_size)
+        return
+    gen = torch.Generator().manual_seed(_seed(seed, f"{reading}-{part}"))
+    if reading == "covariance":
+        mean, L = image_covariance_factor(data, cache)
+    if reading == "uniform":
+        std = torch.as_tensor(data.std, dtype=torch.float32)[:, None, None]
+        shift = torch.as_tensor(data.mean, dtype=torch.float32)[:, None, None]
+    for start in range(0, n, batch_size):
+        b = min(batch_size, n - start)
+        if reading == "gaussian":
+            yield torch.randn(b, dim, generator=gen)
+        elif reading == "uniform":
+            u = torch.rand(b, *IMAGE_SHAPE, generator=gen)
+            yield ((u - shift) / std).reshape(b, dim)
+        else:
+            yield torch.randn(b, dim, generator=gen) @ L.T + mean
+
+
+@dataclass
+class MetricTable:
+    """``medians[reading][prefix][flip]``: the paper's metric for every reading, prefix and flip."""
+    medians: dict
+    n_fit: dict
+    n_eval: dict
+
+
+def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips=tuple(FLIPS), n_fit=20_000,
+                 n_eval=100_000, seed=0, batch_size=10_000, cache=None) -> MetricTable:
+    """The paper's metric for every prefix in ``fs`` (name -> function of a batch of flat
+    images) under every reading and flip, from shared passes (see the module's docstring)."""
+    readings = check_readings(readings)
+    bad = [f for f in flips if f not in FLIPS]
+    if bad:
+        raise ValueError(f"unknown flips {bad!r}; allowed: {', '.join(FLIPS)}")
+    for k, v in (("n_fit", n_fit), ("n_eval", n_eval), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{k} must be a positive integer; got {v!r}")
+    transforms = {f: FLIPS[f] for f in flips}
+    medians, nf, ne = {}, {}, {}
+    for r in readings:
+        fit = lambda: reading_batches(r, data, n_fit, seed, "fit", batch_size, cache)
+        ev = lambda: reading_batches(r, data, n_eval, seed, "eval", batch_size, cache)
+        errs = shared_linear_equivariance(fs, transforms, fit(), ev())
+        medians[r] = {k: {t: float(e.quantile(0.5)) for t, e in v.items()} for k, v in errs.items()}
+        first = next(iter(errs.values()))
+        ne[r] = len(next(iter(first.values())))
+        nf[r] = min(n_fit, len(data.x_train)) if r == "images" else n_fit
+    return MetricTable(medians, nf, ne)

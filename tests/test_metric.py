@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+
+from eqlib.data import mirror, vflip
+from eqlib.metric import (READINGS, image_covariance_factor, lstsq_residual, paper_metric, reading_batches,
+                          shared_linear_equivariance)
+from conftest import synthetic_cifar
+
+
+def mirror_closed_layer(n_pairs=8, seed=0):
+    """tanh(W x) with rows [w; g w]: the mirror swaps the halves, exactly."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n_pairs, 3072, generator=g, dtype=torch.float64) / 30
+    W = torch.cat([w, mirror(w)])
+    return lambda x: torch.tanh(x.double() @ W.T)
+
+
+def random_layer(n=16, seed=1):
+    W = torch.randn(n, 3072, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) / 30
+    return lambda x: torch.tanh(x.double() @ W.T)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_cifar(n_train=512, n_test=256)
+
+
+def test_exactly_equivariant_layer_scores_zero_under_every_reading_and_random_layer_does_not(data, tmp_path):
+    t = paper_metric({"equivariant": mirror_closed_layer(), "random": random_layer()}, data, n_fit=2000,
+                     n_eval=3000, cache=tmp_path)
+    assert set(t.medians) == set(READINGS)
+    for r in READINGS:
+        assert t.medians[r]["equivariant"]["mirror"] < 1e-8, f"{r}: an exactly mirror-equivariant layer has error 0"
+        assert t.medians[r]["equivariant"]["updown"] > 0.05, f"{r}: ...but it is not up-down equivariant"
+        assert t.medians[r]["random"]["mirror"] > 0.05, f"{r}: a random layer is not mirror-equivariant"
+    assert t.n_eval["images"] == 256 and t.n_fit["images"] == 512, "real images: as many as the data set has"
+    assert t.n_eval["gaussian"] == 3000
+
+
+def test_sharing_the_inputs_does_not_change_any_prefix_result():
+    f, h = mirror_closed_layer(), random_layer()
+    batches = lambda seed: [torch.randn(500, 3072, generator=torch.Generator().manual_seed(seed + k)) for k in range(3)]
+    both = shared_linear_equivariance({"f": f, "h": h}, {"m": mirror, "v": vflip}, batches(0), batches(10))
+    alone = shared_linear_equivariance({"h": h}, {"v": vflip}, batches(0), batches(10))
+    assert torch.equal(both["h"]["v"], alone["h"]["v"]), "each prefix's result is independent of the others"
+
+
+def test_reading_inputs_have_their_stated_distribution(data, tmp_path):
+    u = torch.cat(list(reading_batches("uniform", data, 4000, part="fit")))
+    pixels = data.denormalize(u)        # clamps to [0, 1]; uniform pixels must not need clamping
+    raw = u.reshape(-1, 3, 32, 32) * torch.as_tensor(data.std)[:, None, None].float() \
+        + torch.as_tensor(data.mean)[:, None, None].float()
+    assert raw.min() >= -1e-5 and raw.max() <= 1 + 1e-5 and abs(float(raw.mean()) - 0.5) < 0.01
+    assert torch.allclose(pixels, raw.clamp(0, 1))
+    mean, L = image_covariance_factor(data, tmp_path)
+    x = data.tensors()[0].double()
+    cov = torch.cov(x.T)
+    assert torch.allclose((L.double() @ L.double().T), cov, atol=1e-3 * float(cov.diagonal().mean())), \
+        "L L^T is the training images' covariance"
+    s = torch.cat(list(reading_batches("covariance", data, 20000, part="eval", cache=tmp_path))).double()
+    rms = float((s.mean(0) - x.mean(0)).norm()) / 3072 ** 0.5
+    assert rms < 3 / 20000 ** 0.5, f"samples have the images' mean (rms deviation {rms:.4f}, sampling noise ~0.007)"
+    rel = float((torch.cov(s.T) - cov).norm() / cov.norm())
+    assert rel < 0.1, f"samples have the images' covariance (relative error {rel:.3f})"
+    a = next(reading_batches("gaussian", data, 10, part="fit"))
+    b = next(reading_batches("gaussian", data, 10, part="eval"))
+    assert not torch.equal(a, b), "fitting and evaluation samples are independent draws"
+    assert torch.equal(a, next(reading_batches("gaussian", data, 10, part="fit"))), "same seed, same samples"
+
+
+def test_damaged_covariance_cache_is_recomputed(data, tmp_path):
+    mean, L = image_covariance_factor(data, tmp_path)
+    path = next((tmp_path / "stats").glob("covariance-*.pt"))
+    path.write_bytes(b"garbage")
+    mean2, L2 = image_covariance_factor(data, tmp_path)
+    assert torch.equal(L, L2) and torch.equal(mean, mean2)
+
+
+def test_bad_arguments_are_named(data):
+    with pytest.raises(ValueError, match="unknown readings.*allowed: gaussian"):
+        paper_metric({"f": random_layer()}, data, readings=["pink"])
+    with pytest.raises(ValueError, match="unknown flips"):
+        paper_metric({"f": random_layer()}, data, flips=["diagonal"])
+    with pytest.raises(ValueError, match="n_eval must be a positive integer; got 0"):
+        paper_metric({"f": random_layer()}, data, n_eval=0)
+    with pytest.raises(ValueError, match="fewer than the latent dimension 16"):
+        paper_metric({"f": random_layer()}, data, readings=["gaussian"], n_fit=10)
+
+
+def test_lstsq_residual_oracle():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4))
+    assert lstsq_residual(X, X @ rng.standard_normal((4, 3))) < 1e-12, "an exact linear map leaves no residual"
+    assert lstsq_residual(X, rng.standard_normal((50, 3))) > 0.8, "unrelated targets are mostly unexplained"
