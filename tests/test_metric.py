@@ -61,8 +61,10 @@ def test_reading_inputs_have_their_stated_distribution(data, tmp_path):
     s = torch.cat(list(reading_batches("covariance", data, 20000, part="eval", cache=tmp_path))).double()
     rms = float((s.mean(0) - x.mean(0)).norm()) / 3072 ** 0.5
     assert rms < 3 / 20000 ** 0.5, f"samples have the images' mean (rms deviation {rms:.4f}, sampling noise ~0.007)"
-    rel = float((torch.cov(s.T) - cov).norm() / cov.norm())
-    assert rel < 0.1, f"samples have the images' covariance (relative error {rel:.3f})"
+    V = torch.randn(3072, 20, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    V = torch.cat([V, torch.linalg.eigh(cov)[1][:, -5:]], 1)            # random and top-variance directions
+    rel = ((s @ V).var(0) / (V * (cov @ V)).sum(0) - 1).abs().max()
+    assert rel < 0.05, f"samples have the images' variance along every direction tried (worst {rel:.3f})"
     a = next(reading_batches("gaussian", data, 10, part="fit"))
     b = next(reading_batches("gaussian", data, 10, part="eval"))
     assert not torch.equal(a, b), "fitting and evaluation samples are independent draws"
