@@ -253,38 +253,89 @@ def match_networks(layers_a, layers_b, activations, active=None) -> NetworkMatch
 
 
 # --------------------------------------------------------------------------- first layer
+STRUCTURED = LABELS[:4]      # the labels of active neurons that the fitted action explains
+MAX_RESIDUAL = 0.5           # default: the partner must account for at least 75 % of a filter's energy
+
+
 @dataclass
 class FirstLayerAnalysis:
     labels: list             # one of LABELS per neuron
     match: SignedPermutation # mirrored filter i ~ signs[i] * filter perm[i] (on active neurons)
     active: np.ndarray       # (n,) bool
     outgoing_norms: np.ndarray
-    min_cosine: float
+    residuals: np.ndarray    # (n,) ||g w_i - s_i w_perm(i)|| / ||w_i||, biases included (0 for inactive)
+    max_residual: float
+    signed: bool             # whether the activation's hidden symmetries include sign flips
     counts: dict = field(default_factory=dict)
     pairs: list = field(default_factory=list)   # (i, j, sign) with i < j
+    negation_only: int = 0   # unmatched neurons that a *signed* match would explain through a sign flip
 
     @property
     def explained(self) -> int:
-        """Neurons the signed permutation explains (all but the unmatched)."""
-        return sum(v for k, v in self.counts.items() if k != "unmatched")
+        """Active neurons that the fitted action explains (inactive ones are exempt, not explained)."""
+        return sum(self.counts[k] for k in STRUCTURED)
+
+    @property
+    def median_abs_cosine(self) -> float:
+        """Median |cosine| of the matches of the active neurons."""
+        c = np.abs(self.match.cosines[self.active])
+        return float(np.median(c)) if len(c) else float("nan")
+
+    @property
+    def median_residual(self) -> float:
+        r = self.residuals[self.active]
+        return float(np.median(r)) if len(r) else float("nan")
 
 
-def analyze_first_layer(W1, b1, W2=None, transform=mirror, min_cosine=0.8, inactive_tol=0.02,
-                        signed=True) -> FirstLayerAnalysis:
+def _label(match, residuals, active, max_residual):
+    labels = []
+    for i in range(len(match.perm)):
+        j, s = match.perm[i], match.signs[i]
+        if not active[i]:
+            labels.append("inactive")
+        elif residuals[i] > max_residual or match.perm[j] != i or match.signs[j] != s or residuals[j] > max_residual:
+            labels.append("unmatched")
+        elif j == i:
+            labels.append("self-symmetric" if s > 0 else "anti-symmetric")
+        else:
+            labels.append("mirrored pair" if s > 0 else "mirrored-negated pair")
+    return labels
+
+
+def _match_filters(A, B, active, signed):
+    match = match_networks([(A[:, :-1], A[:, -1]), (np.zeros((1, len(A))), np.zeros(1))],
+                           [(B[:, :-1], B[:, -1]), (np.zeros((1, len(A))), np.zeros(1))],
+                           ["tanh" if signed else "relu"], active=[active]).perms[0]
+    res = np.linalg.norm(B - match.apply(A), axis=1) / np.maximum(np.linalg.norm(B, axis=1), 1e-300)
+    return match, np.where(active, res, 0.0)
+
+
+def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=MAX_RESIDUAL, inactive_tol=0.02,
+                        activation="tanh") -> FirstLayerAnalysis:
     """Label each first-layer neuron by how the mirror acts on it.
 
-    The mirrored filters ``g w_i`` (with biases) are matched to the filters by a signed
-    permutation. A neuron is *inactive* when its outgoing weights (column of ``W2``) have
-    norm below ``inactive_tol`` times the largest: the theorem exempts it. An active
-    neuron matched with ``|cosine| < min_cosine``, or whose match is not an involution,
-    is *unmatched*; otherwise it is self-symmetric (``g w = w``), anti-symmetric
-    (``g w = -w``), or half of a mirrored pair (``g w_i = w_j``) or of a mirrored-negated
-    pair (``g w_i = -w_j``).
+    The mirrored filters ``g w_i`` (with their biases) are matched to the filters by an element
+    of the activation's hidden-symmetry group: a signed permutation for odd activations
+    (Tanh), a plain permutation otherwise (GELU has no sign flips). Each neuron's relative
+    residual ``||g w_i - s_i w_pi(i)|| / ||w_i||`` (biases included) decides its label:
+
+    * *inactive*: its outgoing weights (column of ``W2``) have norm below ``inactive_tol`` times
+      the largest. The theorem exempts it; it is neither explained nor unmatched.
+    * *unmatched*: residual above ``max_residual``, or the match is not an involution there.
+    * otherwise *self-symmetric* (``g w = w``), *anti-symmetric* (``g w = -w``), or half of a
+      *mirrored pair* (``g w_i = w_j``) or of a *mirrored-negated pair* (``g w_i = -w_j``).
+
+    For an activation without sign flips, ``negation_only`` counts the unmatched neurons that a
+    signed match would have explained through a negation, outside the activation's group.
     """
+    from eqlib.models import _check_activation
+    _check_activation(activation)
     W1, b1 = _as_matrix(W1, "W1"), np.asarray(b1, np.float64).reshape(-1)
     n = len(W1)
     if len(b1) != n:
         raise ValueError(f"b1 has {len(b1)} entries for {n} filters")
+    if not 0 < max_residual:
+        raise ValueError(f"max_residual must be positive; got {max_residual!r}")
     if W2 is not None:
         W2 = _as_matrix(W2, "W2")
         if W2.shape[1] != n:
@@ -293,24 +344,27 @@ def analyze_first_layer(W1, b1, W2=None, transform=mirror, min_cosine=0.8, inact
     else:
         out = np.ones(n)
     active = out >= inactive_tol * out.max()
-    layers_a = [(W1, b1), (np.zeros((1, n)), np.zeros(1))]
-    layers_b = [(np.asarray(transform(torch.from_numpy(W1))), b1), layers_a[1]]
-    match = match_networks(layers_a, layers_b, ["tanh" if signed else "relu"], active=[active]).perms[0]
-    labels = []
-    for i in range(n):
-        j, s, c = match.perm[i], match.signs[i], abs(match.cosines[i])
-        if not active[i]:
-            labels.append("inactive")
-        elif c < min_cosine or match.perm[j] != i or match.signs[j] != s or abs(match.cosines[j]) < min_cosine:
-            labels.append("unmatched")
-        elif j == i:
-            labels.append("self-symmetric" if s > 0 else "anti-symmetric")
-        else:
-            labels.append("mirrored pair" if s > 0 else "mirrored-negated pair")
+    A = np.hstack([W1, b1[:, None]])
+    B = np.hstack([np.asarray(transform(torch.from_numpy(W1))), b1[:, None]])
+    signed = activation in ODD_ACTIVATIONS
+    match, res = _match_filters(A, B, active, signed)
+    labels = _label(match, res, active, max_residual)
+    negation_only = 0
+    if not signed:
+        smatch, sres = _match_filters(A, B, active, True)
+        slabels = _label(smatch, sres, active, max_residual)
+        negation_only = sum(1 for a, b in zip(labels, slabels)
+                            if a == "unmatched" and b in ("anti-symmetric", "mirrored-negated pair"))
     pairs = sorted({(min(i, match.perm[i]), max(i, match.perm[i]), int(match.signs[i]))
                     for i in range(n) if labels[i] in ("mirrored pair", "mirrored-negated pair")})
     counts = {k: labels.count(k) for k in LABELS}
-    return FirstLayerAnalysis(labels, match, active, out, min_cosine, counts, pairs)
+    return FirstLayerAnalysis(labels, match, active, out, res, max_residual, signed, counts, pairs, negation_only)
+
+
+def explained_by_threshold(analysis: FirstLayerAnalysis, thresholds) -> list:
+    """How many active neurons each residual threshold would call explained (same match)."""
+    return [sum(1 for lab in _label(analysis.match, analysis.residuals, analysis.active, t) if lab in STRUCTURED)
+            for t in thresholds]
 
 
 @torch.no_grad()

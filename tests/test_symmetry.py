@@ -6,7 +6,7 @@ import torch
 
 from eqlib.data import mirror, vflip
 from eqlib.models import MLP, MLPConfig
-from eqlib.symmetry import (analyze_first_layer, brute_force_signed_permutation, cycles,
+from eqlib.symmetry import (analyze_first_layer, explained_by_threshold, brute_force_signed_permutation, cycles,
                             fit_head_linear_maps, fit_head_permutation, fit_signed_permutation,
                             hidden_equivariance_errors, linear_equivariance_error, match_networks,
                             mlp_layers, random_signed_permutation, transform_parameters)
@@ -146,7 +146,10 @@ def test_first_layer_labels_on_planted_filters():
     res = analyze_first_layer(W1 + 1e-4 * rng.standard_normal(W1.shape), b1, W2)
     assert res.labels == labels, "each planted filter gets its label"
     assert res.counts["mirrored pair"] == 6 and res.counts["mirrored-negated pair"] == 6
-    assert len(res.pairs) == 6 and res.explained == len(W1) - 2
+    assert len(res.pairs) == 6
+    assert res.explained == len(W1) - 2 - 2, "explained = active and matched: inactive neurons are exempt, not explained"
+    structured = np.isin(res.labels, ["self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated pair"])
+    assert res.residuals[structured].max() < 1e-3 and res.residuals[np.array(res.labels) == "unmatched"].min() > 1
 
 
 def test_first_layer_of_random_weights_is_unmatched():
@@ -155,12 +158,62 @@ def test_first_layer_of_random_weights_is_unmatched():
     assert res.counts["unmatched"] == 64, "random filters have no mirror structure"
 
 
-def test_match_trained_style_network_with_gelu_is_unsigned():
-    torch.manual_seed(0)
-    m = MLP(MLPConfig((3072, 8, 6, 3072), ("tanh", "gelu")))
-    match = match_networks(mlp_layers(m), transform_parameters(mlp_layers(m), mirror, mirror), ["tanh", "gelu"])
-    assert (match.perms[1].signs == 1).all(), "GELU's intertwiner group has no sign flips"
-    assert match.layer_residuals[0] > 0.5, "a random network is not layerwise equivariant"
+def planted_gelu_network(sign_flip_in_gelu_layer, seed=0):
+    """Two parameter sets of a (tanh, gelu) MLP related by a planted signed permutation (tanh
+    layer) and a permutation (gelu layer), optionally with one sign flip in the GELU layer."""
+    rng = np.random.default_rng(seed)
+    W1, b1, W2, b2, W3, b3 = (rng.standard_normal(s) for s in ((6, 10), (6,), (5, 6), (5,), (3, 5), (3,)))
+    P1, P2 = random_signed_permutation(6, rng).matrix(), random_signed_permutation(5, rng, signed=False).matrix()
+    if sign_flip_in_gelu_layer:
+        P2[np.flatnonzero(P2[:, 0])[0], 0] = -1.0
+    a = [(W1, b1), (W2, b2), (W3, b3)]
+    b = [(P1 @ W1, P1 @ b1), (P2 @ W2 @ P1.T, P2 @ b2), (W3 @ P2.T, b3)]
+    return a, b, P2
+
+
+def test_gelu_layer_is_matched_by_a_permutation_and_a_sign_flip_there_is_not_a_symmetry():
+    a, b, P2 = planted_gelu_network(False)
+    m = match_networks(a, b, ["tanh", "gelu"])
+    assert np.array_equal(m.perms[1].matrix(), P2), "planted GELU-layer permutation recovered"
+    assert max(m.layer_residuals) < 1e-12 and m.output_residual < 1e-12
+    a, b, _ = planted_gelu_network(True)
+    m = match_networks(a, b, ["tanh", "gelu"])
+    assert m.layer_residuals[1] > 0.1, "a sign flip is outside GELU's group, so no permutation explains it"
+
+
+def test_gelu_first_layer_is_matched_without_signs():
+    rng = np.random.default_rng(0)
+    W1, b1, W2, labels = make_filters(rng)
+    res = analyze_first_layer(W1, b1, W2, activation="gelu")
+    expected = ["unmatched" if lab in ("anti-symmetric", "mirrored-negated pair") else lab for lab in labels]
+    assert res.labels == expected, "GELU has no sign flips: negated partners are not in its group"
+    assert res.negation_only == 2 + 2 * 3, "a signed match would explain the 2 anti-symmetric and 6 negated-pair filters"
+    assert not res.signed and analyze_first_layer(W1, b1, W2, activation="tanh").negation_only == 0
+
+
+def test_median_cosine_ignores_inactive_neurons():
+    rng = np.random.default_rng(0)
+    W1, b1, W2, _ = make_filters(rng, n_self=2, n_anti=0, n_pairs=0, n_neg=0, n_random=6, n_inactive=12)
+    res = analyze_first_layer(W1, b1, W2)
+    assert np.median(np.abs(res.match.cosines)) > 0.99, "inactive neurons carry a cosine of 1"
+    assert res.median_abs_cosine < 0.2, "most active neurons are random: their median |cos| is small"
+
+
+def test_labels_come_from_the_residual_not_a_loose_cosine():
+    rng = np.random.default_rng(0)
+    v, u = rng.standard_normal((2, 3072))
+    u -= (u @ v) / (v @ v) * v
+    u *= np.linalg.norm(v) / np.linalg.norm(u)
+    partner = 0.85 * v + np.sqrt(1 - 0.85 ** 2) * u            # cosine 0.85 with v, same norm
+    W1 = np.stack([v, np.asarray(mirror(torch.from_numpy(partner)))] + [rng.standard_normal(3072) for _ in range(4)])
+    res = analyze_first_layer(W1, np.zeros(6), np.ones((3, 6)))
+    assert res.match.perm[0] == 1 and abs(res.match.cosines[0] - 0.85) < 1e-9
+    assert res.residuals[0] > 0.5 and res.labels[:2] == ["unmatched"] * 2, \
+        "cosine 0.85 (residual 0.55) leaves 28 % of the energy unexplained: unmatched"
+    assert explained_by_threshold(res, [0.5, 0.6]) == [0, 2], "a looser threshold would call them a pair"
+    W1[1] = 0.3 * np.asarray(mirror(torch.from_numpy(v)))           # right direction, wrong norm
+    res = analyze_first_layer(W1, np.zeros(6), np.ones((3, 6)))
+    assert res.match.cosines[0] > 0.999 and res.labels[:2] == ["unmatched"] * 2, "a norm mismatch is not a symmetry"
 
 
 def test_head_permutation_planted():
