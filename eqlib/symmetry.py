@@ -385,17 +385,45 @@ class HeadPermutation:
     errors: np.ndarray       # per head, relative squared error of its match
     identity_errors: np.ndarray   # per head, the error if every head mirrored itself
     cost: np.ndarray         # (h, h) relative errors of all pairings
+    margin: float            # total cost of the second-best assignment minus the best's
+    second_best: np.ndarray  # the second-best assignment
 
     @property
     def cycles(self) -> str:
         return cycles(self.perm)
 
+    @property
+    def is_involution(self) -> bool:
+        """The mirror is an involution, so the head permutation it induces must be one."""
+        return bool(np.array_equal(self.perm[self.perm], np.arange(len(self.perm))))
 
-def fit_head_permutation(maps, maps_mirrored) -> HeadPermutation:
+    @property
+    def relative_margin(self) -> float:
+        """The margin relative to the best assignment's total cost."""
+        return self.margin / max(float(self.errors.sum()), 1e-300)
+
+
+def second_best_assignment(cost, best):
+    """The cheapest assignment other than ``best`` (Murty's partition: forbid each of the best
+    assignment's pairs in turn; the second best avoids at least one of them)."""
+    out = None
+    for k, j in enumerate(best):
+        c = np.array(cost, dtype=float)
+        c[k, j] = 1e300
+        rows, perm = linear_sum_assignment(c)
+        total = c[rows, perm].sum()
+        if out is None or total < out[0]:
+            out = (total, perm)
+    return out[1]
+
+
+def fit_head_permutation(maps, maps_mirrored, center=True) -> HeadPermutation:
     """Match each head's attention maps on mirrored inputs to the mirrored maps of the heads
     on the originals: ``maps_mirrored[:, k] ~ mirror(maps[:, perm[k]])``.
 
-    ``maps`` and ``maps_mirrored`` are ``(N, heads, G, G)`` over the same N images.
+    ``maps`` and ``maps_mirrored`` are ``(N, heads, G, G)`` over the same N images. With
+    ``center``, the uniform map ``1/T`` is subtracted first, so that heads that attend almost
+    uniformly (and so resemble every other such head) do not look matched.
     """
     a = torch.as_tensor(maps, dtype=torch.float64)
     b = torch.as_tensor(maps_mirrored, dtype=torch.float64)
@@ -403,11 +431,15 @@ def fit_head_permutation(maps, maps_mirrored) -> HeadPermutation:
         raise ValueError(f"expected two (N, heads, G, G) tensors of equal shape; got {tuple(a.shape)}, {tuple(b.shape)}")
     am = a.flip(-1).flatten(2)                    # (N, h, T) mirrored maps of the originals
     bf = b.flatten(2)                             # (N, h, T)
+    if center:
+        am, bf = am - 1.0 / am.shape[-1], bf - 1.0 / bf.shape[-1]
     diff = ((bf ** 2).sum((0, 2))[:, None] + (am ** 2).sum((0, 2))[None]
             - 2 * torch.einsum("nkt,njt->kj", bf, am))                      # (h_b, h_a)
-    cost = (diff / (bf ** 2).sum((0, 2))[:, None]).numpy()
+    cost = (diff / (bf ** 2).sum((0, 2)).clamp_min(1e-300)[:, None]).numpy()
     rows, perm = linear_sum_assignment(cost)
-    return HeadPermutation(perm, cost[rows, perm], np.diag(cost).copy(), cost)
+    second = second_best_assignment(cost, perm) if len(perm) > 1 else perm
+    margin = float(cost[rows, second].sum() - cost[rows, perm].sum())
+    return HeadPermutation(perm, cost[rows, perm], np.diag(cost).copy(), cost, margin, second)
 
 
 def fit_head_linear_maps(values, values_mirrored, perm):
@@ -423,5 +455,20 @@ def fit_head_linear_maps(values, values_mirrored, perm):
     for k, j in enumerate(perm):
         sol = torch.linalg.lstsq(v[:, j], vm[:, k]).solution           # (d, d) = M^T
         maps.append(sol.T.numpy())
-        res.append(float((vm[:, k] - v[:, j] @ sol).norm() / vm[:, k].norm().clamp_min(1e-300)))
+        res.append(lstsq_residual(v[:, j], vm[:, k]))
     return np.stack(maps), np.asarray(res)
+
+
+def positional_residual(pos, grid, flip="mirror") -> float:
+    """Relative residual of the best linear ``L`` with ``pos(g t) ~ L pos(t)`` over the ``grid x grid``
+    positions (``pos`` is ``(grid * grid, d)``, row-major): 0 when the encodings carry a linear
+    action of the flip."""
+    flips = {"mirror": -1, "updown": -2}
+    if flip not in flips:
+        raise ValueError(f"unknown flip {flip!r}; allowed: {', '.join(flips)}")
+    pos = torch.as_tensor(pos, dtype=torch.float64)
+    if pos.ndim != 2 or pos.shape[0] != grid * grid:
+        raise ValueError(f"pos must be (grid * grid, d) = ({grid * grid}, d); got {tuple(pos.shape)}")
+    P = pos.view(grid, grid, -1)
+    target = P.flip(flips[flip] - 1).reshape(grid * grid, -1)                  # pos at the flipped position
+    return lstsq_residual(pos, target)

@@ -232,3 +232,37 @@ def test_head_permutation_planted():
     assert res.max() < 1e-10 and np.allclose(maps_fit, M.numpy()), "per-head GL(d) maps recovered"
     with pytest.raises(ValueError, match="equal shape"):
         fit_head_permutation(maps, mirrored[:5])
+
+
+def test_head_permutation_is_centred_checked_for_involution_and_has_a_margin():
+    torch.manual_seed(1)
+    T = 8 * 8
+    bumps = 0.02 * torch.softmax(3 * torch.randn(30, 4, T, dtype=torch.float64), -1)
+    maps = (0.98 / T + bumps).view(30, 4, 8, 8)       # nearly uniform heads with distinct small bumps
+    planted = np.array([1, 0, 2, 3])
+    mirrored = maps.flip(-1)[:, planted]
+    fit = fit_head_permutation(maps, mirrored)
+    assert np.array_equal(fit.perm, planted) and fit.is_involution
+    assert fit.identity_errors[0] > 0.5, "centred: head 1 is not its own mirror"
+    raw = fit_head_permutation(maps, mirrored, center=False)
+    assert raw.identity_errors[0] < 0.05, "uncentred, the uniform part hides the difference (why we centre)"
+    assert fit.margin > 0.5 and fit.relative_margin > 1e6, "the second-best assignment is far worse than an exact fit"
+    assert not np.array_equal(fit.second_best, planted)
+    three_cycle = np.array([1, 2, 0, 3])
+    fit3 = fit_head_permutation(maps, maps.flip(-1)[:, three_cycle])
+    assert np.array_equal(fit3.perm, three_cycle) and not fit3.is_involution, "a 3-cycle is flagged"
+    twins = maps.clone()
+    twins[:, 1] = twins[:, 0]
+    tie = fit_head_permutation(twins, twins.flip(-1))
+    assert tie.margin < 1e-9, "two identical heads: swapping them costs nothing, so the margin is 0"
+
+
+def test_positional_residual_oracle():
+    from eqlib.symmetry import positional_residual
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(16, 16, 6, generator=g, dtype=torch.float64)
+    pos = torch.cat([u + u.flip(1), u - u.flip(1)], -1).reshape(256, 12)   # mirror acts by diag(1, -1)
+    assert positional_residual(pos, 16, "mirror") < 1e-10
+    assert positional_residual(pos, 16, "updown") > 0.5, "nothing makes them up-down equivariant"
+    with pytest.raises(ValueError, match="unknown flip 'diagonal'"):
+        positional_residual(pos, 16, "diagonal")
