@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from eqlib.analysis import (analyze_mlp, affine_r2, count, find_bypass_pairs, near_linear_fractions, over_seeds,
+                            pm, share_of_output, stats)
+from eqlib.data import mirror
+from eqlib.models import MLP, MLPConfig
+
+
+def planted_bypass(seed=0, n=12):
+    """Random first layer with a direct bypass pair (0, 1) and a mirrored one (2, 3)."""
+    rng = np.random.default_rng(seed)
+    W1, b1, W2 = rng.standard_normal((n, 3072)), rng.standard_normal(n), rng.standard_normal((5, n))
+    W1[1], b1[1], W2[:, 1] = -W1[0], -b1[0], -W2[:, 0]
+    W1[3] = -np.asarray(mirror(torch.from_numpy(W1[2])))
+    b1[3], W2[:, 3] = -b1[2], -W2[:, 2]
+    return W1, b1, W2
+
+
+def test_planted_bypass_pairs_are_found_and_random_layers_have_none():
+    W1, b1, W2 = planted_bypass()
+    noisy = W1 + 0.05 * np.random.default_rng(1).standard_normal(W1.shape)
+    found = {(p["i"], p["j"], p["kind"]) for p in find_bypass_pairs(noisy, b1, W2)}
+    assert found == {(0, 1, "direct"), (2, 3, "mirrored")}, "both planted pairs, nothing else"
+    W2[:, 1] = W2[:, 0]                              # same outgoing weights: adds, does not cancel
+    assert (0, 1, "direct") not in {(p["i"], p["j"], p["kind"]) for p in find_bypass_pairs(W1, b1, W2)}
+    rng = np.random.default_rng(2)
+    assert find_bypass_pairs(rng.standard_normal((64, 3072)), rng.standard_normal(64), rng.standard_normal((9, 64))) == []
+
+
+def test_a_gelu_bypass_pair_is_exactly_linear_and_carries_its_share():
+    torch.manual_seed(0)
+    m = MLP(MLPConfig((3072, 4, 3), ("gelu",)))
+    with torch.no_grad():
+        m.linears[0].weight[1] = -m.linears[0].weight[0]
+        m.linears[0].bias[1] = -m.linears[0].bias[0]
+        m.linears[1].weight[:, 1] = -m.linears[1].weight[:, 0]
+    x = torch.randn(4000, 3072)                      # more samples than input dimensions
+    pair = lambda x: m.hidden(x, 1)[:, :2] @ m.linears[1].weight[:, :2].T
+    assert affine_r2(pair, x, torch.randn(200, 3072)) > 1 - 1e-6, "GELU(t) - GELU(-t) = t: the pair is affine"
+    single = lambda x: m.hidden(x, 1)[:, 2:3]
+    assert affine_r2(single, x, torch.randn(200, 3072)) < 0.99, "one GELU neuron alone is not"
+    assert 0 < share_of_output(m, x, [0, 1]) < 1 and share_of_output(m, x, []) == 0.0
+    assert share_of_output(m, x, [0, 1, 2, 3]) == pytest.approx(1.0)
+
+
+def test_near_linear_fraction_oracle():
+    m = MLP(MLPConfig((3072, 2, 3), ("gelu",)))
+    with torch.no_grad():
+        m.linears[0].weight.zero_()
+        m.linears[0].bias.copy_(torch.tensor([3.0, 0.0]))        # always t = 3, always t = 0
+    f = near_linear_fractions(m, torch.randn(10, 3072), "gelu")
+    assert f.tolist() == [1.0, 0.0]
+    assert near_linear_fractions(m, torch.randn(10, 3072), "tanh").tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match="no near-linear range defined for 'relu'"):
+        near_linear_fractions(m, torch.randn(10, 3072), "relu")
+
+
+def test_analyze_mlp_on_an_exactly_equivariant_network_explains_every_filter():
+    from eqlib.theory import equivariant_mlp, mlp_from_layers
+    layers, _ = equivariant_mlp((3072, 12, 10, 3072), ("tanh", "gelu"), mirror, mirror, seed=0)
+    m = mlp_from_layers(layers, ("tanh", "gelu"))
+    x = torch.randn(400, 3072)
+    r = analyze_mlp(m, "autoencoder", x, x[:100], n_function=100)
+    assert r["explained"] == 12 and r["counts"]["unmatched"] == 0
+    assert r["median_residual"] < 1e-9 and max(r["propagation"]["function_errors"]) < 1e-9
+    assert r["explained_by_threshold"]["0.1"] == 12
+
+
+def test_over_seeds_aggregates_numbers_and_phrases_them():
+    per_seed = [{"a": 1.0, "b": {"c": 2, "flag": True, "name": "x"}}, {"a": 3.0, "b": {"c": 4, "flag": False, "name": "y"}}]
+    agg = over_seeds(per_seed)
+    assert agg["a"]["mean"] == 2.0 and agg["a"]["sd"] == pytest.approx(np.sqrt(2)) and agg["a"]["values"] == [1.0, 3.0]
+    assert set(agg["b"]) == {"c"}, "bools and strings are not averaged"
+    assert pm(agg["a"], 2) == "2.00 ± 1.41" and stats([5])["sd"] == 0.0
+    assert count([True, True, False]) == "2 of 3 seeds"
+    with pytest.raises(ValueError, match="no values"):
+        stats([])
