@@ -83,13 +83,25 @@ def near_linear_fractions(model, x, activation) -> np.ndarray:
     return NEAR_LINEAR[activation](pre).double().mean(0).numpy()
 
 
+_GRAM = {}       # one entry: the factorised normal equations of the last x_fit (shared by every model of a page)
+
+
+def _affine_factor(x_fit):
+    key = (x_fit.data_ptr(), tuple(x_fit.shape), x_fit.dtype)
+    if key not in _GRAM:
+        xa = torch.cat([x_fit.double(), torch.ones(len(x_fit), 1, dtype=torch.float64)], 1)
+        gram = xa.T @ xa + 1e-6 * torch.eye(xa.shape[1], dtype=torch.float64)
+        _GRAM.clear()
+        _GRAM[key] = torch.linalg.cholesky(gram)
+    return _GRAM[key]
+
+
 @torch.no_grad()
 def affine_r2(f, x_fit, x_eval) -> float:
     """R² on ``x_eval`` of the best affine function of the input predicting ``f(x)`` (fitted on
-    ``x_fit``): 1 when ``f`` is affine."""
+    ``x_fit``): 1 when ``f`` is affine. The factorisation for ``x_fit`` is reused across calls."""
     aug = lambda x: torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], 1)
-    xa = aug(x_fit)
-    coef = torch.linalg.solve(xa.T @ xa + 1e-6 * torch.eye(xa.shape[1], dtype=torch.float64), xa.T @ f(x_fit).double())
+    coef = torch.cholesky_solve(aug(x_fit).T @ f(x_fit).double(), _affine_factor(x_fit))
     z = f(x_eval).double()
     return float(1 - (z - aug(x_eval) @ coef).pow(2).sum() / (z - z.mean(0)).pow(2).sum())
 
@@ -149,7 +161,8 @@ def stats(values) -> dict:
 
 def over_seeds(per_seed: list):
     """Aggregate a list of per-seed results of the same shape: every number (bools excluded)
-    becomes :func:`stats` of its per-seed values; dicts recurse; other leaves are dropped."""
+    becomes :func:`stats` of its per-seed values; dicts and lists of numbers of one length
+    recurse element by element; other leaves are dropped."""
     first = per_seed[0]
     if isinstance(first, dict):
         out = {}
@@ -159,6 +172,9 @@ def over_seeds(per_seed: list):
                 if agg is not None:
                     out[k] = agg
         return out or None
+    if all(isinstance(r, list) and len(r) == len(first) for r in per_seed) and first \
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for r in per_seed for x in r):
+        return [stats([r[i] for r in per_seed]) for i in range(len(first))]
     if all(isinstance(x, (int, float, np.number)) and not isinstance(x, bool) for x in per_seed):
         return stats(per_seed)
     return None
@@ -174,3 +190,29 @@ def count(flags, unit="seeds") -> str:
     flags = [bool(f) for f in flags]
     return f"{sum(flags)} of {len(flags)} {unit}"
 
+
+
+# --------------------------------------------------------------------------- the paper's metric, per model kind and seed
+DEPTHS = {"first_layer": 1, "first_two_layers": 2}
+DEPTH_NAMES = {"first_layer": "first layer", "first_two_layers": "first two layers"}
+
+
+def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
+    """The paper's metric for every MLP in ``models`` (``{kind: [model per seed]}``), prefix depth,
+    reading and flip, from one shared pass per reading (:func:`eqlib.metric.paper_metric`).
+
+    Returns ``{reading: {kind: {depth: {flip: [value per seed]}}}}``; ``kw`` goes to ``paper_metric``
+    (``n_fit``, ``n_eval``, ``seed``, ...).
+    """
+    from eqlib.metric import READINGS, paper_metric
+    fs = {}
+    for kind, ms in models.items():
+        for i, m in enumerate(ms):
+            for d in depths:
+                fs[(kind, i, d)] = (lambda x, m=m, k=DEPTHS[d]: m.hidden(x, k))
+    table = paper_metric(fs, data, readings=list(readings or READINGS), **kw)
+    return {r: {kind: {d: {flip: [table.medians[r][(kind, i, d)][flip] for i in range(len(ms))]
+                           for flip in table.medians[r][(kind, 0, d)]}
+                       for d in depths}
+                for kind, ms in models.items()}
+            for r in table.medians}

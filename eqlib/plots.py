@@ -180,6 +180,38 @@ def metric_bars(metrics: dict, title="best linear map: median relative error (lo
     return fig
 
 
+def metric_readings(metric: dict, depth="first_layer", title=None):
+    """The paper's metric under every reading: ``metric[reading][kind][depth][flip]`` lists
+    per-seed values; bars show the mean, whiskers the standard deviation, dots the seeds."""
+    from eqlib.metric import FLIP_NAMES, READINGS
+    fig = go.Figure()
+    readings = list(metric)
+    for kind in next(iter(metric.values())):
+        for flip in FLIP_NAMES:
+            vals = [np.asarray(metric[r][kind][depth][flip], float) for r in readings]
+            name = f"{kind}, {FLIP_NAMES[flip]}"
+            fig.add_bar(x=readings, y=[v.mean() for v in vals], name=name, legendgroup=name,
+                        error_y=dict(array=[v.std(ddof=1) if len(v) > 1 else 0 for v in vals]),
+                        hovertext=[READINGS[r] for r in readings])
+    fig.update_layout(title=title or f"the paper's metric, {depth.replace('_', ' ')}, under each reading of 'noise'",
+                      barmode="group", yaxis_title="median relative error (lower: more equivariant)", height=400,
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def threshold_curves(curves: dict, seeds, title="explained neurons against the residual threshold"):
+    """``curves[kind]`` lists, per seed, ``{threshold: count}``; one line per kind and seed."""
+    fig = go.Figure()
+    dash = {"equivariant": "solid", "control": "dot"}
+    for kind, per_seed in curves.items():
+        for seed, c in zip(seeds, per_seed):
+            fig.add_scatter(x=[float(t) for t in c], y=list(c.values()), mode="lines+markers",
+                            name=f"{kind}, seed {seed}", line=dict(dash=dash.get(kind, "dash")))
+    fig.update_layout(title=title, xaxis_title="largest relative residual accepted",
+                      yaxis_title="active neurons explained", height=380)
+    return fig
+
+
 def layer_residuals(names, residuals, title="layerwise equivariance under the propagated action"):
     fig = go.Figure(go.Bar(x=names, y=residuals, text=[f"{r:.3f}" for r in residuals], textposition="outside"))
     fig.update_layout(title=title, yaxis_title="relative residual", height=360)

@@ -121,6 +121,24 @@ def _jsonable(x):
     return x
 
 
+def glue(name, value):
+    """MyST-NB's ``glue`` (the book pastes ``value`` into prose with ``{glue:text}`name```); a no-op
+    where MyST-NB is not installed (Colab), since only the book renders glued values."""
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=False)
+
+
+def md_table(header, rows):
+    """A Markdown table (displayed by notebooks, rendered by the book)."""
+    from IPython.display import Markdown
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return Markdown("\n".join(lines))
+
+
 def show_quick_banner(profile):
     """Display a MyST warning box on quick builds (rendered by the book); nothing otherwise."""
     from IPython.display import Markdown, display

@@ -18,7 +18,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 
 import torch
@@ -264,3 +264,21 @@ def load_checkpoint(path: Path, key: str):
         warnings.warn(f"ignoring foreign checkpoint {path}; retraining")
         return None
     return ckpt
+
+
+def train_seeds(model_config, train_config: TrainConfig, data: CIFAR10, seeds, control=True, **kw) -> dict:
+    """``{seed: {"equivariant": TrainResult, "control": TrainResult}}``: each seed trained with the
+    configured equivariance weight and, with ``control``, with weight 0 from the same beginning
+    (forked from the shared snapshot, so the control costs only its second half)."""
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers; got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct; got {seeds!r}")
+    out = {}
+    for s in seeds:
+        tc = replace(train_config, seed=s)
+        out[s] = {"equivariant": train(model_config, tc, data, **kw)}
+        if control:
+            out[s]["control"] = train(model_config, replace(tc, equivariance_weight=0.0), data, **kw)
+    return out

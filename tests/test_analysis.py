@@ -69,11 +69,29 @@ def test_analyze_mlp_on_an_exactly_equivariant_network_explains_every_filter():
 
 
 def test_over_seeds_aggregates_numbers_and_phrases_them():
-    per_seed = [{"a": 1.0, "b": {"c": 2, "flag": True, "name": "x"}}, {"a": 3.0, "b": {"c": 4, "flag": False, "name": "y"}}]
+    per_seed = [{"a": 1.0, "b": {"c": 2, "flag": True, "name": "x"}, "l": [1.0, 2.0], "s": ["p"]},
+                {"a": 3.0, "b": {"c": 4, "flag": False, "name": "y"}, "l": [3.0, 6.0], "s": ["q"]}]
     agg = over_seeds(per_seed)
+    assert [x["mean"] for x in agg["l"]] == [2.0, 4.0] and "s" not in agg, "lists of numbers element-wise"
     assert agg["a"]["mean"] == 2.0 and agg["a"]["sd"] == pytest.approx(np.sqrt(2)) and agg["a"]["values"] == [1.0, 3.0]
     assert set(agg["b"]) == {"c"}, "bools and strings are not averaged"
     assert pm(agg["a"], 2) == "2.00 ± 1.41" and stats([5])["sd"] == 0.0
     assert count([True, True, False]) == "2 of 3 seeds"
     with pytest.raises(ValueError, match="no values"):
         stats([])
+
+
+def test_mlp_metric_is_arranged_per_kind_depth_flip_and_seed_and_matches_a_direct_call(tmp_path):
+    from conftest import synthetic_cifar
+    from eqlib.analysis import mlp_metric
+    from eqlib.metric import paper_metric
+    d = synthetic_cifar()
+    torch.manual_seed(0)
+    ms = {"equivariant": [MLP(MLPConfig((3072, 6, 5, 3), ("tanh", "gelu"))) for _ in range(2)],
+          "control": [MLP(MLPConfig((3072, 6, 5, 3), ("tanh", "gelu")))]}
+    out = mlp_metric(ms, d, readings=["gaussian", "images"], n_fit=300, n_eval=200, cache=tmp_path)
+    assert set(out) == {"gaussian", "images"} and set(out["gaussian"]) == {"equivariant", "control"}
+    assert len(out["gaussian"]["equivariant"]["first_two_layers"]["updown"]) == 2
+    m = ms["equivariant"][1]
+    direct = paper_metric({"f": lambda x: m.hidden(x, 2)}, d, readings=["gaussian"], n_fit=300, n_eval=200)
+    assert out["gaussian"]["equivariant"]["first_two_layers"]["mirror"][1] == direct.medians["gaussian"]["f"]["mirror"]

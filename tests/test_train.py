@@ -140,3 +140,17 @@ def test_snapshot_is_the_model_at_switch_on(cache):
     assert len(history) == 2
     for (k, v), w in zip(model.state_dict().items(), short.model.state_dict().values()):
         assert torch.equal(v, w), f"snapshot's {k} is the model after 2 loss-free epochs"
+
+
+def test_train_seeds_pairs_each_seed_with_its_forked_control(cache):
+    from eqlib.train import train_seeds
+    d = synthetic_cifar()
+    runs = train_seeds(SMALL, TrainConfig(**FAST), d, [0, 3], cache=cache, progress=False)
+    assert sorted(runs) == [0, 3]
+    for s, r in runs.items():
+        assert r["control"].forked_at == 1 and r["equivariant"].forked_at == 0
+        assert [h["equivariance_weight"] for h in r["control"].history] == [0.0, 0.0]
+    assert runs[0]["equivariant"].history != runs[3]["equivariant"].history, "seeds differ"
+    for bad, msg in (([], "non-empty"), ([0, 0], "distinct"), ([-1], "non-negative"), ([True], "non-negative")):
+        with pytest.raises(ValueError, match=msg):
+            train_seeds(SMALL, TrainConfig(**FAST), d, bad, cache=cache, progress=False)
