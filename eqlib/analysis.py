@@ -197,22 +197,48 @@ DEPTHS = {"first_layer": 1, "first_two_layers": 2}
 DEPTH_NAMES = {"first_layer": "first layer", "first_two_layers": "first two layers"}
 
 
-def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
-    """The paper's metric for every MLP in ``models`` (``{kind: [model per seed]}``), prefix depth,
-    reading and flip, from one shared pass per reading (:func:`eqlib.metric.paper_metric`).
+def seed_metric(fs: dict, data, readings=None, **kw) -> dict:
+    """The paper's metric for functions given per kind and seed, ``fs = {kind: [f per seed]}``
+    (each ``f`` maps a batch of flat images to a latent batch), from one shared pass per reading.
 
-    Returns ``{reading: {kind: {depth: {flip: [value per seed]}}}}``; ``kw`` goes to ``paper_metric``
-    (``n_fit``, ``n_eval``, ``seed``, ...).
+    Returns ``{reading: {kind: {flip: [value per seed]}}}``; ``kw`` goes to
+    :func:`eqlib.metric.paper_metric` (``n_fit``, ``n_eval``, ``seed``, ...).
     """
     from eqlib.metric import READINGS, paper_metric
-    fs = {}
-    for kind, ms in models.items():
-        for i, m in enumerate(ms):
-            for d in depths:
-                fs[(kind, i, d)] = (lambda x, m=m, k=DEPTHS[d]: m.hidden(x, k))
-    table = paper_metric(fs, data, readings=list(readings or READINGS), **kw)
-    return {r: {kind: {d: {flip: [table.medians[r][(kind, i, d)][flip] for i in range(len(ms))]
-                           for flip in table.medians[r][(kind, 0, d)]}
-                       for d in depths}
-                for kind, ms in models.items()}
+    flat = {(kind, i): f for kind, per in fs.items() for i, f in enumerate(per)}
+    table = paper_metric(flat, data, readings=list(readings or READINGS), **kw)
+    return {r: {kind: {flip: [table.medians[r][(kind, i)][flip] for i in range(len(per))]
+                       for flip in table.medians[r][(kind, 0)]}
+                for kind, per in fs.items()}
             for r in table.medians}
+
+
+def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
+    """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}``:
+    ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
+    fs = {(kind, d): [(lambda x, m=m, k=DEPTHS[d]: m.hidden(x, k)) for m in ms]
+          for kind, ms in models.items() for d in depths}
+    out = seed_metric(fs, data, readings, **kw)
+    return {r: {kind: {d: v[(kind, d)] for d in depths} for kind in models} for r, v in out.items()}
+
+
+# --------------------------------------------------------------------------- attention
+@torch.no_grad()
+def analyze_attention(model, x) -> dict:
+    """Every per-model number of the attention chapter on images ``x``: the head permutation
+    (centred maps, involution check, margin), the per-head linear maps' residuals, and the
+    positional encodings' residuals under the mirror and the up-down flip."""
+    from eqlib.symmetry import fit_head_linear_maps, fit_head_permutation, positional_residual
+    model = model.cpu().eval()
+    c = model.config
+    xm = mirror(x, (c.channels, c.image_size, c.image_size))
+    fit = fit_head_permutation(model.attention(x), model.attention(xm))
+    _, gl = fit_head_linear_maps(model.head_values(x), model.head_values(xm), fit.perm)
+    pos = model.pos.detach()
+    return {"perm": fit.perm, "cycles": fit.cycles, "involution": fit.is_involution,
+            "fixed_heads": int((fit.perm == np.arange(len(fit.perm))).sum()),
+            "errors": fit.errors, "identity_errors": fit.identity_errors,
+            "median_error": float(np.median(fit.errors)), "margin": fit.margin,
+            "relative_margin": fit.relative_margin, "second_best": fit.second_best, "cost": fit.cost,
+            "head_linear_residuals": gl, "median_head_linear_residual": float(np.median(gl)),
+            "positional_residual": {f: positional_residual(pos, model.config.grid, f) for f in ("mirror", "updown")}}

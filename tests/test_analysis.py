@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from eqlib.analysis import (analyze_mlp, affine_r2, count, find_bypass_pairs, near_linear_fractions, over_seeds,
+from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, count, find_bypass_pairs, near_linear_fractions, over_seeds,
                             pm, share_of_output, stats)
 from eqlib.data import mirror
 from eqlib.models import MLP, MLPConfig
@@ -95,3 +95,20 @@ def test_mlp_metric_is_arranged_per_kind_depth_flip_and_seed_and_matches_a_direc
     m = ms["equivariant"][1]
     direct = paper_metric({"f": lambda x: m.hidden(x, 2)}, d, readings=["gaussian"], n_fit=300, n_eval=200)
     assert out["gaussian"]["equivariant"]["first_two_layers"]["mirror"][1] == direct.medians["gaussian"]["f"]["mirror"]
+
+
+def test_analyze_attention_on_a_model_with_mirror_symmetric_heads():
+    from eqlib.models import AttentionAutoencoder, AttentionConfig
+    torch.manual_seed(0)
+    m = AttentionAutoencoder(AttentionConfig(image_size=8, patch=2, dim=8, heads=2, decoder_hidden=4))
+    with torch.no_grad():   # symmetric patch embedding, zero positional encodings: every head mirrors itself
+        m.embed.weight.copy_((m.embed.weight + m.embed.weight.flip(-1)) / 2)
+        m.pos.zero_()
+    x = torch.randn(50, 3 * 8 * 8)
+    r = analyze_attention(m, x)
+    assert r["cycles"] == "identity" and r["involution"] and r["fixed_heads"] == 2
+    assert r["median_error"] < 1e-12 and max(r["head_linear_residuals"]) < 1e-6
+    assert r["positional_residual"] == {"mirror": 0.0, "updown": 0.0}, "zero encodings are trivially equivariant"
+    with torch.no_grad():
+        m.embed.weight.normal_()                       # break the symmetry: heads no longer mirror themselves
+    assert analyze_attention(m, x)["median_error"] > 0.01
