@@ -45,11 +45,13 @@ PROFILES = {
     "full": {},   # every notebook's own defaults are the paper settings
     "quick": {    # CI: a few epochs on a subset; the pages say in a box that this is a quick build
         "theory": {"profile": "quick"},
-        **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000} for c in MLP_CHAPTERS},
+        **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000, "n_fit": 5000, "seeds": [0, 1]}
+           for c in MLP_CHAPTERS},
         "mlp_sensitivity": {"profile": "quick", "weights": [0.1, 1.0], "epoch_grid": [2, 4], "default_epochs": 2,
                             "ramp_weights": [1.0], "train_size": 3000, "n_eval": 2000},
         "mlp_summary": {"profile": "quick"},
-        "attention": {"profile": "quick", "epochs": 2, "train_size": 3000, "n_images": 256, "n_eval": 5000},
+        "attention": {"profile": "quick", "epochs": 2, "train_size": 3000, "n_images": 256, "n_eval": 2000,
+                      "n_fit": 2000, "seeds": [0, 1]},
     },
 }
 
@@ -140,9 +142,9 @@ def _decorate(path: Path, template: str, title: str | None):
 
 def _training_seconds(res: dict) -> float:
     """Training time of a chapter's models as first trained (also when this build loaded them)."""
-    t = res.get("train_seconds", 0.0)
-    t = sum(t.values()) if isinstance(t, dict) else t
-    return t + sum(r.get("seconds", 0.0) for r in res.get("runs", []))
+    def total(t):
+        return sum(total(v) for v in t.values()) if isinstance(t, dict) else float(t)
+    return total(res.get("train_seconds", 0.0)) + sum(r.get("seconds", 0.0) for r in res.get("runs", []))
 
 
 def write_timings(profile: str, timings: dict):
@@ -155,7 +157,8 @@ def write_timings(profile: str, timings: dict):
                     f"{_training_seconds(res):.0f} |")
     import platform
     import torch
-    machine = (f"{' '.join(filter(None, (platform.machine(), platform.processor())))}, {os.cpu_count()} CPU threads, "
+    from eqlib.report import cpu_name
+    machine = (f"{cpu_name()}, {os.cpu_count()} CPU threads, "
                f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}, Python {platform.python_version()}, "
                f"torch {torch.__version__}")
     executed = sum(s for s, cached in timings.values() if not cached)

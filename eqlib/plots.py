@@ -199,6 +199,47 @@ def metric_readings(metric: dict, depth="first_layer", title=None):
     return fig
 
 
+def paper_scatter(rows, title="ours against the paper (log scales; the band is a factor 2)"):
+    """Our mean against the paper's value for every row of :func:`eqlib.paper.side_by_side`, one
+    trace per reading and model kind; the diagonal is agreement."""
+    fig = go.Figure()
+    vals = [r["paper"] for r in rows] + [o["mean"] for r in rows for o in r["ours"].values()]
+    lo, hi = min(vals) / 2, max(vals) * 2
+    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="#888"), name="ours = paper")
+    for f in (2, 0.5):
+        fig.add_scatter(x=[lo, hi], y=[lo * f, hi * f], mode="lines", line=dict(color="#bbb", dash="dot"),
+                        showlegend=False, hoverinfo="skip")
+    symbols = {"equivariant": "circle", "control": "circle-open"}
+    for reading in rows[0]["ours"]:
+        for kind in symbols:
+            rs = [r for r in rows if r["kind"] == kind]
+            fig.add_scatter(x=[r["paper"] for r in rs], y=[r["ours"][reading]["mean"] for r in rs], mode="markers",
+                            marker=dict(symbol=symbols[kind], size=9), name=f"{reading}, {kind}",
+                            legendgroup=reading, text=[f"{r['task']}, {r['layers']}, {r['flip']}, {r['activation']}"
+                                                       for r in rs],
+                            hovertemplate="%{text}<br>paper %{x}, ours %{y:.3f}<extra></extra>")
+    fig.update_xaxes(type="log", title="paper's value")
+    fig.update_yaxes(type="log", title="ours (mean over seeds)")
+    fig.update_layout(title=title, height=480)
+    return fig
+
+
+def sensitivity_sweep(key, rs, xlabel):
+    """First-layer metric, reconstruction error and label counts of the sensitivity runs ``rs`` against ``key``."""
+    fig = make_subplots(1, 2, subplot_titles=("first-layer metric and reconstruction", "first-layer labels"))
+    xs = [str(r[key]) for r in rs]
+    fig.add_scatter(x=xs, y=[r["metric_mirror"] for r in rs], name="metric, mirror", row=1, col=1)
+    fig.add_scatter(x=xs, y=[r["metric_control"] for r in rs], name="metric, up-down control", row=1, col=1)
+    fig.add_scatter(x=xs, y=[r["reconstruction"] for r in rs], name="test reconstruction error", row=1, col=1,
+                    line=dict(dash="dot"))
+    for label in LABELS:
+        fig.add_bar(x=xs, y=[r["counts"][label] for r in rs], name=label, marker_color=LABEL_COLORS[label],
+                    row=1, col=2)
+    fig.update_layout(barmode="stack", height=380, title=f"varying the {xlabel}")
+    fig.update_xaxes(title_text=xlabel)
+    return fig
+
+
 def threshold_curves(curves: dict, seeds, title="explained neurons against the residual threshold"):
     """``curves[kind]`` lists, per seed, ``{threshold: count}``; one line per kind and seed."""
     fig = go.Figure()

@@ -56,6 +56,18 @@ def versions() -> dict:
     return out
 
 
+def cpu_name() -> str:
+    """The processor's model name (training times and the last bits of training differ between
+    this project's machines)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 class Run:
     """Collects a page's numbers and writes them, with their provenance, as JSON."""
 
@@ -68,7 +80,8 @@ class Run:
     def provenance(self, data=None) -> dict:
         import torch
         p = {"profile": self.profile, "seed": self.results["seed"], "versions": versions(),
-             "machine": f"{platform.machine()}, {os.cpu_count()} CPU threads, torch threads {torch.get_num_threads()}",
+             "machine": f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPU threads, "
+                        f"torch threads {torch.get_num_threads()}",
              "device": "cuda" if torch.cuda.is_available() else "cpu",
              "run_seconds": round(time.perf_counter() - self.start, 1)}
         if data is not None:
