@@ -78,6 +78,18 @@ def colab_link(template: str) -> str:
     return f"https://colab.research.google.com/github/{url.split('github.com/')[1]}/blob/{branch}/notebooks/{template}"
 
 
+PLACEHOLDER_URL = "https://github.com/eqlib/identifiable-equivariant-networks"   # until published
+
+
+def placeholder_warning(profile: str) -> str | None:
+    """A warning when the full book is built with the placeholder repository.url in _config.yml."""
+    if profile == "full" and repository_url()[0] == PLACEHOLDER_URL:
+        return (f"[book] WARNING: repository.url in _config.yml is still the placeholder {PLACEHOLDER_URL}: "
+                "the Colab links and install cells lead nowhere. Set it, then run python book/sync_repository.py "
+                "(README, Publishing).")
+    return None
+
+
 def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]:
     """Execute one chapter (or reuse its cached execution); return its cached notebook."""
     import papermill as pm
@@ -179,6 +191,9 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown chapters {sorted(unknown)}; allowed: {', '.join(CHAPTERS)}")
 
+    warning = placeholder_warning(args.profile)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     GENERATED.mkdir(parents=True, exist_ok=True)
     timings = {}
@@ -208,6 +223,8 @@ def main(argv=None):
     subprocess.run(cmd, check=True, cwd=ROOT)
     html = ROOT / "_build" / "html" if args.profile == "full" else ROOT / "_build" / args.profile / "_build" / "html"
     print(f"[book] done in {time.perf_counter() - t0:.0f} s: {html / 'index.html'}")
+    if warning:
+        print(warning, file=sys.stderr, flush=True)     # again, below the build's own output
 
 
 if __name__ == "__main__":
