@@ -242,3 +242,30 @@ def analyze_attention(model, x) -> dict:
             "relative_margin": fit.relative_margin, "second_best": fit.second_best, "cost": fit.cost,
             "head_linear_residuals": gl, "median_head_linear_residual": float(np.median(gl)),
             "positional_residual": {f: positional_residual(pos, model.config.grid, f) for f in ("mirror", "updown")}}
+
+
+# --------------------------------------------------------------------------- claims, per seed
+def mlp_claims(analyses: dict, metric: dict) -> dict:
+    """Per-seed booleans behind the MLP chapter's claims: per reading, whether the first layer is
+    closer to mirror- than to up-down-equivariant, and closer than the control's; and whether the
+    equivariant model explains more first-layer neurons than its control."""
+    first = lambda r, k, f: metric[r][k]["first_layer"][f]
+    return {"mirror below up-down": {r: [m < u for m, u in zip(first(r, "equivariant", "mirror"),
+                                                                first(r, "equivariant", "updown"))] for r in metric},
+            "equivariant below control": {r: [e < c for e, c in zip(first(r, "equivariant", "mirror"),
+                                                                     first(r, "control", "mirror"))] for r in metric},
+            "more explained": [e["explained"] > c["explained"] for e, c in zip(analyses["equivariant"],
+                                                                              analyses["control"])]}
+
+
+def attention_claims(fits: dict) -> dict:
+    """Per-seed booleans behind the attention chapter's claims (``fits[kind]`` lists
+    :func:`analyze_attention` per seed, kinds ``equivariant``, ``control``, ``at switch-on``)."""
+    eq = fits["equivariant"]
+    lower = lambda key, other: [e[key] < o[key] for e, o in zip(eq, fits[other])]
+    return {"better than control": lower("median_error", "control"),
+            "better than at switch-on": lower("median_error", "at switch-on"),
+            "linear maps better than control": lower("median_head_linear_residual", "control"),
+            "involution": {k: [h["involution"] for h in v] for k, v in fits.items()},
+            "same as at switch-on": {k: [h["cycles"] == s["cycles"] for h, s in zip(fits[k], fits["at switch-on"])]
+                                     for k in ("equivariant", "control")}}
