@@ -15,6 +15,7 @@ import torch
 
 from eqlib.data import mirror
 from eqlib.losses import output_action
+from eqlib.models import ACTIVATIONS
 from eqlib.symmetry import (analyze_first_layer, explained_by_threshold, hidden_equivariance_errors,
                             match_networks, mlp_layers, transform_parameters)
 
@@ -199,27 +200,41 @@ DEPTH_NAMES = {"first_layer": "first layer", "first_two_layers": "first two laye
 
 def seed_metric(fs: dict, data, readings=None, **kw) -> dict:
     """The paper's metric for functions given per kind and seed, ``fs = {kind: [f per seed]}``
-    (each ``f`` maps a batch of flat images to a latent batch), from one shared pass per reading.
+    (each ``f`` maps a batch of flat images to a latent batch, or to a dict of latents), from one
+    shared pass per reading.
 
-    Returns ``{reading: {kind: {flip: [value per seed]}}}``; ``kw`` goes to
-    :func:`eqlib.metric.paper_metric` (``n_fit``, ``n_eval``, ``seed``, ...).
+    Returns ``{reading: {kind: {flip: [value per seed]}}}`` (``{reading: {kind: {name: {flip: [...]}}}}``
+    for dict-valued ``f``); ``kw`` goes to :func:`eqlib.metric.paper_metric` (``n_fit``, ``n_eval``, ``seed``, ...).
     """
     from eqlib.metric import READINGS, paper_metric
     flat = {(kind, i): f for kind, per in fs.items() for i, f in enumerate(per)}
     table = paper_metric(flat, data, readings=list(readings or READINGS), **kw)
-    return {r: {kind: {flip: [table.medians[r][(kind, i)][flip] for i in range(len(per))]
-                       for flip in table.medians[r][(kind, 0)]}
-                for kind, per in fs.items()}
-            for r in table.medians}
+    out = {}
+    for r, med in table.medians.items():
+        for key, flips in med.items():
+            (kind, i), sub = (key[0], key[1]) if isinstance(key[0], tuple) else (key, None)
+            node = out.setdefault(r, {}).setdefault(kind, {})
+            node = node.setdefault(sub, {}) if sub is not None else node
+            for flip, v in flips.items():
+                node.setdefault(flip, [None] * len(fs[kind]))[i] = v
+    return out
 
 
 def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
-    """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}``:
-    ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
-    fs = {(kind, d): [(lambda x, m=m, k=DEPTHS[d]: m.hidden(x, k)) for m in ms]
-          for kind, ms in models.items() for d in depths}
-    out = seed_metric(fs, data, readings, **kw)
-    return {r: {kind: {d: v[(kind, d)] for d in depths} for kind in models} for r, v in out.items()}
+    """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}``, each model's
+    layers computed once for all depths: ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
+    def prefixes(m):
+        def f(x):
+            out, h = {}, x
+            for k, (lin, act) in enumerate(zip(m.linears, m.config.activations), start=1):
+                h = ACTIVATIONS[act](lin(h))
+                for d in depths:
+                    if DEPTHS[d] == k:
+                        out[d] = h
+                if k == max(DEPTHS[d] for d in depths):
+                    return out
+        return f
+    return seed_metric({kind: [prefixes(m) for m in ms] for kind, ms in models.items()}, data, readings, **kw)
 
 
 # --------------------------------------------------------------------------- attention
