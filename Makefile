@@ -4,7 +4,8 @@
 PYTHON ?= python3
 PROFILE ?= full
 STAMP := .cache/installed.stamp
-export MKL_DYNAMIC := FALSE   # fixed thread counts: same seed, same numbers
+# fixed thread counts: same seed, same numbers (a comment on the same line would end up in the value)
+export MKL_DYNAMIC := FALSE
 
 .PHONY: book book-quick test unit install clean benchmark
 

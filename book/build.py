@@ -45,11 +45,11 @@ PROFILES = {
     "full": {},   # every notebook's own defaults are the paper settings
     "quick": {    # CI: a few epochs on a subset; the pages say in a box that this is a quick build
         "theory": {"profile": "quick"},
-        **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000, "n_fit": 5000, "seeds": [0, 1]}
-           for c in MLP_CHAPTERS},
+        **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000, "n_fit": 5000, "n_images": 4000,
+               "seeds": [0, 1]} for c in MLP_CHAPTERS},
         "mlp_sensitivity": {"profile": "quick", "weights": [0.1, 1.0], "epoch_grid": [2, 4], "default_epochs": 2,
                             "ramp_weights": [1.0], "train_size": 3000, "n_eval": 2000},
-        "mlp_summary": {"profile": "quick"},
+        "mlp_summary": {"profile": "quick", "seeds": [0, 1]},
         "attention": {"profile": "quick", "epochs": 2, "train_size": 3000, "n_images": 256, "n_eval": 2000,
                       "n_fit": 2000, "seeds": [0, 1]},
     },

@@ -15,6 +15,7 @@ import torch
 
 from eqlib.data import mirror
 from eqlib.losses import output_action
+from eqlib.models import ACTIVATIONS
 from eqlib.symmetry import (analyze_first_layer, explained_by_threshold, hidden_equivariance_errors,
                             match_networks, mlp_layers, transform_parameters)
 
@@ -199,27 +200,41 @@ DEPTH_NAMES = {"first_layer": "first layer", "first_two_layers": "first two laye
 
 def seed_metric(fs: dict, data, readings=None, **kw) -> dict:
     """The paper's metric for functions given per kind and seed, ``fs = {kind: [f per seed]}``
-    (each ``f`` maps a batch of flat images to a latent batch), from one shared pass per reading.
+    (each ``f`` maps a batch of flat images to a latent batch, or to a dict of latents), from one
+    shared pass per reading.
 
-    Returns ``{reading: {kind: {flip: [value per seed]}}}``; ``kw`` goes to
-    :func:`eqlib.metric.paper_metric` (``n_fit``, ``n_eval``, ``seed``, ...).
+    Returns ``{reading: {kind: {flip: [value per seed]}}}`` (``{reading: {kind: {name: {flip: [...]}}}}``
+    for dict-valued ``f``); ``kw`` goes to :func:`eqlib.metric.paper_metric` (``n_fit``, ``n_eval``, ``seed``, ...).
     """
     from eqlib.metric import READINGS, paper_metric
     flat = {(kind, i): f for kind, per in fs.items() for i, f in enumerate(per)}
     table = paper_metric(flat, data, readings=list(readings or READINGS), **kw)
-    return {r: {kind: {flip: [table.medians[r][(kind, i)][flip] for i in range(len(per))]
-                       for flip in table.medians[r][(kind, 0)]}
-                for kind, per in fs.items()}
-            for r in table.medians}
+    out = {}
+    for r, med in table.medians.items():
+        for key, flips in med.items():
+            (kind, i), sub = (key[0], key[1]) if isinstance(key[0], tuple) else (key, None)
+            node = out.setdefault(r, {}).setdefault(kind, {})
+            node = node.setdefault(sub, {}) if sub is not None else node
+            for flip, v in flips.items():
+                node.setdefault(flip, [None] * len(fs[kind]))[i] = v
+    return out
 
 
 def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
-    """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}``:
-    ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
-    fs = {(kind, d): [(lambda x, m=m, k=DEPTHS[d]: m.hidden(x, k)) for m in ms]
-          for kind, ms in models.items() for d in depths}
-    out = seed_metric(fs, data, readings, **kw)
-    return {r: {kind: {d: v[(kind, d)] for d in depths} for kind in models} for r, v in out.items()}
+    """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}``, each model's
+    layers computed once for all depths: ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
+    def prefixes(m):
+        def f(x):
+            out, h = {}, x
+            for k, (lin, act) in enumerate(zip(m.linears, m.config.activations), start=1):
+                h = ACTIVATIONS[act](lin(h))
+                for d in depths:
+                    if DEPTHS[d] == k:
+                        out[d] = h
+                if k == max(DEPTHS[d] for d in depths):
+                    return out
+        return f
+    return seed_metric({kind: [prefixes(m) for m in ms] for kind, ms in models.items()}, data, readings, **kw)
 
 
 # --------------------------------------------------------------------------- attention
@@ -242,3 +257,30 @@ def analyze_attention(model, x) -> dict:
             "relative_margin": fit.relative_margin, "second_best": fit.second_best, "cost": fit.cost,
             "head_linear_residuals": gl, "median_head_linear_residual": float(np.median(gl)),
             "positional_residual": {f: positional_residual(pos, model.config.grid, f) for f in ("mirror", "updown")}}
+
+
+# --------------------------------------------------------------------------- claims, per seed
+def mlp_claims(analyses: dict, metric: dict) -> dict:
+    """Per-seed booleans behind the MLP chapter's claims: per reading, whether the first layer is
+    closer to mirror- than to up-down-equivariant, and closer than the control's; and whether the
+    equivariant model explains more first-layer neurons than its control."""
+    first = lambda r, k, f: metric[r][k]["first_layer"][f]
+    return {"mirror below up-down": {r: [m < u for m, u in zip(first(r, "equivariant", "mirror"),
+                                                                first(r, "equivariant", "updown"))] for r in metric},
+            "equivariant below control": {r: [e < c for e, c in zip(first(r, "equivariant", "mirror"),
+                                                                     first(r, "control", "mirror"))] for r in metric},
+            "more explained": [e["explained"] > c["explained"] for e, c in zip(analyses["equivariant"],
+                                                                              analyses["control"])]}
+
+
+def attention_claims(fits: dict) -> dict:
+    """Per-seed booleans behind the attention chapter's claims (``fits[kind]`` lists
+    :func:`analyze_attention` per seed, kinds ``equivariant``, ``control``, ``at switch-on``)."""
+    eq = fits["equivariant"]
+    lower = lambda key, other: [e[key] < o[key] for e, o in zip(eq, fits[other])]
+    return {"better than control": lower("median_error", "control"),
+            "better than at switch-on": lower("median_error", "at switch-on"),
+            "linear maps better than control": lower("median_head_linear_residual", "control"),
+            "involution": {k: [h["involution"] for h in v] for k, v in fits.items()},
+            "same as at switch-on": {k: [h["cycles"] == s["cycles"] for h, s in zip(fits[k], fits["at switch-on"])]
+                                     for k in ("equivariant", "control")}}

@@ -59,8 +59,6 @@ def vflip(x, image_shape=IMAGE_SHAPE):
     return _flip(x, -2, tuple(image_shape))
 
 
-TRANSFORMS = {"mirror": mirror, "vflip": vflip}
-
 
 # --------------------------------------------------------------------------- data set
 @dataclass(frozen=True)

@@ -76,30 +76,37 @@ def lstsq_residual(X, Y) -> float:
     return float((Y - X @ M).norm() / Y.norm().clamp_min(1e-300))
 
 
+def _parts(k, y):
+    """A prefix may return one latent batch or a dict of them (several depths from one pass)."""
+    return [((k, sub), v) for sub, v in y.items()] if isinstance(y, dict) else [(k, y)]
+
+
 @torch.no_grad()
 def shared_linear_equivariance(fs: dict, transforms: dict, fit_batches, eval_batches) -> dict:
     """For every prefix ``fs[k]`` and transformation ``transforms[t]``: the least-squares ``A``
     fitted on ``fit_batches`` and the relative errors on ``eval_batches``.
 
     ``fit_batches`` and ``eval_batches`` are iterables of input batches ``(B, D)``; each batch
-    is used by every prefix. Returns ``{k: {t: errors}}`` with ``errors`` a 1-D float64 tensor.
+    is used by every prefix. A prefix returning a dict ``{name: latent}`` counts as one prefix
+    per name, keyed ``(k, name)``. Returns ``{key: {t: errors}}``, ``errors`` a 1-D float64 tensor.
     """
-    fits = {k: {t: LinearFit() for t in transforms} for k in fs}
+    fits, errs = {}, {}
     for x in fit_batches:
         xt = {t: T(x) for t, T in transforms.items()}
         for k, f in fs.items():
-            y = f(x)
-            for t in transforms:
-                fits[k][t].add(y, f(xt[t]))
-    At = {k: {t: fit.solve() for t, fit in v.items()} for k, v in fits.items()}
-    errs = {k: {t: [] for t in transforms} for k in fs}
+            moved = {t: dict(_parts(k, f(xt[t]))) for t in transforms}
+            for key, y in _parts(k, f(x)):
+                for t in transforms:
+                    fits.setdefault(key, {}).setdefault(t, LinearFit()).add(y, moved[t][key])
+    At = {key: {t: fit.solve() for t, fit in v.items()} for key, v in fits.items()}
     for x in eval_batches:
         xt = {t: T(x) for t, T in transforms.items()}
         for k, f in fs.items():
-            y = f(x)
-            for t in transforms:
-                errs[k][t].append(relative_errors(y, f(xt[t]), At[k][t]))
-    return {k: {t: torch.cat(e) for t, e in v.items()} for k, v in errs.items()}
+            moved = {t: dict(_parts(k, f(xt[t]))) for t in transforms}
+            for key, y in _parts(k, f(x)):
+                for t in transforms:
+                    errs.setdefault(key, {}).setdefault(t, []).append(relative_errors(y, moved[t][key], At[key][t]))
+    return {key: {t: torch.cat(e) for t, e in v.items()} for key, v in errs.items()}
 
 
 # --------------------------------------------------------------------------- the inputs of each reading

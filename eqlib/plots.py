@@ -1,5 +1,6 @@
-"""Every figure of the book. Each function takes data and returns a plotly figure;
-:func:`show` displays one, also in a static page with no kernel and no CDN.
+"""The book's figures. Each function takes data and returns a plotly figure; :func:`show`
+displays one, also in a static page with no kernel and no CDN, and :func:`figure` glues one
+under a name for a captioned ``{glue:figure}``.
 
 Static interactivity comes from plotly's own sliders and buttons, which work in the
 built HTML without a kernel.
@@ -27,10 +28,30 @@ def show(fig):
     HTML that uses the plotly.js shipped with the book; elsewhere (Jupyter, Colab) as usual."""
     from IPython.display import display
     if in_book():
-        html = fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
-        display({"text/html": html, "text/plain": f"<plotly figure: {fig.layout.title.text or ''}>"}, raw=True)
+        display(_Figure(fig))
     else:
         fig.show()
+
+
+class _Figure:
+    """A plotly figure as the book displays it: HTML that uses the book's own plotly.js."""
+
+    def __init__(self, fig):
+        self.fig = fig
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        html = self.fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
+        return {"text/html": html, "text/plain": f"<plotly figure: {self.fig.layout.title.text or ''}>"}
+
+
+def figure(name, fig):
+    """Show a figure with a caption: in the book it is glued under ``name`` for a
+    ``{glue:figure}`` directive (which carries the caption); elsewhere it is simply shown."""
+    if in_book():
+        from myst_nb import glue
+        glue(name, _Figure(fig), display=False)
+    else:
+        show(fig)
 
 
 def _png(rgb: np.ndarray) -> str:
@@ -59,8 +80,8 @@ def training_curves(history, task, title=""):
     """Task loss, equivariance loss and end-to-end equivariance error per epoch; the
     shaded region is where the equivariance loss is on."""
     ep = [h["epoch"] for h in history]
-    fig = make_subplots(1, 3, subplot_titles=("task loss", "equivariance loss (test)",
-                                              "end-to-end equivariance error (test, median)"))
+    fig = make_subplots(1, 3, horizontal_spacing=0.08,
+                        subplot_titles=("task loss", "equivariance loss<br>(test)", "end-to-end equivariance<br>error (test, median)"))
     fig.add_scatter(x=ep, y=[h["train_task_loss"] for h in history], name="train task loss", row=1, col=1)
     fig.add_scatter(x=ep, y=[h["test_task_loss"] for h in history], name="test task loss", row=1, col=1)
     fig.add_scatter(x=ep, y=[h["test_equivariance_loss"] for h in history], name="test equivariance loss", row=1, col=2)
@@ -71,11 +92,12 @@ def training_curves(history, task, title=""):
         for col in (1, 2, 3):
             fig.add_vrect(x0=on[0] - 0.5, x1=ep[-1] + 0.5, fillcolor="#7570b3", opacity=0.12, line_width=0,
                           row=1, col=col)
-        fig.add_annotation(x=on[0] - 0.5, y=1.0, yref="paper", text="equivariance loss on", showarrow=False,
-                           xanchor="left", row=1, col=1)
+        fig.add_annotation(x=on[0] - 0.5, y=0.02, yref="y domain", text="loss on", showarrow=False,
+                           xanchor="left", yanchor="bottom", font=dict(size=11), row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_xaxes(title_text="epoch")
-    fig.update_layout(title=title, height=360, legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(title=dict(text=title, y=0.97, yanchor="top"), height=400, margin=dict(t=110),
+                      legend=dict(orientation="h", y=-0.25))
     return fig
 
 
@@ -169,17 +191,6 @@ def signed_permutation_heatmap(P, title="fitted signed permutation"):
     return fig
 
 
-def metric_bars(metrics: dict, title="best linear map: median relative error (lower is more equivariant)"):
-    """``metrics = {layer_name: {"mirror": x, "vflip (control)": y}}``."""
-    fig = go.Figure()
-    transforms = list(next(iter(metrics.values())).keys())
-    for t in transforms:
-        fig.add_bar(x=list(metrics), y=[metrics[k][t] for k in metrics], name=t,
-                    text=[f"{metrics[k][t]:.3f}" for k in metrics], textposition="outside")
-    fig.update_layout(title=title, barmode="group", yaxis_title="median relative error", height=380)
-    return fig
-
-
 def metric_readings(metric: dict, depth="first_layer", title=None):
     """The paper's metric under every reading: ``metric[reading][kind][depth][flip]`` lists
     per-seed values; bars show the mean, whiskers the standard deviation, dots the seeds."""
@@ -250,12 +261,6 @@ def threshold_curves(curves: dict, seeds, title="explained neurons against the r
                             name=f"{kind}, seed {seed}", line=dict(dash=dash.get(kind, "dash")))
     fig.update_layout(title=title, xaxis_title="largest relative residual accepted",
                       yaxis_title="active neurons explained", height=380)
-    return fig
-
-
-def layer_residuals(names, residuals, title="layerwise equivariance under the propagated action"):
-    fig = go.Figure(go.Bar(x=names, y=residuals, text=[f"{r:.3f}" for r in residuals], textposition="outside"))
-    fig.update_layout(title=title, yaxis_title="relative residual", height=360)
     return fig
 
 

@@ -187,3 +187,106 @@ def fit_student(teacher_layers, activations, seed=0, samples=1000, steps=1000, r
         if best[1] < target:
             break
     return best[0], best[1], errors
+
+
+# --------------------------------------------------------------------------- the chapter's experiments
+def agrees_with_planted(rec: Recovery, scrambles, planted) -> bool:
+    """The recovered actions equal the planted ones conjugated by the scrambling, ``Q P Q^T``."""
+    return all(np.allclose(P.matrix(), Q.matrix() @ P0.matrix() @ Q.matrix().T)
+               for P, Q, P0 in zip(rec.perms, scrambles, planted))
+
+
+TRIALS = (((48, 10, 48), 1), ((48, 32, 48), 2), ((48, 20, 14, 9, 48), 3), ((48, 40, 30, 20, 10), 4),
+          ((48, 64, 64, 64, 64, 48), 5))
+
+
+def recovery_trials(g, x, trials=TRIALS) -> list:
+    """Build, scramble and recover Tanh MLPs of several widths and depths (``g`` on 48-dim inputs;
+    a 10-dimensional output is an invariant classifier)."""
+    out = []
+    for widths, s in trials:
+        acts = ["tanh"] * (len(widths) - 2)
+        out_action = g if widths[-1] == widths[0] else (lambda v: v)
+        layers, _ = equivariant_mlp(widths, acts, g, out_action, seed=s)
+        scrambled, _ = scramble(layers, acts, seed=s + 100)
+        r = recover_layerwise_action(scrambled, acts, g, out_action, x)
+        out.append({"widths": list(widths), "seed": s, "max_layer_error": max(r.layer_errors),
+                    "involutions": all(r.involutions), "output_residual": r.output_residual})
+    return out
+
+
+def teacher_student(seed=0):
+    """A random 3-4-2 Tanh teacher and the student fitted to its function; returns the student's
+    error, the errors of the restarts, and the signed permutation matching student to teacher."""
+    from eqlib.symmetry import fit_signed_permutation
+    rng = np.random.default_rng(seed)
+    teacher = [(rng.standard_normal((4, 3)), rng.standard_normal(4)), (rng.standard_normal((2, 4)), rng.standard_normal(2))]
+    student, err, restarts = fit_student(teacher, ["tanh"], seed=seed)
+    aug = lambda L: np.hstack([L[0][0], L[0][1][:, None]])
+    return err, restarts, fit_signed_permutation(aug(teacher), aug(student))
+
+
+def linear_counterexample(g, seed=0):
+    """An equivariant linear network hidden by a random invertible map: the best signed permutation
+    and the best invertible map relating its mirrored first layer to itself, as residuals."""
+    from eqlib.metric import lstsq_residual
+    from eqlib.symmetry import fit_signed_permutation
+    lin, _ = equivariant_mlp((48, 16, 48), ["identity"], g, g, seed=seed)
+    A = np.random.default_rng(seed).standard_normal((16, 16))
+    W1 = A @ lin[0][0]
+    gW1 = _rows(g, W1)
+    return fit_signed_permutation(W1, gW1).residual, lstsq_residual(W1.T, gW1.T)      # W1 g = M W1
+
+
+def gelu_bypass_counterexample(g, x, seed=0):
+    """An exactly invariant GELU network made of two bypass pairs: its invariance error, its
+    distance from the linear map it computes, and the residual of the best permutation under the mirror."""
+    from eqlib.symmetry import fit_signed_permutation, mlp_forward
+    r = np.random.default_rng(seed)
+    u0 = r.standard_normal(48)
+    u = (u0 + _rows(g, u0[None])[0]) / 2
+    a = r.standard_normal(48)
+    W = np.stack([a, -a, u - a, -(u - a)])
+    net = [(W, np.zeros(4)), (np.array([[1.0, -1.0, 1.0, -1.0]]), np.zeros(1))]
+    fx = mlp_forward(net, ["gelu"], x)
+    invariance = np.abs(mlp_forward(net, ["gelu"], _rows(g, x)) - fx).max()
+    return float(invariance), float(np.abs(fx[:, 0] - x @ u).max()), fit_signed_permutation(W, _rows(g, W), signed=False).residual
+
+
+def inactive_counterexample(g, seed=0):
+    """An equivariant Tanh network plus one neuron with zero outgoing weights: the first-layer
+    residual when that neuron must be matched, and when it is exempt."""
+    from eqlib.symmetry import match_networks
+    (W1, b1), (W2, b2) = equivariant_mlp((48, 12, 48), ["tanh"], g, g, seed=seed)[0]
+    r = np.random.default_rng(seed)
+    layers = [(np.vstack([W1, r.standard_normal((1, 48))]), np.append(b1, 0.3)), (np.hstack([W2, np.zeros((48, 1))]), b2)]
+    moved = transform_parameters(layers, g, g)
+    active = [np.linalg.norm(layers[1][0], axis=0) > 0]
+    return (match_networks(layers, moved, ["tanh"]).layer_residuals[0],
+            match_networks(layers, moved, ["tanh"], active=active).layer_residuals[0])
+
+
+def intertwiner_samples(activations, seed=0, n=6, samples=40):
+    """For the explorer: per activation and group element, ``s(A x)`` and its best fit ``B s(x)`` on a few samples."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for act in activations:
+        for kind in GROUP_ELEMENTS:
+            lhs, fitted, _ = intertwiner_fit(act, sample_group_element(kind, n, rng), samples=samples, seed=1)
+            out[(act, kind)] = (lhs.ravel().astype(np.float32).round(4), fitted.ravel().astype(np.float32).round(4))
+    return out
+
+
+def recovery_widget(g, x):
+    """An ipywidgets form that builds, scrambles and recovers a network of any depth and width (live kernels)."""
+    import ipywidgets as widgets
+    from eqlib.symmetry import cycles
+
+    def demo(depth=3, width=16, seed=0):
+        acts = ["tanh"] * depth
+        layers, _ = equivariant_mlp([48] + [width] * depth + [48], acts, g, g, seed=seed)
+        r = recover_layerwise_action(scramble(layers, acts, seed=seed + 1)[0], acts, g, g, x)
+        print(f"involutions: {r.involutions}\nmax layer errors: {[f'{e:.1e}' for e in r.layer_errors]}")
+        print("actions:", [cycles(P.perm) for P in r.perms])
+
+    return widgets.interactive(demo, depth=(1, 5), width=(4, 64, 4), seed=(0, 20))

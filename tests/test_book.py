@@ -112,3 +112,75 @@ def test_same_seed_same_results_file(tmp_path, monkeypatch):
 
     assert digests[0] == digests[1], "same seed, same machine: same results; differences:\n" + \
         "\n".join(differences(*results)[:20])
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_parses_every_parameter(nb, caplog):
+    """Papermill (and Colab's form view) must see every parameter: no 'Unable to parse line'."""
+    import logging
+    import papermill as pm
+    with caplog.at_level(logging.WARNING):
+        found = pm.inspect_notebook(str(nb))
+    assert not [r.message for r in caplog.records if "Unable to parse" in r.message]
+    source = "".join(next(c for c in cells(nb) if "parameters" in c.get("metadata", {}).get("tags", []))["source"])
+    names = re.findall(r"^(\w+)\s*=", source, re.M)
+    assert names and set(names) <= set(found), f"parameters papermill missed: {set(names) - set(found)}"
+
+
+def code_cell_lengths():
+    out = []
+    for nb in NOTEBOOKS:
+        for c in cells(nb):
+            src, tags = "".join(c["source"]), c.get("metadata", {}).get("tags", [])
+            if c["cell_type"] != "code" or "parameters" in tags or src.lstrip().startswith(("import", "from")):
+                continue
+            out.append((nb.name, sum(1 for line in src.splitlines() if line.strip()), src))
+    return out
+
+
+def test_notebook_cells_are_short_and_prose_is_glued():
+    import statistics
+    lengths = code_cell_lengths()
+    long = [(name, n) for name, n, _ in lengths if n > 15]
+    assert statistics.median(n for _, n, _ in lengths) <= 6, "median code cell at most 6 non-blank lines"
+    assert not long, f"code cells over 15 lines: {long}"
+    assert not [name for name, _, src in lengths if "display(Markdown(f" in src], "prose comes through glue"
+
+
+def test_install_cell_source_can_be_overridden():
+    for nb in NOTEBOOKS:
+        src = "".join(next(c for c in cells(nb) if "remove-cell" in c.get("metadata", {}).get("tags", []))["source"])
+        assert 'os.environ.get("EQLIB_INSTALL"' in src, f"{nb.name}: EQLIB_INSTALL overrides the install source"
+
+
+HIDE_CHECKOUT = '''# the rehearsal's venv must not see the checkout's editable eqlib (a fresh Colab does not)
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if not str(getattr(f, "__module__", "")).startswith("__editable__")]
+'''
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("EQLIB_DATA"), reason="needs CIFAR-10 (EQLIB_DATA)")
+def test_colab_rehearsal_notebooks_install_eqlib_through_their_own_first_cell(tmp_path):
+    """A fresh environment without eqlib runs the theory notebook and a quick MLP notebook; their
+    install cell installs eqlib from this checkout (EQLIB_INSTALL), as Colab installs it from GitHub."""
+    import os
+    venv = tmp_path / "venv"
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "JUPYTER_PATH": str(venv / "share" / "jupyter"),
+           "EQLIB_INSTALL": f"eqlib @ file://{ROOT}", "PIP_NO_BUILD_ISOLATION": "0", "EQLIB_CACHE": str(tmp_path / "cache")}
+    run = lambda *args, **kw: subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, **kw)
+    run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv), check=True)  # pip, setuptools: the system's
+    py = str(venv / "bin" / "python")
+    site = run(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", check=True).stdout
+    (Path(site.strip()) / "sitecustomize.py").write_text(HIDE_CHECKOUT)
+    assert run(py, "-c", "import eqlib").returncode != 0, "eqlib starts missing"
+    run(py, "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "rehearsal", check=True)
+    runs = [("theory.ipynb", {}), ("mlp_filters.ipynb", {"profile": "quick", "epochs": 2, "train_size": 1000,
+                                                        "seeds": [0], "n_fit": 500, "n_eval": 500})]
+    for name, params in runs:
+        args = [x for k, v in {**params, "live_widgets": False, "results_path": str(tmp_path / f"{name}.json")}.items()
+                for x in ("-y", f"{k}: {json.dumps(v)}")]
+        done = run(py, "-m", "papermill", str(ROOT / "notebooks" / name), str(tmp_path / name), "-k", "rehearsal", *args)
+        assert done.returncode == 0, f"{name} failed in the fresh environment:\n{done.stderr[-3000:]}"
+        assert (tmp_path / f"{name}.json").exists()
+    where = run(py, "-c", "import eqlib; print(eqlib.__file__)", check=True).stdout
+    assert where.startswith(str(venv)), f"eqlib was installed into the fresh environment, not found elsewhere: {where}"

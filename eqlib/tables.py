@@ -1,0 +1,143 @@
+"""What the pages tabulate, as ``(header, rows)`` for :func:`eqlib.report.md_table`.
+
+Every function takes results already computed (a chapter's per-seed analyses, its metric,
+...) and only arranges and formats them: mean ± standard deviation over seeds, with the
+per-seed values where a count is shown.
+"""
+from __future__ import annotations
+
+from eqlib.analysis import DEPTH_NAMES, count, over_seeds, pm, stats
+from eqlib.metric import FLIP_NAMES, READINGS
+from eqlib.symmetry import LABELS
+
+KIND_NAMES = {"equivariant": "equivariant", "control": "control (weight 0)", "at switch-on": "at switch-on"}
+
+
+def quality_key(task) -> str:
+    return "test_accuracy" if task == "classifier" else "test_reconstruction_error"
+
+
+def test_quality(test: dict, train_seconds: dict, task) -> tuple:
+    """``test[kind]`` lists the last history row per seed; ``train_seconds[kind]`` maps seed to seconds."""
+    key = quality_key(task)
+    rows = [[KIND_NAMES[k], pm(stats([t[key] for t in ts]), 4), pm(stats([t["test_equivariance_error"] for t in ts])),
+             f"{sum(train_seconds[k].values()):.0f}"] for k, ts in test.items()]
+    return ["model", key.replace("_", " "), "end-to-end equivariance error", "training, all seeds (s)"], rows
+
+
+def labels(analyses: dict) -> tuple:
+    """Label counts: mean ± sd and the per-seed values, per model kind."""
+    agg = {k: over_seeds(a) for k, a in analyses.items()}
+    rows = [[lab, *(x for k in analyses for x in (pm(agg[k]["counts"][lab], 1), [a["counts"][lab] for a in analyses[k]]))]
+            for lab in LABELS]
+    rows.append(["**explained** (active and matched)",
+                 *(x for k in analyses for x in (pm(agg[k]["explained"], 1), [a["explained"] for a in analyses[k]]))])
+    return ["label", *(x for k in analyses for x in (KIND_NAMES[k], "per seed"))], rows
+
+
+def mlp_metric(metric: dict) -> tuple:
+    """The paper's metric, every reading, depth and flip, per model kind."""
+    kinds = list(next(iter(metric.values())))
+    rows = [[r, DEPTH_NAMES[d], FLIP_NAMES[f], *(pm(stats(metric[r][k][d][f])) for k in kinds)]
+            for r in metric for d in DEPTH_NAMES for f in FLIP_NAMES]
+    return ["reading", "layers", "flip", *(KIND_NAMES[k] for k in kinds)], rows
+
+
+def flat_metric(metric: dict) -> tuple:
+    """The metric of a single latent (attention): ``metric[reading][kind][flip]``."""
+    kinds = list(next(iter(metric.values())))
+    rows = [[r, FLIP_NAMES[f], *(pm(stats(metric[r][k][f])) for k in kinds)] for r in metric for f in FLIP_NAMES]
+    return ["reading", "flip", *(KIND_NAMES[k] for k in kinds)], rows
+
+
+def seed_counts(claims: dict) -> tuple:
+    """``claims[name][reading]`` lists per-seed booleans; one column per claim."""
+    names = list(claims)
+    readings = list(claims[names[0]])
+    return ["reading", *names], [[READINGS[r], *(count(claims[n][r]) for n in names)] for r in readings]
+
+
+def bypass(analyses: dict) -> tuple:
+    agg = {k: over_seeds(a) for k, a in analyses.items()}
+    nl = lambda k, key, d: pm(agg[k]["near_linear"][key], d) if "near_linear" in agg[k] else "–"
+    rows = [[KIND_NAMES[k], [len(a["bypass_pairs"]) for a in v], pm(agg[k]["bypass_share"]), nl(k, "median", 3),
+             nl(k, "mostly_linear", 1), pm(agg[k]["linear_r2"])] for k, v in analyses.items()]
+    return ["model", "bypass pairs per seed", "their share of $W_2 h_1$", "median near-linear share",
+            "neurons mostly near-linear", "affine $R^2$"], rows
+
+
+def propagation(analyses: dict) -> tuple:
+    prop = {k: over_seeds([a["propagation"] for a in v]) for k, v in analyses.items()}
+    n = len(next(iter(prop.values()))["layer_residuals"])
+    rows = [[f"layer {i + 1}", *(x for p in prop.values() for x in (pm(p["layer_residuals"][i]), pm(p["function_errors"][i])))]
+            for i in range(n)]
+    return ["hidden layer", *(x for k in prop for x in (f"{KIND_NAMES[k]}: parameters", f"{KIND_NAMES[k]}: function"))], rows
+
+
+def heads(fits: dict, seeds) -> tuple:
+    """The head permutation per model kind and seed (:func:`eqlib.analysis.analyze_attention`)."""
+    rows = [[KIND_NAMES[k], s, h["cycles"], "yes" if h["involution"] else "**no**", h["fixed_heads"],
+             f"{h['median_error']:.3f}", f"{h['margin']:.3f} ({h['relative_margin']:.2f})",
+             f"{h['median_head_linear_residual']:.3f}"] for k, hs in fits.items() for s, h in zip(seeds, hs)]
+    return ["model", "seed", "permutation", "involution", "heads fixed", "median matching error",
+            "margin to 2nd best (relative)", "per-head linear map residual (median)"], rows
+
+
+def positional(fits: dict) -> tuple:
+    agg = {k: over_seeds([h["positional_residual"] for h in v]) for k, v in fits.items()}
+    return ["model", "mirror", "up-down flip (control)"], [[KIND_NAMES[k], pm(a["mirror"]), pm(a["updown"])]
+                                                          for k, a in agg.items()]
+
+
+def verdicts(counts: dict) -> tuple:
+    """``counts[kind][reading]`` from :func:`eqlib.paper.verdict_counts`: equivariant / control per column."""
+    eq, ctrl = counts["equivariant"], counts["control"]
+    rows = [[r, f"{eq[r]['within']} / {ctrl[r]['within']} of {eq[r]['rows']}",
+             f"{eq[r]['order']} / {ctrl[r]['order']} of {eq[r]['pairs']}",
+             f"{eq[r]['lr_below_ud']} / {ctrl[r]['lr_below_ud']} of {eq[r]['lr_rows']}",
+             f"{eq[r]['median_ratio']:.2g} / {ctrl[r]['median_ratio']:.2g}"] for r in eq]
+    return ["reading", "rows within ×2 (equivariant / control)", "Tanh < GELU pairs", "left-right < up-down rows",
+            "median ratio ours / paper"], rows
+
+
+def verdict_texts(v: dict) -> dict:
+    """One reading's verdict counts as the phrases the summary glues into its prose."""
+    return {"within": f"{v['within']} of {v['rows']}", "order": f"{v['order']} of {v['pairs']}",
+            "lr": f"{v['lr_below_ud']} of {v['lr_rows']}", "ratio": f"{v['median_ratio']:.2g}"}
+
+
+def configurations(res: dict) -> tuple:
+    """``res[(task, activation)]`` is a chapter's results file: quality, equivariance and labels per kind."""
+    rows = []
+    for (task, act), r in res.items():
+        key = quality_key(task)
+        for kind in ("equivariant", "control"):
+            a = r["aggregate"][kind]
+            rows.append([f"{act} {task}", KIND_NAMES[kind], pm(stats([t[key] for t in r["test"][kind]]), 4),
+                         pm(stats([t["test_equivariance_error"] for t in r["test"][kind]])), pm(a["explained"], 1),
+                         pm(a["counts"]["unmatched"], 1), pm(a["counts"]["inactive"], 1),
+                         [len(s["bypass_pairs"]) for s in r["per_seed"][kind]]])
+    return ["configuration", "model", "test quality", "e2e equivariance error", "explained", "unmatched", "inactive",
+            "bypass pairs per seed"], rows
+
+
+def recovery(rec) -> tuple:
+    """The recovered layerwise action of :func:`eqlib.theory.recover_layerwise_action`, per layer."""
+    from eqlib.symmetry import cycles
+    rows = [[i, cycles(P.perm) + (f", {int((P.signs < 0).sum())} sign flips" if (P.signs < 0).any() else ""),
+             "yes" if inv else "**no**", f"{res:.1e}", f"{err:.1e}"]
+            for i, (P, inv, res, err) in enumerate(zip(rec.perms, rec.involutions, rec.layer_residuals, rec.layer_errors), 1)]
+    return ["layer", "recovered action", "involution", "parameter residual", "max layer error"], rows
+
+
+def trials(ts) -> tuple:
+    return ["widths", "seed", "all involutions", "max layer error"], [
+        [t["widths"], t["seed"], "yes" if t["involutions"] else "**no**", f"{t['max_layer_error']:.1e}"] for t in ts]
+
+
+def sensitivity(rows) -> tuple:
+    head = ["weight", "epochs", "schedule", "recon. error", "e2e equiv. error",
+            *(f"metric {rd}: mirror / up-down" for rd in READINGS), "explained", *LABELS]
+    return head, [[r["weight"], r["epochs"], r["schedule"], f"{r['reconstruction']:.4f}", f"{r['equivariance_error']:.3f}",
+                   *(f"{r['metric'][rd]['mirror']:.3f} / {r['metric'][rd]['updown']:.3f}" for rd in READINGS),
+                   r["explained"], *(r["counts"][k] for k in LABELS)] for r in rows]

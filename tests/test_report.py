@@ -1,0 +1,49 @@
+import builtins
+import json
+
+import pytest
+
+from eqlib import report
+
+
+def test_md_table_renders_rows():
+    md = report.md_table(["a", "b"], [[1, "x"], [2, [3, 4]]])
+    assert md.data == "| a | b |\n|---|---|\n| 1 | x |\n| 2 | [3, 4] |"
+
+
+def test_glue_is_a_no_op_without_myst_nb(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_myst(name, *a, **kw):
+        if name.startswith("myst_nb"):
+            raise ImportError(name)
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_myst)
+    assert report.glue("k", 1) is None, "on Colab, glue does nothing and does not fail"
+
+
+def test_results_file_digest_ignores_timings_and_write_is_atomic(tmp_path):
+    a = report.Run(tmp_path / "a.json", "quick", [0, 1])
+    a.results.update({"x": 0.1234567891, "seconds": 5.0})
+    b = report.Run(tmp_path / "b.json", "quick", [0, 1])
+    b.results.update({"x": 0.1234567899, "seconds": 9.0})
+    assert a.save()["digest"] == b.save()["digest"], "timings and the 10th digit do not change the digest"
+    assert json.loads((tmp_path / "a.json").read_text())["x"] == 0.1234567891
+    assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
+    c = report.Run(tmp_path / "c.json", "quick", [0, 1])
+    c.results.update({"x": 0.13})
+    assert c.save()["digest"] != a.results["digest"]
+
+
+def test_parameter_checks_name_the_value():
+    with pytest.raises(ValueError, match="parameter profile='slow' is not allowed; choose one of: 'full', 'quick'"):
+        report.Run("r.json", "slow")
+    with pytest.raises(ValueError, match=r"parameter n=-1 must be an integer >= 0"):
+        report.check_int("n", -1)
+    with pytest.raises(ValueError, match=r"parameter w=nan must be a finite number"):
+        report.check_number("w", float("nan"))
+
+
+def test_provenance_names_the_cpu():
+    assert report.cpu_name() and report.cpu_name() in report.Run("r.json", "quick").provenance()["machine"]

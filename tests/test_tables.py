@@ -1,0 +1,36 @@
+from eqlib import tables
+from eqlib.analysis import stats
+
+
+def fake_analysis(explained, unmatched):
+    counts = {"self-symmetric": explained, "anti-symmetric": 0, "mirrored pair": 0, "mirrored-negated pair": 0,
+              "inactive": 64 - explained - unmatched, "unmatched": unmatched}
+    return {"counts": counts, "explained": explained, "bypass_pairs": [], "bypass_share": 0.0, "linear_r2": 0.9,
+            "propagation": {"layer_residuals": [0.1, 0.2], "function_errors": [0.3, 0.4]}}
+
+
+def test_label_table_gives_mean_sd_and_per_seed_values():
+    header, rows = tables.labels({"equivariant": [fake_analysis(40, 20), fake_analysis(44, 18)],
+                                  "control": [fake_analysis(1, 60), fake_analysis(3, 58)]})
+    assert header == ["label", "equivariant", "per seed", "control (weight 0)", "per seed"]
+    explained = rows[-1]
+    assert explained[1] == "42.0 ± 2.8" and explained[2] == [40, 44] and explained[4] == [1, 3]
+    assert [r[0] for r in rows[:6]] == ["self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated pair",
+                                        "inactive", "unmatched"]
+
+
+def test_metric_and_propagation_tables_cover_every_reading_depth_and_flip():
+    per = {"mirror": [0.1, 0.2], "updown": [0.3, 0.5]}
+    metric = {r: {"equivariant": {"first_layer": per, "first_two_layers": per}} for r in ("gaussian", "images")}
+    header, rows = tables.mlp_metric(metric)
+    assert len(rows) == 2 * 2 * 2 and rows[1][-1] == "0.400 ± 0.141"
+    header, rows = tables.propagation({"equivariant": [fake_analysis(1, 1), fake_analysis(2, 2)]})
+    assert len(rows) == 2 and rows[1][1] == "0.200 ± 0.000"
+
+
+def test_seed_counts_and_verdict_texts():
+    header, rows = tables.seed_counts({"a": {"gaussian": [True, False, True]}})
+    assert rows == [["standard Gaussian in the normalised input space", "2 of 3 seeds"]]
+    v = {"within": 6, "rows": 12, "order": 3, "pairs": 6, "lr_below_ud": 8, "lr_rows": 8, "median_ratio": 1.93}
+    assert tables.verdict_texts(v) == {"within": "6 of 12", "order": "3 of 6", "lr": "8 of 8", "ratio": "1.9"}
+    assert stats([1, 3])["mean"] == 2
