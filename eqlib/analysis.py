@@ -164,6 +164,8 @@ def over_seeds(per_seed: list):
     """Aggregate a list of per-seed results of the same shape: every number (bools excluded)
     becomes :func:`stats` of its per-seed values; dicts and lists of numbers of one length
     recurse element by element; other leaves are dropped."""
+    if not isinstance(per_seed, (list, tuple)) or not per_seed:
+        raise TypeError(f"over_seeds takes a non-empty list of per-seed results; got {type(per_seed).__name__}")
     first = per_seed[0]
     if isinstance(first, dict):
         out = {}
