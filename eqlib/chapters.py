@@ -29,7 +29,16 @@ def check_seeds(seeds, shown_seed=None):
 
 def mlp_configs(task="autoencoder", first_activation="tanh", hidden=(64, 256, 256), first_init_scale=0.01,
                 **train) -> tuple:
-    """``(MLPConfig, TrainConfig)`` of an MLP chapter; both validate their values."""
+    """``(MLPConfig, TrainConfig)`` of an MLP chapter; both validate their values, and the chapter's
+    own parameters are named in the message when they are wrong."""
+    from eqlib.losses import TASKS
+    from eqlib.models import ACTIVATIONS
+    from eqlib.report import check_choice, check_int
+    check_choice("task", task, list(TASKS))
+    check_choice("first_activation", first_activation, list(ACTIVATIONS))
+    for k in ("epochs", "train_size"):
+        if k in train:
+            check_int(k, train[k])
     return (MLPConfig.paper(task, first_activation, hidden=hidden, first_init_scale=first_init_scale),
             TrainConfig(task=task, **train))
 
