@@ -81,6 +81,18 @@ def _parts(k, y):
     return [((k, sub), v) for sub, v in y.items()] if isinstance(y, dict) else [(k, y)]
 
 
+def _latent_pairs(fs, transforms, batches):
+    """``(key, t, phi(x), phi(T_t x))`` for every batch, prefix and transformation; each batch is
+    transformed once and each prefix evaluated once per (transformed) batch."""
+    for x in batches:
+        xt = {t: T(x) for t, T in transforms.items()}
+        for k, f in fs.items():
+            moved = {t: dict(_parts(k, f(xt[t]))) for t in transforms}
+            for key, y in _parts(k, f(x)):
+                for t in transforms:
+                    yield key, t, y, moved[t][key]
+
+
 @torch.no_grad()
 def shared_linear_equivariance(fs: dict, transforms: dict, fit_batches, eval_batches) -> dict:
     """For every prefix ``fs[k]`` and transformation ``transforms[t]``: the least-squares ``A``
@@ -91,21 +103,11 @@ def shared_linear_equivariance(fs: dict, transforms: dict, fit_batches, eval_bat
     per name, keyed ``(k, name)``. Returns ``{key: {t: errors}}``, ``errors`` a 1-D float64 tensor.
     """
     fits, errs = {}, {}
-    for x in fit_batches:
-        xt = {t: T(x) for t, T in transforms.items()}
-        for k, f in fs.items():
-            moved = {t: dict(_parts(k, f(xt[t]))) for t in transforms}
-            for key, y in _parts(k, f(x)):
-                for t in transforms:
-                    fits.setdefault(key, {}).setdefault(t, LinearFit()).add(y, moved[t][key])
+    for key, t, y, z in _latent_pairs(fs, transforms, fit_batches):
+        fits.setdefault(key, {}).setdefault(t, LinearFit()).add(y, z)
     At = {key: {t: fit.solve() for t, fit in v.items()} for key, v in fits.items()}
-    for x in eval_batches:
-        xt = {t: T(x) for t, T in transforms.items()}
-        for k, f in fs.items():
-            moved = {t: dict(_parts(k, f(xt[t]))) for t in transforms}
-            for key, y in _parts(k, f(x)):
-                for t in transforms:
-                    errs.setdefault(key, {}).setdefault(t, []).append(relative_errors(y, moved[t][key], At[key][t]))
+    for key, t, y, z in _latent_pairs(fs, transforms, eval_batches):
+        errs.setdefault(key, {}).setdefault(t, []).append(relative_errors(y, z, At[key][t]))
     return {key: {t: torch.cat(e) for t, e in v.items()} for key, v in errs.items()}
 
 
