@@ -28,10 +28,6 @@ NEAR_LINEAR_TEXT = {"gelu": "t ≥ 2, where GELU(t) is within 2.3 % of t",
 
 
 # --------------------------------------------------------------------------- the GELU bypass
-def _unit_rows(M):
-    return M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-300)
-
-
 def _pair_residual(a, b):
     """``||a_i + b_j|| / max(||a_i||, ||b_j||)`` for all i, j: 0 when b_j = -a_i."""
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)

@@ -9,7 +9,7 @@ from eqlib.models import MLP, MLPConfig
 from eqlib.symmetry import (analyze_first_layer, explained_by_threshold, brute_force_signed_permutation, cycles,
                             fit_head_linear_maps, fit_head_permutation, fit_signed_permutation,
                             hidden_equivariance_errors, linear_equivariance_error, match_networks,
-                            mlp_layers, random_signed_permutation, transform_parameters)
+                            random_signed_permutation, transform_parameters)
 from eqlib.theory import equivariant_mlp, mlp_from_layers
 
 
