@@ -41,6 +41,15 @@ def equivariance_loss(task, out, out_mirrored):
     return F.mse_loss(out, output_action(task)(out_mirrored))
 
 
+def group_equivariance_loss(task, out, out_g, group, k):
+    """``out = f(x)``, ``out_g = f(g_k x)``: ``mean ||f(x) - g_k^{-1} f(g_k x)||^2 / D`` for the
+    autoencoder, ``mean ||f(x) - f(g_k x)||^2 / K`` for the classifier (``group`` from
+    :mod:`eqlib.groups`). For the mirror it equals :func:`equivariance_loss`."""
+    check_task(task)
+    back = out_g if task == "classifier" else group.act(group.inverse(k), out_g)
+    return F.mse_loss(out, back)
+
+
 SCHEDULES = ("step", "linear")
 
 

@@ -25,12 +25,15 @@ import torch
 from tqdm.auto import tqdm
 
 from eqlib.data import CIFAR10, cache_dir, mirror
+from eqlib.groups import get_group
 from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivariance_loss, equivariance_weight,
+                          group_equivariance_loss,
                           relative_equivariance_error, task_loss)
 from eqlib.models import build_model, config_dict
 
-CHECKPOINT_FORMAT = "eqlib-checkpoint-v1"
+CHECKPOINT_FORMAT = "eqlib-checkpoint-v2"   # v2: MLP checkpoints carry the per-epoch trace of their first two layers
 OPTIMIZERS = ("adam", "adamw")
+MODES = ("loss", "augment")
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
@@ -48,6 +51,8 @@ class TrainConfig:
     seed: int = 0
     precision: str = "float32"         # or "bfloat16" (autocast)
     train_size: int = 0                # 0: all training images; else the first n
+    equivariance_mode: str = "loss"    # "loss" (the paper's) or "augment": random group elements on the inputs
+    group: str = "mirror"              # the group of the loss or the augmentation: "mirror" or "d4"
 
     def __post_init__(self):
         check_task(self.task)
@@ -70,6 +75,9 @@ class TrainConfig:
                              f"allowed: {', '.join(SCHEDULES)}")
         if not (isinstance(self.train_size, int) and self.train_size >= 0):
             raise ValueError(f"train_size must be a non-negative integer; got {self.train_size!r}")
+        if self.equivariance_mode not in MODES:
+            raise ValueError(f"unknown equivariance_mode {self.equivariance_mode!r}; allowed: {', '.join(MODES)}")
+        get_group(self.group)
 
 
 @dataclass
@@ -81,6 +89,7 @@ class TrainResult:
     seconds: float             # training time (of the original run when loaded)
     data: dict = field(default_factory=dict)   # data source description
     forked_at: int = 0         # epochs taken from a shared snapshot instead of trained here
+    trace: dict = None         # MLPs: the first two layers after every epoch (index 0: at initialisation)
 
 
 def _fused(device):
@@ -109,7 +118,8 @@ def snapshot_key(model_config, tc: TrainConfig, data: CIFAR10) -> str:
     acts only later (weight, schedule, total length) is left out, so runs that share the
     beginning share the key."""
     early = {k: v for k, v in asdict(tc).items()
-             if k not in ("epochs", "equivariance_weight", "equivariance_schedule", "equivariance_start")}
+             if k not in ("epochs", "equivariance_weight", "equivariance_schedule", "equivariance_start",
+                          "equivariance_mode", "group")}
     spec = {"format": CHECKPOINT_FORMAT, "snapshot_after_epochs": switch_epoch(tc),
             "model": config_dict(model_config), "train": early, "data": data.fingerprint}
     return "snap-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
@@ -132,20 +142,21 @@ def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, de
             model = build_model(model_config)
             model.load_state_dict(ckpt["state_dict"])
             return TrainResult(model.to(device).eval(), ckpt["history"], key, True, ckpt["seconds"], ckpt["data"],
-                               ckpt.get("forked_at", 0))
+                               ckpt.get("forked_at", 0), ckpt.get("trace"))
     snap = None
     if use_cache and 0 < switch_epoch(train_config) <= train_config.epochs:
         skey = snapshot_key(model_config, train_config, data)
         snap = (models / f"{skey}.pt", skey)
     start = time.perf_counter()
-    model, history, forked_at = _fit(model_config, train_config, data, device, progress, snap)
+    model, history, forked_at, trace = _fit(model_config, train_config, data, device, progress, snap)
     seconds = time.perf_counter() - start
     info = {"source": data.source, "description": data.description}
     if use_cache:
         save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "key": key, "model": config_dict(model_config),
                                "train": asdict(train_config), "state_dict": model.state_dict(),
-                               "history": history, "seconds": seconds, "data": info, "forked_at": forked_at})
-    return TrainResult(model.eval(), history, key, False, seconds, info, forked_at)
+                               "history": history, "seconds": seconds, "data": info, "forked_at": forked_at,
+                               "trace": trace})
+    return TrainResult(model.eval(), history, key, False, seconds, info, forked_at, trace)
 
 
 def load_snapshot(model_config, train_config: TrainConfig, data: CIFAR10, cache=None):
@@ -160,48 +171,87 @@ def load_snapshot(model_config, train_config: TrainConfig, data: CIFAR10, cache=
     return model.eval(), ckpt["history"]
 
 
+def _trace_row(model):
+    """The first two linear layers of an MLP, copied (the emergence chapter replays them)."""
+    if not hasattr(model, "linears"):
+        return None
+    return {f"{n}{k}": getattr(lin, n).detach().cpu().clone() for k, lin in enumerate(model.linears[:2], 1)
+            for n in ("weight", "bias")}
+
+
+def _stack_trace(rows):
+    if not rows or rows[0] is None:
+        return None
+    return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
+
+
 def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=None):
     """The training loop; ``snap = (path, key)`` names the snapshot at ``switch_epoch(tc)`` to
-    resume from when it exists, and to write when this run passes that epoch."""
+    resume from when it exists, and to write when this run passes that epoch.
+
+    Once the equivariance weight is positive, ``equivariance_mode="loss"`` adds the loss for one
+    group element per batch (the mirror, or a uniformly drawn non-identity element of D4), and
+    ``"augment"`` replaces each input (and the autoencoder's target) by its image under a
+    uniformly drawn group element, identity included, with no extra loss."""
     torch.manual_seed(tc.seed)
     model = build_model(model_config).to(device)
     x_train, y_train, x_test, y_test = (t.to(device) for t in data.tensors())
     if tc.train_size:
         x_train, y_train = x_train[:tc.train_size], y_train[:tc.train_size]
-    x_train_m = mirror(x_train).contiguous()     # mirrored copies, made once
+    group = get_group(tc.group)
+    mirror_loss = tc.group == "mirror" and tc.equivariance_mode == "loss"
+    x_train_m = mirror(x_train).contiguous() if tc.group == "mirror" else None   # mirrored copies, made once
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, **_fused(device))
     gen = torch.Generator().manual_seed(tc.seed)
     buf = torch.empty(2 * tc.batch_size, x_train.shape[1], device=device)   # [x; g x] of one batch
-    history, first = [], 0
+    history, first, trace = [], 0, [_trace_row(model)]
     resumed = load_checkpoint(snap[0], snap[1]) if snap else None
     if resumed is not None:
         model.load_state_dict(resumed["state_dict"])
         opt.load_state_dict(resumed["optimizer"])
         gen.set_state(resumed["generator"])
         history, first = list(resumed["history"]), switch_epoch(tc)
+        trace = _unstack(resumed.get("trace"), first + 1)
+
+    def save_snapshot():
+        save_checkpoint(snap[0], {"format": CHECKPOINT_FORMAT, "key": snap[1], "state_dict": model.state_dict(),
+                                  "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                                  "history": history, "trace": _stack_trace(trace)})
+
     for epoch in tqdm(range(first, tc.epochs), desc="epochs", disable=not progress):
         if snap and resumed is None and epoch == switch_epoch(tc):
-            save_checkpoint(snap[0], {"format": CHECKPOINT_FORMAT, "key": snap[1], "state_dict": model.state_dict(),
-                                      "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                                      "history": history})
+            save_snapshot()
         w = equivariance_weight(epoch, tc.epochs, tc.equivariance_weight, tc.equivariance_start,
                                 tc.equivariance_schedule)
+        augment = bool(w) and tc.equivariance_mode == "augment"
+        paired = bool(w) and tc.equivariance_mode == "loss"        # the batch is [x; g x]
         model.train()
         t0, sums, n = time.perf_counter(), torch.zeros(2, device=device), 0
         for idx in torch.randperm(len(x_train), generator=gen).to(device).split(tc.batch_size):
             b = len(idx)
             x = torch.index_select(x_train, 0, idx, out=buf[:b])              # gathered in place, no cat
-            if w:
+            if augment:
+                ks = torch.randint(group.order, (b,), generator=gen).to(device)
+                x = group.act_each(ks, x)
+            elif paired and mirror_loss:
                 torch.index_select(x_train_m, 0, idx, out=buf[b:2 * b])
+            elif paired:
+                k = int(torch.randint(1, group.order, (1,), generator=gen))
+                buf[b:2 * b] = group.act(k, x)
             with torch.autocast(device.type, dtype=PRECISIONS[tc.precision], enabled=tc.precision != "float32"):
-                out = model(buf[:2 * b] if w else x).float()
-            if w and tc.task == "autoencoder":
+                out = model(buf[:2 * b] if paired else x).float()
+            if paired and mirror_loss and tc.task == "autoencoder":
                 loss_task, loss_eq = autoencoder_losses(out, x)                  # fused, same values
             else:
-                f, f_m = out.split(b) if w else (out, None)
+                f, f_g = out.split(b) if paired else (out, None)
                 loss_task = task_loss(tc.task, f, x, y_train[idx])
-                loss_eq = equivariance_loss(tc.task, f, f_m) if w else torch.zeros((), device=device)
+                if not paired:
+                    loss_eq = torch.zeros((), device=device)
+                elif mirror_loss:
+                    loss_eq = equivariance_loss(tc.task, f, f_g)
+                else:
+                    loss_eq = group_equivariance_loss(tc.task, f, f_g, group, k)
             opt.zero_grad(set_to_none=True)
             (loss_task + w * loss_eq).backward()
             opt.step()
@@ -209,14 +259,21 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
             n += b
         sums = (sums / max(n, 1)).tolist()
         row = {"epoch": epoch + 1, "equivariance_weight": w, "train_task_loss": sums[0],
-               "train_equivariance_loss": sums[1] if w else None,
+               "train_equivariance_loss": sums[1] if paired else None,
                "seconds": time.perf_counter() - t0}
         row.update(evaluate(model, tc.task, x_test, y_test))
         history.append(row)
+        trace.append(_trace_row(model))
     if snap and resumed is None and tc.epochs == switch_epoch(tc):
-        save_checkpoint(snap[0], {"format": CHECKPOINT_FORMAT, "key": snap[1], "state_dict": model.state_dict(),
-                                  "optimizer": opt.state_dict(), "generator": gen.get_state(), "history": history})
-    return model.eval(), history, first
+        save_snapshot()
+    return model.eval(), history, first, _stack_trace(trace)
+
+
+def _unstack(stacked, n):
+    """The first ``n`` rows of a stacked trace, as a list of per-epoch dicts."""
+    if stacked is None:
+        return [None] * n
+    return [{k: v[i] for k, v in stacked.items()} for i in range(n)]
 
 
 @torch.no_grad()

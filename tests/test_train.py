@@ -154,3 +154,67 @@ def test_train_seeds_pairs_each_seed_with_its_forked_control(cache):
     for bad, msg in (([], "non-empty"), ([0, 0], "distinct"), ([-1], "non-negative"), ([True], "non-negative")):
         with pytest.raises(ValueError, match=msg):
             train_seeds(SMALL, TrainConfig(**FAST), d, bad, cache=cache, progress=False)
+
+
+def test_trace_replays_the_first_two_layers_and_forks_carry_the_first_half(cache):
+    d = synthetic_cifar()
+    eq = train(SMALL, TrainConfig(epochs=4, batch_size=128), d, cache=cache, progress=False)
+    control = train(SMALL, TrainConfig(epochs=4, batch_size=128, equivariance_weight=0.0), d, cache=cache,
+                    progress=False)
+    t = eq.trace
+    assert t["weight1"].shape == (5, 8, 3072) and t["bias2"].shape == (5, 16), "initialisation + 4 epochs"
+    assert torch.equal(t["weight1"][-1], eq.model.linears[0].weight.detach().cpu())
+    assert torch.equal(t["weight2"][-1], eq.model.linears[1].weight.detach().cpu())
+    torch.manual_seed(0)
+    from eqlib.models import build_model
+    assert torch.equal(t["weight1"][0], build_model(SMALL).linears[0].weight), "row 0 is the initialisation"
+    assert control.forked_at == 2
+    assert torch.equal(control.trace["weight1"][:3], t["weight1"][:3]), "the fork shares the first half"
+    assert not torch.equal(control.trace["weight1"][4], t["weight1"][4])
+    loaded = train(SMALL, TrainConfig(epochs=4, batch_size=128), d, cache=cache, progress=False)
+    assert loaded.loaded and torch.equal(loaded.trace["weight1"], t["weight1"])
+
+
+def test_augmentation_forks_from_the_loss_runs_snapshot_and_adds_no_loss(cache):
+    d = synthetic_cifar()
+    loss = train(SMALL, TrainConfig(epochs=4, batch_size=128), d, cache=cache, progress=False)
+    aug = train(SMALL, TrainConfig(epochs=4, batch_size=128, equivariance_mode="augment"), d, cache=cache,
+                progress=False)
+    control = train(SMALL, TrainConfig(epochs=4, batch_size=128, equivariance_weight=0.0), d, cache=cache,
+                    progress=False)
+    assert aug.forked_at == 2
+    assert [h["train_equivariance_loss"] for h in aug.history[2:]] == [None, None], "augmentation adds no loss"
+    assert [h["train_equivariance_loss"] is not None for h in loss.history[2:]] == [True, True]
+    differs = lambda a, b: not torch.equal(a.model.linears[0].weight, b.model.linears[0].weight)
+    assert differs(aug, control) and differs(aug, loss), "augmentation changes training after the switch"
+
+
+def test_d4_loss_is_zero_exactly_for_equivariant_maps_and_equals_the_mirror_loss_on_s():
+    from eqlib.groups import D4
+    from eqlib.losses import equivariance_loss, group_equivariance_loss
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3072, generator=gen)
+    pattern = torch.randn(3072, generator=gen)
+    for k in range(1, 8):
+        gx = D4.act(k, x)
+        assert group_equivariance_loss("autoencoder", x, gx, D4, k) == 0, "f = id commutes with every element"
+        assert group_equivariance_loss("autoencoder", x + pattern, gx + pattern, D4, k) > 0.1, \
+            "adding a fixed non-symmetric image breaks equivariance"
+        f, fg = torch.randn(4, 10, generator=gen), torch.randn(4, 10, generator=gen)
+        assert torch.equal(group_equivariance_loss("classifier", f, fg, D4, k), equivariance_loss("classifier", f, fg))
+    y, ym = torch.randn(4, 3072, generator=gen), torch.randn(4, 3072, generator=gen)
+    assert torch.equal(group_equivariance_loss("autoencoder", y, ym, D4, 4), equivariance_loss("autoencoder", y, ym))
+
+
+def test_d4_loss_run_trains_and_shares_the_snapshot(cache):
+    d = synthetic_cifar()
+    train(SMALL, TrainConfig(epochs=4, batch_size=128), d, cache=cache, progress=False)
+    r = train(SMALL, TrainConfig(epochs=4, batch_size=128, group="d4"), d, cache=cache, progress=False)
+    assert r.forked_at == 2 and all(h["train_equivariance_loss"] > 0 for h in r.history[2:])
+
+
+@pytest.mark.parametrize("kwargs, match", [({"equivariance_mode": "augmented"}, "equivariance_mode 'augmented'.*loss, augment"),
+                                           ({"group": "c4"}, "group 'c4'.*mirror, d4")])
+def test_bad_mode_or_group_is_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
