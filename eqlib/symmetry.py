@@ -20,8 +20,15 @@ from eqlib.metric import LinearFit, lstsq_residual, relative_errors
 
 LABELS = ("self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated pair",
           "inactive", "unmatched")
-# activations whose intertwiner group contains sign flips (odd functions)
-ODD_ACTIVATIONS = {"tanh", "identity"}
+# What the first layer's hidden-symmetry group lets a matched filter carry, per activation:
+# "none" (a plain permutation: GELU), "sign" (signed permutation: tanh is odd; sigmoid(-t) = 1 - sigmoid(t),
+# the constant absorbed by the next bias), "positive" (permutation with positive scalings: ReLU and leaky
+# ReLU are positively homogeneous), "nonzero" (monomial matrices: (c t)^2 = c^2 t^2; for the identity the
+# group is all of GL(n), and the monomial fit is only a reading of it).
+SCALINGS = {"gelu": "none", "tanh": "sign", "sigmoid": "sign", "relu": "positive", "leaky_relu": "positive",
+            "square": "nonzero", "identity": "nonzero"}
+# activations whose intertwiner group contains sign flips
+ODD_ACTIVATIONS = {a for a, s in SCALINGS.items() if s in ("sign", "nonzero")}
 
 
 # --------------------------------------------------------------------------- signed permutations
@@ -31,16 +38,20 @@ class SignedPermutation:
     signs: np.ndarray       # (n,) +1 / -1
     cosines: np.ndarray     # (n,) signed cosine between B[i] and A[perm[i]]
     residual: float         # ||B - P A||_F / ||B||_F
+    scales: np.ndarray = None   # (n,) positive magnitudes of a monomial match; None: all 1
+
+    def factors(self) -> np.ndarray:
+        return self.signs if self.scales is None else self.signs * self.scales
 
     def matrix(self) -> np.ndarray:
         n = len(self.perm)
         P = np.zeros((n, n))
-        P[np.arange(n), self.perm] = self.signs
+        P[np.arange(n), self.perm] = self.factors()
         return P
 
     def apply(self, A: np.ndarray) -> np.ndarray:
         """``P A`` for row-stacked ``A``."""
-        return self.signs[:, None] * A[self.perm]
+        return self.factors()[:, None] * A[self.perm]
 
     def is_involution(self) -> bool:
         P = self.matrix()
@@ -302,7 +313,38 @@ def _label(match, residuals, active, max_residual):
     return labels
 
 
-def _match_filters(A, B, active, signed):
+def fit_monomial(A, B, scaling="nonzero") -> SignedPermutation:
+    """Find ``perm`` and factors ``c`` with ``B[i] ~ c[i] * A[perm[i]]``, ``c`` restricted by ``scaling``
+    (:data:`SCALINGS`): ``"none"`` (``c = 1``), ``"sign"`` (``c = +-1``), ``"positive"`` (``c > 0``,
+    best fitted), ``"nonzero"`` (any ``c != 0``, best fitted). The assignment maximises the
+    cosines (their absolute values where negative factors are allowed), as for
+    :func:`fit_signed_permutation`; each fitted ``c[i]`` is then the least-squares factor."""
+    if scaling not in ("none", "sign", "positive", "nonzero"):
+        raise ValueError(f"unknown scaling {scaling!r}; allowed: none, sign, positive, nonzero")
+    if scaling in ("none", "sign"):
+        return fit_signed_permutation(A, B, signed=scaling == "sign")
+    A, B = _as_matrix(A, "A"), _as_matrix(B, "B")
+    sp = fit_signed_permutation(A, B, signed=scaling == "nonzero")
+    Ap = A[sp.perm]
+    c = np.einsum("ij,ij->i", B, Ap) / np.maximum(np.einsum("ij,ij->i", Ap, Ap), 1e-300)
+    if scaling == "positive":
+        c = np.maximum(c, 0.0)
+    sp.signs, sp.scales = np.where(c < 0, -1.0, 1.0), np.abs(c)
+    sp.residual = float(np.linalg.norm(B - sp.apply(A)) / max(np.linalg.norm(B), 1e-300))
+    return sp
+
+
+def _match_filters(A, B, active, signed, scaling=None):
+    if scaling in ("positive", "nonzero"):
+        idx = np.flatnonzero(active)
+        sub = fit_monomial(A[idx], B[idx], scaling)
+        n = len(A)
+        match = SignedPermutation(np.arange(n), np.ones(n), np.ones(n), 0.0, np.ones(n))
+        match.perm[idx], match.signs[idx], match.cosines[idx], match.scales[idx] = \
+            idx[sub.perm], sub.signs, sub.cosines, sub.scales
+        res = np.linalg.norm(B - match.apply(A), axis=1) / np.maximum(np.linalg.norm(B, axis=1), 1e-300)
+        return match, np.where(active, res, 0.0)
+
     match = match_networks([(A[:, :-1], A[:, -1]), (np.zeros((1, len(A))), np.zeros(1))],
                            [(B[:, :-1], B[:, -1]), (np.zeros((1, len(A))), np.zeros(1))],
                            ["tanh" if signed else "relu"], active=[active]).perms[0]
@@ -311,22 +353,25 @@ def _match_filters(A, B, active, signed):
 
 
 def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=MAX_RESIDUAL, inactive_tol=0.02,
-                        activation="tanh") -> FirstLayerAnalysis:
+                        activation="tanh", active_extra=None) -> FirstLayerAnalysis:
     """Label each first-layer neuron by how the mirror acts on it.
 
     The mirrored filters ``g w_i`` (with their biases) are matched to the filters by an element
-    of the activation's hidden-symmetry group: a signed permutation for odd activations
-    (Tanh), a plain permutation otherwise (GELU has no sign flips). Each neuron's relative
-    residual ``||g w_i - s_i w_pi(i)|| / ||w_i||`` (biases included) decides its label:
+    of the activation's hidden-symmetry group (:data:`SCALINGS`): a signed permutation for Tanh
+    and sigmoid, a plain permutation for GELU (no sign flips), a permutation with positive
+    factors for (leaky) ReLU, a monomial matrix for x² and the identity. Each neuron's relative
+    residual ``||g w_i - c_i w_pi(i)|| / ||w_i||`` (biases included; ``c_i`` the group's factor)
+    decides its label:
 
     * *inactive*: its outgoing weights (column of ``W2``) have norm below ``inactive_tol`` times
-      the largest. The theorem exempts it; it is neither explained nor unmatched.
+      the largest, or ``active_extra`` (optional mask) marks it inactive, for example because it
+      is constant on the data. The theorem exempts it; it is neither explained nor unmatched.
     * *unmatched*: residual above ``max_residual``, or the match is not an involution there.
     * otherwise *self-symmetric* (``g w = w``), *anti-symmetric* (``g w = -w``), or half of a
       *mirrored pair* (``g w_i = w_j``) or of a *mirrored-negated pair* (``g w_i = -w_j``).
 
     For an activation without sign flips, ``negation_only`` counts the unmatched neurons that a
-    signed match would have explained through a negation, outside the activation's group.
+    match with negative factors would have explained through a negation, outside the activation's group.
     """
     from eqlib.models import _check_activation
     _check_activation(activation)
@@ -344,14 +389,17 @@ def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=MAX_RESI
     else:
         out = np.ones(n)
     active = out >= inactive_tol * out.max()
+    if active_extra is not None:              # e.g. neurons that are constant on the data (dead ReLUs)
+        active = active & np.asarray(active_extra, bool)
     A = np.hstack([W1, b1[:, None]])
     B = np.hstack([np.asarray(transform(torch.from_numpy(W1))), b1[:, None]])
-    signed = activation in ODD_ACTIVATIONS
-    match, res = _match_filters(A, B, active, signed)
+    scaling = SCALINGS[activation]
+    signed = scaling in ("sign", "nonzero")
+    match, res = _match_filters(A, B, active, signed, scaling)
     labels = _label(match, res, active, max_residual)
     negation_only = 0
     if not signed:
-        smatch, sres = _match_filters(A, B, active, True)
+        smatch, sres = _match_filters(A, B, active, True, "nonzero" if scaling == "positive" else "sign")
         slabels = _label(smatch, sres, active, max_residual)
         negation_only = sum(1 for a, b in zip(labels, slabels)
                             if a == "unmatched" and b in ("anti-symmetric", "mirrored-negated pair"))

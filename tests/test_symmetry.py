@@ -266,3 +266,49 @@ def test_positional_residual_oracle():
     assert positional_residual(pos, 16, "updown") > 0.5, "nothing makes them up-down equivariant"
     with pytest.raises(ValueError, match="unknown flip 'diagonal'"):
         positional_residual(pos, 16, "diagonal")
+
+
+def _planted_scaled_layer(seed=0):
+    """Six filters: 0 self-symmetric; 1, 2 a mirrored pair with w_2 = 3 g w_1; 3, 4 a mirrored pair with
+    w_4 = -2 g w_3 (negated); 5 random. Biases follow the same factors."""
+    from eqlib.data import mirror
+    g = torch.Generator().manual_seed(seed)
+    r = lambda: torch.randn(3072, generator=g, dtype=torch.float64)
+    v0, v1, v3, v5 = r(), r(), r(), r()
+    W = torch.stack([v0 + mirror(v0), v1, 3 * mirror(v1), v3, -2 * mirror(v3), v5])
+    b = torch.tensor([0.3, 0.2, 0.6, -0.1, 0.2, 0.5], dtype=torch.float64)
+    return W.numpy(), b.numpy()
+
+
+@pytest.mark.parametrize("activation, labels, negation_only", [
+    ("relu", ["self-symmetric", "mirrored pair", "mirrored pair", "unmatched", "unmatched", "unmatched"], 2),
+    ("leaky_relu", ["self-symmetric", "mirrored pair", "mirrored pair", "unmatched", "unmatched", "unmatched"], 2),
+    ("square", ["self-symmetric", "mirrored pair", "mirrored pair", "mirrored-negated pair",
+                "mirrored-negated pair", "unmatched"], 0),
+    ("gelu", ["self-symmetric", "unmatched", "unmatched", "unmatched", "unmatched", "unmatched"], 0),
+    ("tanh", ["self-symmetric", "unmatched", "unmatched", "unmatched", "unmatched", "unmatched"], 0),
+])
+def test_each_activation_matches_within_its_own_group(activation, labels, negation_only):
+    W, b = _planted_scaled_layer()
+    a = analyze_first_layer(W, b, activation=activation)
+    assert a.labels == labels
+    assert a.negation_only == negation_only
+    if activation in ("relu", "square"):
+        assert np.allclose(a.match.factors()[[1, 2]], [1 / 3, 3]), "g w_1 = w_2 / 3 and g w_2 = 3 w_1"
+    if activation == "square":
+        assert np.allclose(a.match.factors()[[3, 4]], [-0.5, -2]) and a.residuals[:5].max() < 1e-12
+
+
+def test_fit_monomial_recovers_a_planted_monomial_and_names_a_bad_scaling():
+    from eqlib.symmetry import fit_monomial
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((7, 20))
+    perm, c = rng.permutation(7), rng.uniform(0.2, 5, 7) * rng.choice([-1, 1], 7)
+    B = c[:, None] * A[perm]
+    m = fit_monomial(A, B, "nonzero")
+    assert np.array_equal(m.perm, perm) and np.allclose(m.factors(), c) and m.residual < 1e-12
+    pos = fit_monomial(A, np.abs(c)[:, None] * A[perm], "positive")
+    assert np.allclose(pos.factors(), np.abs(c)) and pos.residual < 1e-12
+    assert fit_monomial(A, B, "positive").residual > 0.1, "negative factors are outside the positive group"
+    with pytest.raises(ValueError, match="unknown scaling 'negative'; allowed: none, sign, positive, nonzero"):
+        fit_monomial(A, B, "negative")
