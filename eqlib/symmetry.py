@@ -27,8 +27,8 @@ LABELS = ("self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated
 # group is all of GL(n), and the monomial fit is only a reading of it).
 SCALINGS = {"gelu": "none", "tanh": "sign", "sigmoid": "sign", "relu": "positive", "leaky_relu": "positive",
             "square": "nonzero", "identity": "nonzero"}
-# activations whose intertwiner group contains sign flips
-ODD_ACTIVATIONS = {a for a, s in SCALINGS.items() if s in ("sign", "nonzero")}
+# odd activations: a signed permutation P commutes with them, s(P z) = P s(z), with no other change
+ODD_ACTIVATIONS = {"tanh", "identity"}
 
 
 # --------------------------------------------------------------------------- signed permutations

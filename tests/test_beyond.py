@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+
+from eqlib.beyond import (align, analyze_activation, fit_group_actions, group_fit_residuals, merge_paths,
+                          trace_labels, trace_prefix)
+from eqlib.data import mirror
+from eqlib.groups import D4
+from eqlib.models import MLP, MLPConfig
+from eqlib.symmetry import analyze_first_layer, match_networks, mlp_layers
+from eqlib.theory import equivariant_mlp, mlp_from_layers, scramble
+
+
+def _mlp_with_first_layer(W1, b1, activation, hidden=4, out=3072, seed=0):
+    torch.manual_seed(seed)
+    m = MLP(MLPConfig((3072, len(W1), hidden, out), (activation, "gelu"))).double()
+    with torch.no_grad():
+        m.linears[0].weight.copy_(torch.as_tensor(W1))
+        m.linears[0].bias.copy_(torch.as_tensor(b1))
+    return m
+
+
+def test_align_recovers_a_scrambled_network_and_keeps_its_function():
+    g = lambda x: mirror(x, (1, 2, 3))
+    acts = ["tanh", "gelu"]
+    layers, _ = equivariant_mlp((6, 5, 4, 6), acts, g, g, seed=1)
+    scrambled, _ = scramble(layers, acts, seed=2)
+    aligned = align(scrambled, match_networks(layers, scrambled, acts).perms)
+    for (W, b), (Wa, ba) in zip(layers, aligned):
+        assert np.allclose(W, Wa) and np.allclose(b, ba), "the scramble is undone exactly"
+    x = torch.randn(7, 6, dtype=torch.float64)
+    f = lambda L: mlp_from_layers(L, acts).double()(x)
+    assert torch.allclose(f(scrambled), f(aligned)), "aligning changes no function"
+
+
+def test_merging_an_equivariant_network_with_its_mirrored_self_is_flat_only_after_alignment():
+    acts = ["tanh", "gelu"]
+    g = lambda x: mirror(x)
+    layers, _ = equivariant_mlp((3072, 6, 5, 3072), acts, g, g, seed=0)
+    a = mlp_from_layers(layers, acts).double()
+    b, _ = scramble(layers, acts, seed=3)
+    x = torch.randn(64, 3072, dtype=torch.float64)
+    r = merge_paths(a, mlp_from_layers(b, acts).double(), "autoencoder", x, None, [0, 0.5, 1], mirrored=True)
+    assert max(r["aligned"]) - min(r["aligned"]) < 1e-9, "aligned mirrored copy = the network itself"
+    assert abs(r["naive"][1] - r["naive"][0]) > 1e-3 * r["naive"][0], "the unaligned midpoint is another network"
+    assert np.isclose(r["naive"][0], r["naive"][2]), "both endpoints compute the same (equivariant) function"
+
+
+def _d4_closed_filters(seed=0):
+    """13 filters: one D4 orbit of size 8, one of size 4 (mirror-symmetric seed), one fixed filter."""
+    gen = torch.Generator().manual_seed(seed)
+    v, u, t = (torch.randn(1, 3072, generator=gen, dtype=torch.float64) for _ in range(3))
+    u = u + D4.act(4, u)
+    orbit8 = [D4.act(k, v) for k in range(8)]
+    orbit4 = [D4.act(k, u) for k in range(4)]
+    fixed = sum(D4.act(k, t) for k in range(8))
+    W = torch.cat(orbit8 + orbit4 + [fixed]).numpy()
+    b = np.r_[np.full(8, 0.3), np.full(4, -0.2), 0.1]
+    return W, b
+
+
+def test_d4_fits_of_a_closed_filter_set_form_a_homomorphism_with_the_planted_orbits():
+    W, b = _d4_closed_filters()
+    r = fit_group_actions(_mlp_with_first_layer(W, b, "tanh"), D4)
+    assert r["max_defect"] == 0 and r["orders_agree"] == 8 and r["matched_by_every_element"] == 13
+    assert r["orbit_sizes"] == {"1": 1, "4": 1, "8": 1} and r["orbit_stabiliser_holds"] == 3
+    stab = {o["size"]: set(o["stabiliser"]) for o in r["orbits"]}
+    assert stab[1] == set(D4.names) and len(stab[4]) == 2 and stab[8] == {"e"}
+
+
+def test_d4_fits_of_random_filters_are_no_homomorphism():
+    rng = np.random.default_rng(0)
+    r = fit_group_actions(_mlp_with_first_layer(rng.standard_normal((13, 3072)), rng.standard_normal(13), "tanh"), D4)
+    assert r["max_defect"] > 0.5 and r["matched_by_every_element"] == 0
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "square", "tanh"])
+def test_the_predicted_latent_action_is_exact_on_a_planted_layer_and_wrong_on_a_random_one(activation):
+    gen = torch.Generator().manual_seed(1)
+    v0, v1 = (torch.randn(3072, generator=gen, dtype=torch.float64) for _ in range(2))
+    c = {"relu": 3.0, "sigmoid": -1.0, "square": -2.0, "tanh": -1.0}[activation]
+    W = torch.stack([v0 + mirror(v0), v1, c * mirror(v1)]).numpy() / 40
+    b = np.array([0.3, 0.2, 0.2 * c])
+    m = _mlp_with_first_layer(W, b, activation)
+    x = torch.randn(400, 3072, dtype=torch.float64)
+    a = analyze_first_layer(W, b, m.linears[1].weight.detach().numpy(), activation=activation)
+    assert a.explained == 3
+    r = group_fit_residuals(m, a, x[:200], x[200:])
+    assert r["in_group"] < 1e-9, "pre(g x) = c pre(pi x) gives h(g x) exactly in the group's form"
+    rng = np.random.default_rng(0)
+    Wr = rng.standard_normal((3, 3072)) / 40
+    mr = _mlp_with_first_layer(Wr, b, activation)
+    ar = analyze_first_layer(Wr, b, mr.linears[1].weight.detach().numpy(), activation=activation)
+    assert group_fit_residuals(mr, ar, x[:200], x[200:])["in_group"] > 0.1
+
+
+def test_analyze_activation_exempts_dead_relus():
+    gen = torch.Generator().manual_seed(2)
+    v0 = torch.randn(3072, generator=gen, dtype=torch.float64)
+    W = torch.stack([v0 + mirror(v0), torch.zeros(3072, dtype=torch.float64)]).numpy() / 40
+    m = _mlp_with_first_layer(W, np.array([0.3, -1.0]), "relu").float()      # neuron 1 never fires
+    r = analyze_activation(m, torch.randn(100, 3072), torch.randn(100, 3072))
+    assert r["constant"] == 1 and r["counts"]["inactive"] == 1 and r["counts"]["self-symmetric"] == 1
+
+
+def test_trace_prefix_and_labels_replay_the_trained_model(cache):
+    from conftest import synthetic_cifar
+    from eqlib.train import TrainConfig, train
+    cfg = MLPConfig((3072, 8, 16, 3072), ("tanh", "gelu"))
+    r = train(cfg, TrainConfig(epochs=2, batch_size=128), synthetic_cifar(), cache=cache, progress=False)
+    x = torch.randn(5, 3072)
+    f = trace_prefix(r.trace, 2, cfg.activations)(x)
+    assert torch.allclose(f["first_layer"], r.model.hidden(x, 1)) and torch.allclose(f["first_two_layers"], r.model.hidden(x, 2))
+    rows = trace_labels(r.trace, "tanh")
+    assert [row["epoch"] for row in rows] == [0, 1, 2]
+    final = analyze_first_layer(*[l.detach().double().numpy() for l in (r.model.linears[0].weight, r.model.linears[0].bias,
+                                                                         r.model.linears[1].weight)])
+    assert rows[-1]["counts"] == final.counts
