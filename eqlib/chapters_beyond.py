@@ -1,0 +1,183 @@
+"""The computations of the "Beyond the paper" chapters, one call each (see :mod:`eqlib.chapters`
+for the paper's chapters). Every chapter trains only what it cannot reuse: runs that share the
+Tanh autoencoder's loss-free first half (augmentation, the D4 loss) fork from its snapshot, and
+the weight-0 controls and equivariant runs of the MLP chapters are loaded from the cache.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from eqlib.analysis import analyze_mlp, mlp_metric, over_seeds, seed_metric
+from eqlib.beyond import (PREDICTED_GROUP, analyze_activation, fit_group_actions, group_equivariance_errors,
+                          merge_paths, trace_labels, trace_prefix)
+from eqlib.chapters import check_seeds, config_record, mlp_configs
+from eqlib.groups import D4
+from eqlib.symmetry import SCALINGS
+from eqlib.train import train, train_seeds
+
+ACTIVATION_PAGES = ("relu", "leaky_relu", "sigmoid", "identity", "square")
+ALL_ACTIVATIONS = ("tanh", "gelu") + ACTIVATION_PAGES
+
+
+def _history(runs, seeds, kind):
+    return {str(s): runs[s][kind].history for s in seeds}
+
+
+# --------------------------------------------------------------------------- activations
+def activation_chapter(activation, data, seeds, n_images=20_000, n_fit=20_000, n_eval=20_000, progress=False,
+                       **train_kw) -> dict:
+    """Autoencoders with first activation ``activation`` (later ones GELU), trained with the paper's
+    protocol over ``seeds`` (no control: the up-down flip is the reference), each analysed in
+    its activation's own group, with the first-layer metric under every reading."""
+    seeds = check_seeds(seeds)
+    model_config, train_config = mlp_configs("autoencoder", activation, **train_kw)
+    runs = train_seeds(model_config, train_config, data, seeds, control=False, progress=progress)
+    models = [runs[s]["equivariant"].model.cpu().eval() for s in seeds]
+    x_train, _, x_test, _ = data.tensors()
+    per_seed = [analyze_activation(m, x_train[:n_images], x_test[:5000]) for m in models]
+    metric = mlp_metric({"equivariant": models}, data, n_fit=n_fit, n_eval=n_eval)
+    return {"activation": activation, "predicted_group": PREDICTED_GROUP[activation], "scaling": SCALINGS[activation],
+            "seeds": seeds, "per_seed": per_seed, "aggregate": over_seeds(per_seed), "metric": metric,
+            "test": [runs[s]["equivariant"].history[-1] for s in seeds],
+            "train_seconds": {str(s): runs[s]["equivariant"].seconds for s in seeds},
+            "config": config_record(model_config, train_config)}, models
+
+
+def activation_verdict(res: dict, min_explained=0.5, max_ratio=2.0) -> dict:
+    """Per seed, whether the prediction holds: at least ``min_explained`` of the active first-layer
+    neurons explained inside the group, and the latent action inside the group at most
+    ``max_ratio`` times the unconstrained affine map's residual. For the identity (GL(n): no
+    discrete prediction) only the second part is asked, with the unconstrained map."""
+    rows = []
+    for a in res["per_seed"]:
+        frac = a["explained"] / max(a["active"], 1)
+        ratio = a["in_group"] / max(a["unconstrained"], 1e-300)
+        ok = ratio <= max_ratio and (frac >= min_explained or res["activation"] == "identity")
+        rows.append({"explained_fraction": frac, "ratio": ratio, "holds": bool(ok)})
+    return {"per_seed": rows, "holds": sum(r["holds"] for r in rows), "n": len(rows),
+            "min_explained": min_explained, "max_ratio": max_ratio}
+
+
+def load_or_run_activation(path, activation, seeds, data, profile="full", **kw) -> dict:
+    """The results file of one activation: read when it exists (and holds that activation),
+    else computed by :func:`activation_chapter` and written. ``data`` is called only then."""
+    import json
+    from pathlib import Path
+    from eqlib.report import Run
+    if Path(path).exists():
+        r = json.loads(Path(path).read_text())
+        if r.get("activation") != activation:
+            raise ValueError(f"{path} holds the {r.get('activation')} results, not {activation}")
+        return r
+    d = data()
+    res, _ = activation_chapter(activation, d, seeds, **kw)
+    run = Run(path, profile, list(seeds), config=res.pop("config"))
+    run.results.update(res)
+    return run.save(d)
+
+
+# --------------------------------------------------------------------------- augmentation
+def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_images=20_000, n_fit=20_000,
+                         n_eval=20_000, progress=False, **train_kw) -> dict:
+    """For each task (Tanh first layer), three ways to the second half of training: the
+    equivariance loss, random mirroring of the inputs (and targets), and neither (weight 0);
+    all three fork from one snapshot per seed. Per model: the MLP chapter's analysis; per kind:
+    the metric under every reading."""
+    seeds = check_seeds(seeds)
+    out, models_out = {}, {}
+    x_train, _, x_test, _ = data.tensors()
+    for task in tasks:
+        mc, tc = mlp_configs(task, "tanh", **train_kw)
+        runs = train_seeds(mc, tc, data, seeds, progress=progress)
+        for s in seeds:
+            runs[s]["augmentation"] = train(mc, replace(tc, seed=s, equivariance_mode="augment"), data,
+                                            progress=progress)
+        kinds = ("equivariant", "augmentation", "control")
+        models = {k: [runs[s][k].model.cpu().eval() for s in seeds] for k in kinds}
+        analyses = {k: [analyze_mlp(m, task, x_train[:n_images], x_test[:5000]) for m in ms] for k, ms in models.items()}
+        out[task] = {"per_seed": analyses, "aggregate": {k: over_seeds(a) for k, a in analyses.items()},
+                     "metric": mlp_metric(models, data, n_fit=n_fit, n_eval=n_eval),
+                     "test": {k: [runs[s][k].history[-1] for s in seeds] for k in kinds},
+                     "history": {k: _history(runs, seeds, k) for k in kinds},
+                     "train_seconds": {k: {str(s): runs[s][k].seconds for s in seeds} for k in kinds},
+                     "forked_at": {k: {str(s): runs[s][k].forked_at for s in seeds} for k in kinds}}
+        models_out[task] = models
+    return {"seeds": seeds, "tasks": out}, models_out
+
+
+# --------------------------------------------------------------------------- D4
+def dihedral_chapter(data, seeds, n_images=2000, progress=False, **train_kw) -> dict:
+    """Tanh autoencoders trained with the D4 equivariance loss in the second half (one random
+    non-identity element per batch), beside the mirror-loss models and the weight-0 controls of
+    the MLP chapter (same seeds, same snapshot): the first-layer action of every element fitted
+    as a signed permutation, its homomorphism defect and orbits, and each element's end-to-end error."""
+    seeds = check_seeds(seeds)
+    mc, tc = mlp_configs("autoencoder", "tanh", **train_kw)
+    runs = train_seeds(mc, tc, data, seeds, progress=progress)
+    for s in seeds:
+        runs[s]["d4"] = train(mc, replace(tc, seed=s, group="d4"), data, progress=progress)
+    kinds = ("d4", "equivariant", "control")
+    models = {k: [runs[s][k].model.cpu().eval() for s in seeds] for k in kinds}
+    x = data.tensors()[2][:n_images]
+    fits = {k: [fit_group_actions(m, D4) for m in ms] for k, ms in models.items()}
+    e2e = {k: [group_equivariance_errors(m, D4, x) for m in ms] for k, ms in models.items()}
+    return {"seeds": seeds, "group": list(D4.names), "table": D4.table(), "fits": fits, "end_to_end": e2e,
+            "aggregate": {k: over_seeds([{kk: v for kk, v in f.items() if kk not in ("defect", "orbits")}
+                                         for f in fs]) for k, fs in fits.items()},
+            "test": {k: [runs[s][k].history[-1] for s in seeds] for k in kinds},
+            "train_seconds": {k: {str(s): runs[s][k].seconds for s in seeds} for k in kinds},
+            "forked_at": {k: {str(s): runs[s][k].forked_at for s in seeds} for k in kinds}}, models
+
+
+# --------------------------------------------------------------------------- emergence
+def emergence_chapter(data, seeds, n_fit=5000, n_eval=10_000, progress=False, **train_kw) -> dict:
+    """Replay the per-epoch trace of the Tanh autoencoder and its control (from the MLP chapter's
+    cache): the first-layer labels and the metric (Gaussian reading; first layer and first two
+    layers) after every epoch."""
+    seeds = check_seeds(seeds)
+    mc, tc = mlp_configs("autoencoder", "tanh", **train_kw)
+    runs = train_seeds(mc, tc, data, seeds, progress=progress)
+    kinds = ("equivariant", "control")
+    traces = {k: [runs[s][k].trace for s in seeds] for k in kinds}
+    epochs = len(traces["equivariant"][0]["weight1"])
+    labels = {k: [trace_labels(t, "tanh") for t in ts] for k, ts in traces.items()}
+    fs = {(k, i): [trace_prefix(t, e, mc.activations) for e in range(epochs)] for k, ts in traces.items()
+          for i, t in enumerate(ts)}
+    flat = {f"{k}|{i}": per for (k, i), per in fs.items()}
+    metric = seed_metric(flat, data, readings=["gaussian"], n_fit=n_fit, n_eval=n_eval)["gaussian"]
+    per_epoch = {k: [metric[f"{k}|{i}"] for i in range(len(seeds))] for k in kinds}
+    return {"seeds": seeds, "epochs": epochs - 1, "switch_epoch": int(round(tc.equivariance_start * tc.epochs)),
+            "labels": labels, "metric": per_epoch,
+            "test": {k: [runs[s][k].history for s in seeds] for k in kinds}}, traces
+
+
+# --------------------------------------------------------------------------- merging
+def merging_chapter(data, seeds, task="autoencoder", n_images=5000, alphas=tuple(np.linspace(0, 1, 11)),
+                    progress=False, **train_kw) -> dict:
+    """Along the straight line between parameter sets, the test loss: each model and its mirrored
+    copy, and each pair of seeds, before and after aligning by the fitted hidden symmetries
+    (equivariant models and weight-0 controls of the Tanh MLP chapter, loaded from the cache)."""
+    seeds = check_seeds(seeds)
+    mc, tc = mlp_configs(task, "tanh", **train_kw)
+    runs = train_seeds(mc, tc, data, seeds, progress=progress)
+    _, _, x_test, y_test = data.tensors()
+    x, y = x_test[:n_images], y_test[:n_images]
+    alphas = [float(a) for a in alphas]
+    out = {"seeds": seeds, "task": task, "alphas": alphas, "mirrored": {}, "seeds_pairs": {}}
+    for k in ("equivariant", "control"):
+        ms = [runs[s][k].model.cpu().eval() for s in seeds]
+        out["mirrored"][k] = [merge_paths(m, m, task, x, y, alphas, mirrored=True) for m in ms]
+        out["seeds_pairs"][k] = [dict(merge_paths(ms[i], ms[j], task, x, y, alphas), pair=[seeds[i], seeds[j]])
+                                 for i in range(len(ms)) for j in range(i + 1, len(ms))]
+    return out
+
+
+def barrier(losses) -> float:
+    """The largest excess of the path's loss over the straight line between its endpoints,
+    relative to the endpoints' mean (0 for a flat or convex path)."""
+    l = np.asarray(losses, float)
+    t = np.linspace(0, 1, len(l))
+    return float(np.max(l - ((1 - t) * l[0] + t * l[-1])) / max((l[0] + l[-1]) / 2, 1e-300))

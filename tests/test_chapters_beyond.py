@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import synthetic_cifar
+from eqlib.chapters_beyond import (activation_chapter, activation_verdict, augmentation_chapter, barrier,
+                                   dihedral_chapter, emergence_chapter, load_or_run_activation, merging_chapter)
+
+TINY = dict(hidden=(8, 6), epochs=2, batch_size=128)
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    monkeypatch.setenv("EQLIB_CACHE", str(tmp_path))
+    return synthetic_cifar()
+
+
+def test_activation_chapter_analyses_each_seed_in_its_own_group(data):
+    res, models = activation_chapter("relu", data, [0, 1], n_images=300, n_fit=200, n_eval=100, **TINY)
+    assert res["scaling"] == "positive" and len(res["per_seed"]) == 2 and len(models) == 2
+    for a in res["per_seed"]:
+        assert sum(a["counts"].values()) == 8 and a["activation"] == "relu"
+        assert np.isfinite(a["in_group"]) and np.isfinite(a["unconstrained"])
+    assert len(res["metric"]["covariance"]["equivariant"]["first_layer"]["mirror"]) == 2
+    v = activation_verdict(res)
+    assert v["n"] == 2 and v["holds"] == sum(r["holds"] for r in v["per_seed"])
+
+
+def test_activation_verdict_follows_its_stated_thresholds():
+    seed = lambda explained, active, ig, un: {"explained": explained, "active": active, "in_group": ig, "unconstrained": un}
+    res = {"activation": "relu", "per_seed": [seed(40, 64, 0.1, 0.08), seed(20, 64, 0.1, 0.08), seed(40, 64, 0.3, 0.1)]}
+    assert [r["holds"] for r in activation_verdict(res)["per_seed"]] == [True, False, False]
+    res["activation"] = "identity"
+    assert [r["holds"] for r in activation_verdict(res)["per_seed"]] == [True, True, False], \
+        "GL(n) predicts no discrete structure: only the residual is asked"
+
+
+def test_load_or_run_activation_writes_then_reads_and_refuses_another_activation(data, tmp_path):
+    path = tmp_path / "sigmoid.json"
+    r = load_or_run_activation(path, "sigmoid", [0], lambda: data, profile="quick", n_images=300, n_fit=200,
+                               n_eval=100, **TINY)
+    assert json.loads(path.read_text())["activation"] == "sigmoid" and r["seeds"] == [0]
+    assert load_or_run_activation(path, "sigmoid", [0], lambda: pytest.fail("must not load data"))["seeds"] == [0]
+    with pytest.raises(ValueError, match="holds the sigmoid results, not relu"):
+        load_or_run_activation(path, "relu", [0], lambda: data)
+
+
+def test_augmentation_and_d4_runs_fork_from_the_shared_snapshot(data):
+    res, _ = augmentation_chapter(data, [0], tasks=("autoencoder",), n_images=300, n_fit=200, n_eval=100, **TINY)
+    f = res["tasks"]["autoencoder"]["forked_at"]
+    assert f["augmentation"]["0"] == 1 and f["control"]["0"] == 1 and f["equivariant"]["0"] == 0
+    d4, _ = dihedral_chapter(data, [0], n_images=50, **TINY)
+    assert d4["forked_at"]["d4"]["0"] == 1 and len(d4["fits"]["d4"][0]["defect"]) == 8
+    assert len(d4["end_to_end"]["control"][0]) == 8 and d4["end_to_end"]["d4"][0][0] == 0.0, "the identity is exact"
+
+
+def test_emergence_replays_every_epoch_and_merging_reports_both_paths(data):
+    res, traces = emergence_chapter(data, [0], n_fit=300, n_eval=100, **TINY)
+    assert res["epochs"] == 2 and res["switch_epoch"] == 1
+    assert [r["epoch"] for r in res["labels"]["control"][0]] == [0, 1, 2]
+    assert len(res["metric"]["equivariant"][0]["first_layer"]["mirror"]) == 3
+    m = merging_chapter(data, [0, 1], n_images=50, alphas=(0, 0.5, 1), **TINY)
+    assert len(m["mirrored"]["equivariant"]) == 2 and m["seeds_pairs"]["control"][0]["pair"] == [0, 1]
+    p = m["seeds_pairs"]["equivariant"][0]
+    assert p["naive"][0] == p["aligned"][0] and np.isclose(p["naive"][-1], p["aligned"][-1]), \
+        "aligning changes b's parameters, not its function"
+
+
+def test_barrier_is_the_excess_over_the_chord():
+    assert barrier([1.0, 1.0, 1.0]) == 0.0
+    assert barrier([1.0, 2.0, 1.0]) == pytest.approx(1.0)
+    assert barrier([1.0, 1.5, 3.0]) == 0.0, "a path below its chord has no barrier"
