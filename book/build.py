@@ -38,8 +38,22 @@ CHAPTERS = {
     "mlp_sensitivity": ("mlp_sensitivity.ipynb", {}, None),
     "mlp_summary": ("mlp_summary.ipynb", {}, None),      # reads the results of the chapters above
     "attention": ("attention_heads.ipynb", {}, None),
+    # beyond the paper (the Tanh autoencoder's runs above are reused from the model cache)
+    "activation_relu": ("activation.ipynb", {"activation": "relu"}, "ReLU against its predicted group"),
+    "activation_leaky_relu": ("activation.ipynb", {"activation": "leaky_relu"}, "Leaky ReLU against its predicted group"),
+    "activation_sigmoid": ("activation.ipynb", {"activation": "sigmoid"}, "Sigmoid against its predicted group"),
+    "activation_identity": ("activation.ipynb", {"activation": "identity"}, "The identity against its predicted group"),
+    "activation_square": ("activation.ipynb", {"activation": "square"}, "x² against its predicted group"),
+    "activations_summary": ("activations_summary.ipynb", {}, None),     # reads the activation pages' results
+    "augmentation": ("augmentation.ipynb", {}, None),
+    "dihedral": ("dihedral.ipynb", {}, None),
+    "emergence": ("emergence.ipynb", {}, None),
+    "merging": ("merging.ipynb", {}, None),
 }
 MLP_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "mlp_filters.ipynb"]
+ACTIVATION_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "activation.ipynb"]
+SUMMARIES = {"mlp_summary": MLP_CHAPTERS, "activations_summary": ACTIVATION_CHAPTERS}
+QUICK_TRAIN = {"profile": "quick", "epochs": 2, "train_size": 5000, "seeds": [0, 1]}
 
 PROFILES = {
     "full": {},   # every notebook's own defaults are the paper settings
@@ -52,6 +66,12 @@ PROFILES = {
         "mlp_summary": {"profile": "quick", "seeds": [0, 1]},
         "attention": {"profile": "quick", "epochs": 2, "train_size": 3000, "n_images": 256, "n_eval": 2000,
                       "n_fit": 2000, "seeds": [0, 1]},
+        **{c: {**QUICK_TRAIN, "n_images": 2000, "n_fit": 2000, "n_eval": 2000} for c in ACTIVATION_CHAPTERS},
+        "activations_summary": {**QUICK_TRAIN, "n_images": 2000, "n_fit": 2000, "n_eval": 2000},
+        "augmentation": {**QUICK_TRAIN, "n_images": 2000, "n_fit": 2000, "n_eval": 2000},
+        "dihedral": {**QUICK_TRAIN, "n_images": 500},
+        "emergence": {**QUICK_TRAIN, "n_fit": 1000, "n_eval": 1000},
+        "merging": {**QUICK_TRAIN, "n_images": 1000},
     },
 }
 
@@ -103,10 +123,12 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
         params["live_widgets"] = False        # no widget state in static pages
     if chapter == "mlp_summary":
         params["results_paths"] = [str(out_dir / f"{c}.json") for c in MLP_CHAPTERS]
+    if chapter == "activations_summary":
+        params["results_paths"] = {CHAPTERS[c][1]["activation"]: str(out_dir / f"{c}.json") for c in ACTIVATION_CHAPTERS}
     inputs = [(ROOT / "notebooks" / template).read_bytes(), json.dumps(params, sort_keys=True),
               eqlib_digest(), os.environ.get("EQLIB_DATA", "")]
-    if chapter == "mlp_summary":
-        inputs += [Path(p).read_bytes() for p in params["results_paths"]]
+    if chapter in SUMMARIES:
+        inputs += [(out_dir / f"{c}.json").read_bytes() for c in SUMMARIES[chapter]]
     key = sha(*inputs)
     key_file = out_dir / f"{chapter}.key"
     if not force and nb_out.exists() and results.exists() and key_file.exists() and key_file.read_text() == key:

@@ -13,7 +13,7 @@ import torch
 from eqlib.data import mirror
 from eqlib.losses import output_action, task_loss
 from eqlib.metric import LinearFit, relative_errors
-from eqlib.models import ACTIVATIONS, MLP
+from eqlib.models import ACTIVATIONS
 from eqlib.symmetry import (ODD_ACTIVATIONS, SCALINGS, SignedPermutation, analyze_first_layer,
                             fit_monomial, match_networks, mlp_layers, transform_parameters)
 
@@ -74,14 +74,21 @@ def group_fit_residuals(model, analysis, x_fit, x_eval, transform=mirror) -> dic
     return {"in_group": float(in_group.median()), "unconstrained": float(free.median())}
 
 
+def first_layer_in_group(model, x, transform=mirror):
+    """:func:`eqlib.symmetry.analyze_first_layer` in the first activation's group, the neurons that
+    are constant on ``x`` exempt."""
+    L = mlp_layers(model)
+    return analyze_first_layer(L[0][0], L[0][1], L[1][0], transform=transform, activation=model.config.activations[0],
+                               active_extra=~constant_neurons(model, x))
+
+
 def analyze_activation(model, x_fit, x_eval, transform=mirror) -> dict:
     """First-layer labels in the activation's own group (constant neurons exempt), the fitted
     factors of the pairs, and the residuals of the latent action inside and outside the group."""
     model = model.cpu().eval()
     act = model.config.activations[0]
-    L = mlp_layers(model)
     constant = constant_neurons(model, x_eval)
-    a = analyze_first_layer(L[0][0], L[0][1], L[1][0], transform=transform, activation=act, active_extra=~constant)
+    a = first_layer_in_group(model, x_eval, transform)
     f = a.match.factors()
     pair_ratio = [float(max(abs(f[i]), abs(f[j])) / max(min(abs(f[i]), abs(f[j])), 1e-300)) for i, j, _ in a.pairs]
     return {"activation": act, "scaling": SCALINGS[act], "counts": a.counts, "explained": a.explained,
@@ -190,12 +197,13 @@ def trace_prefix(trace, epoch, activations):
 
 
 def trace_labels(trace, activation) -> list:
-    """The first-layer analysis after every epoch of a trace: counts, explained, median residual."""
+    """The first-layer analysis after every epoch of a trace: counts, explained, median residual, labels."""
     rows = []
     for e in range(len(trace["weight1"])):
         a = analyze_first_layer(trace["weight1"][e].double().numpy(), trace["bias1"][e].double().numpy(),
                                 trace["weight2"][e].double().numpy(), activation=activation)
-        rows.append({"epoch": e, "counts": a.counts, "explained": a.explained, "median_residual": a.median_residual})
+        rows.append({"epoch": e, "counts": a.counts, "explained": a.explained, "median_residual": a.median_residual,
+                     "labels": a.labels})
     return rows
 
 

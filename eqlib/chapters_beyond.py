@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from eqlib.analysis import analyze_mlp, mlp_metric, over_seeds, seed_metric
 from eqlib.beyond import (PREDICTED_GROUP, analyze_activation, fit_group_actions, group_equivariance_errors,
@@ -181,3 +180,108 @@ def barrier(losses) -> float:
     l = np.asarray(losses, float)
     t = np.linspace(0, 1, len(l))
     return float(np.max(l - ((1 - t) * l[0] + t * l[-1])) / max((l[0] + l[-1]) / 2, 1e-300))
+
+
+# --------------------------------------------------------------------------- the pages' phrases, from the numbers
+SCALING_NOTES = {
+    "none": "a filter may only be matched to another filter as it is: no sign, no scale",
+    "sign": "a filter may be matched to another filter or to its negative, with equal norm",
+    "positive": "a filter may be matched to a positive multiple of another, so paired filters may differ in norm, "
+                "but a negated match is outside the group",
+    "nonzero": "a filter may be matched to any non-zero multiple of another, negative ones included",
+}
+
+
+def activation_texts(res: dict, verdict: dict) -> dict:
+    """The glued phrases of an activation page."""
+    from eqlib.analysis import count, pm, stats
+    agg = res["aggregate"]
+    first = lambda rd, flip: res["metric"][rd]["equivariant"]["first_layer"][flip]
+    below = [m < u for m, u in zip(first("gaussian", "mirror"), first("gaussian", "updown"))]
+    return {"predicted": res["predicted_group"], "scaling_note": SCALING_NOTES[res["scaling"]],
+            "explained": pm(agg["explained"], 1), "active": pm(agg["active"], 1), "constant": pm(agg["constant"], 1),
+            "negation_only": pm(agg["negation_only"], 1), "in_group": pm(agg["in_group"]),
+            "unconstrained": pm(agg["unconstrained"]), "pairs_norm": pm(stats([a["pair_norm_ratio"] for a in res["per_seed"]
+                                                                                if a["pairs"]] or [float("nan")]), 2),
+            "metric_mirror": pm(stats(first("gaussian", "mirror"))), "metric_updown": pm(stats(first("gaussian", "updown"))),
+            "mirror_below": count(below), "holds": count([r["holds"] for r in verdict["per_seed"]]),
+            "min_explained": f"{verdict['min_explained']:.0%}", "max_ratio": f"{verdict['max_ratio']:g}"}
+
+
+def activations_summary_text(results: dict, verdicts: dict) -> str:
+    """Where the prediction holds and where it fails, activation by activation."""
+    held = [a for a, v in verdicts.items() if v["holds"] == v["n"]]
+    failed = [a for a, v in verdicts.items() if v["holds"] == 0]
+    mixed = [a for a in verdicts if a not in held + failed]
+    part = lambda names, what: f"{what}: {', '.join(names)}" if names else f"{what}: none"
+    return "; ".join([part(held, "the prediction holds in every seed for"),
+                      part(mixed, "in some seeds only for"), part(failed, "in no seed for")]) + "."
+
+
+def augmentation_texts(res: dict) -> dict:
+    """The glued phrases of the augmentation page, per task."""
+    from eqlib.analysis import count, pm, stats
+    out = {}
+    for task, r in res["tasks"].items():
+        t = task[:2]
+        e2e = {k: stats([h["test_equivariance_error"] for h in v]) for k, v in r["test"].items()}
+        expl = {k: [a["explained"] for a in v] for k, v in r["per_seed"].items()}
+        m = {k: r["metric"]["gaussian"][k]["first_layer"]["mirror"] for k in r["per_seed"]}
+        out.update({f"{t}_e2e_{k}": pm(v) for k, v in e2e.items()})
+        out.update({f"{t}_explained_{k}": pm(stats(v), 1) for k, v in expl.items()})
+        out.update({f"{t}_metric_{k}": pm(stats(v)) for k, v in m.items()})
+        out[f"{t}_aug_more_than_control"] = count([a > c for a, c in zip(expl["augmentation"], expl["control"])])
+        out[f"{t}_aug_metric_below_control"] = count([a < c for a, c in zip(m["augmentation"], m["control"])])
+        out[f"{t}_aug_e2e_below_control"] = count([a["test_equivariance_error"] < c["test_equivariance_error"]
+                                                   for a, c in zip(r["test"]["augmentation"], r["test"]["control"])])
+    return out
+
+
+def dihedral_texts(res: dict) -> dict:
+    from eqlib.analysis import count, pm
+    a = res["aggregate"]
+    out = {}
+    for k in res["fits"]:
+        out[f"{k}_defect"] = pm(a[k]["mean_defect"])
+        out[f"{k}_exact"] = pm(a[k]["exact_products"], 1)
+        out[f"{k}_orders"] = pm(a[k]["orders_agree"], 1)
+        out[f"{k}_matched"] = pm(a[k]["matched_by_every_element"], 1)
+        out[f"{k}_orbit_law"] = f"{sum(f['orbit_stabiliser_holds'] for f in res['fits'][k])} of " \
+                                f"{sum(len(f['orbits']) for f in res['fits'][k])}"
+    out["d4_below_control"] = count([d["mean_defect"] < c["mean_defect"]
+                                     for d, c in zip(res["fits"]["d4"], res["fits"]["control"])])
+    out["d4_below_mirror"] = count([d["mean_defect"] < c["mean_defect"]
+                                    for d, c in zip(res["fits"]["d4"], res["fits"]["equivariant"])])
+    return out
+
+
+def emergence_texts(res: dict) -> dict:
+    from eqlib.analysis import count, pm, stats
+    s = res["switch_epoch"]
+    ex = lambda k, e: [per[e]["explained"] for per in res["labels"][k]]
+    mm = lambda k, e: [m["first_layer"]["mirror"][e] for m in res["metric"][k]]
+    end = res["epochs"]
+    # the first epoch after which the equivariant model explains more neurons than at switch-on plus half the rise
+    firsts = []
+    for per in res["labels"]["equivariant"]:
+        target = per[s]["explained"] + 0.5 * (per[end]["explained"] - per[s]["explained"])
+        firsts.append(next((e for e in range(s, end + 1) if per[e]["explained"] >= target), end) - s)
+    return {"switch": str(s), "explained_switch": pm(stats(ex("equivariant", s)), 1),
+            "explained_end": pm(stats(ex("equivariant", end)), 1), "control_end": pm(stats(ex("control", end)), 1),
+            "metric_switch": pm(stats(mm("equivariant", s))), "metric_end": pm(stats(mm("equivariant", end))),
+            "control_metric_end": pm(stats(mm("control", end))),
+            "half_rise": pm(stats(firsts), 1),
+            "rises": count([a > b for a, b in zip(ex("equivariant", end), ex("equivariant", s))])}
+
+
+def merging_texts(res: dict) -> dict:
+    from eqlib.analysis import count, pm, stats
+    out = {}
+    for key in ("mirrored", "seeds_pairs"):
+        for k in ("equivariant", "control"):
+            ps = res[key][k]
+            out[f"{key}_{k}_naive"] = pm(stats([barrier(p["naive"]) for p in ps]))
+            out[f"{key}_{k}_aligned"] = pm(stats([barrier(p["aligned"]) for p in ps]))
+            out[f"{key}_{k}_lower"] = count([barrier(p["aligned"]) < barrier(p["naive"]) for p in ps],
+                                            "paths" if key == "seeds_pairs" else "models")
+    return out

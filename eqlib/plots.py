@@ -349,3 +349,125 @@ def intertwiner_heatmap(residuals: dict, title="residual of the best B with s(Ax
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=title, height=380)
     return fig
+
+
+# --------------------------------------------------------------------------- beyond the paper
+def _jpeg(rgb: np.ndarray, quality=85) -> str:
+    """(H, W, 3) floats in [0, 1] -> a data-URI JPEG (animation frames: a tenth of a PNG's size)."""
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _fixed_mosaic(W1, labels, per_row=8, upscale=2, border=2):
+    """Filters in index order (tile i at row i // per_row), framed in their label's colour."""
+    tile = 32 * upscale
+    cell = tile + 2 * border + 2
+    rows = -(-len(W1) // per_row)
+    canvas = np.ones((rows * cell, per_row * cell, 3))
+    for i, w in enumerate(W1):
+        r, c = divmod(i, per_row)
+        color = np.array([int(LABEL_COLORS[labels[i]][k:k + 2], 16) / 255 for k in (1, 3, 5)])
+        y0, x0 = r * cell + 1, c * cell + 1
+        canvas[y0:y0 + tile + 2 * border, x0:x0 + tile + 2 * border] = color
+        canvas[y0 + border:y0 + border + tile, x0 + border:x0 + border + tile] = filter_image(w, upscale=upscale)
+    return canvas
+
+
+def filter_animation(weights, labels, switch_epoch, title="the first-layer filters over training"):
+    """A plotly animation (play button and slider, no kernel needed) of the filters after every
+    epoch, tile i always neuron i, framed by that epoch's label. ``weights``: (epochs + 1, n, 3072)."""
+    frames = [go.Frame(data=[go.Image(source=_jpeg(_fixed_mosaic(np.asarray(w), lab)))], name=str(e))
+              for e, (w, lab) in enumerate(zip(weights, labels))]
+    fig = go.Figure(data=frames[0].data, frames=frames)
+    steps = [dict(method="animate", label=str(e), args=[[str(e)], dict(mode="immediate", frame=dict(duration=0),
+                                                                          transition=dict(duration=0))])
+             for e in range(len(frames))]
+    fig.update_layout(
+        title=f"{title} (loss on from epoch {switch_epoch})", height=620, width=620, margin=dict(l=10, r=10, t=50, b=10),
+        updatemenus=[dict(type="buttons", x=0, y=-0.02, xanchor="left", yanchor="top", buttons=[
+            dict(label="play", method="animate", args=[None, dict(frame=dict(duration=400), fromcurrent=True)])])],
+        sliders=[dict(active=0, steps=steps, x=0.12, len=0.88, y=-0.02, currentvalue=dict(prefix="after epoch "))])
+    for label in LABELS:
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=label,
+                        marker=dict(size=12, color=LABEL_COLORS[label], symbol="square"))
+    return _axes_off(fig)
+
+
+def _band(fig, x, per_seed, name, color, row=None, col=None, dash="solid"):
+    """Mean over seeds as a line, min-max as a shaded band."""
+    a = np.asarray(per_seed, float)
+    kw = dict(row=row, col=col) if row else {}
+    fig.add_scatter(x=list(x) + list(x)[::-1], y=list(a.max(0)) + list(a.min(0))[::-1], fill="toself",
+                    fillcolor=color, opacity=0.2, line=dict(width=0), hoverinfo="skip", showlegend=False, **kw)
+    fig.add_scatter(x=list(x), y=list(a.mean(0)), name=name, line=dict(color=color, dash=dash), **kw)
+
+
+KIND_COLORS = {"equivariant": "#1f77b4", "control": "#7f7f7f", "augmentation": "#2ca02c", "d4": "#9467bd"}
+
+
+def emergence_curves(res: dict):
+    """Explained first-layer neurons and the first-layer metric after every epoch, mean over seeds
+    (line) and their range (band), for the equivariant model and its control."""
+    fig = make_subplots(1, 2, subplot_titles=("explained first-layer neurons", "first-layer metric (Gaussian)"))
+    x = list(range(res["epochs"] + 1))
+    for kind in ("equivariant", "control"):
+        _band(fig, x, [[r["explained"] for r in per] for per in res["labels"][kind]], f"{kind}: explained",
+              KIND_COLORS[kind], 1, 1)
+        for flip, dash in (("mirror", "solid"), ("updown", "dot")):
+            _band(fig, x, [m["first_layer"][flip] for m in res["metric"][kind]], f"{kind}: {flip}",
+                  KIND_COLORS[kind], 1, 2, dash)
+    for c in (1, 2):
+        fig.add_vline(x=res["switch_epoch"], line=dict(color="black", dash="dash"), row=1, col=c)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=400, title="emergence over training (dashed line: the loss switches on)")
+    return fig
+
+
+def merge_paths_figure(res: dict):
+    """Test loss along the straight line between parameter sets, before (dotted) and after (solid)
+    alignment: each model with its mirrored copy, and each pair of seeds."""
+    fig = make_subplots(1, 2, subplot_titles=("with its mirrored copy", "between two seeds"))
+    for col, key in ((1, "mirrored"), (2, "seeds_pairs")):
+        for kind in ("equivariant", "control"):
+            for way, dash in (("aligned", "solid"), ("naive", "dot")):
+                _band(fig, res["alphas"], [p[way] for p in res[key][kind]], f"{kind}, {way}", KIND_COLORS[kind],
+                      1, col, dash)
+    fig.update_xaxes(title_text="α (0: the model, 1: the other)")
+    fig.update_yaxes(title_text="test loss", type="log")
+    fig.update_layout(height=400, title="loss along the linear path (line: mean; band: range over models)")
+    return fig
+
+
+def defect_heatmaps(fits: dict, names, title="homomorphism defect ||P(g)P(h) − P(gh)|| / √n"):
+    """One heatmap of the defect over all pairs of elements per model kind."""
+    kinds = list(fits)
+    fig = make_subplots(1, len(kinds), subplot_titles=kinds)
+    for c, k in enumerate(kinds, 1):
+        fig.add_heatmap(z=fits[k]["defect"], x=list(names), y=list(names), zmin=0, zmax=2, colorscale="Viridis",
+                        showscale=c == len(kinds), row=1, col=c)
+    fig.update_yaxes(autorange="reversed", title_text="g")
+    fig.update_xaxes(title_text="h")
+    fig.update_layout(title=title, height=360)
+    return fig
+
+
+def orbit_filters(W1, orbits, max_orbits=10, title="filter orbits under the fitted D4 action (largest first)"):
+    """One row per orbit: its filters side by side, with the orbit's size and stabiliser."""
+    rows = sorted(orbits, key=lambda o: -o["size"])[:max_orbits]
+    if not rows:
+        return go.Figure().update_layout(title=f"{title}: no neuron is matched by every element", height=120)
+    width = max(o["size"] for o in rows)
+    tile = 64 + 4
+    canvas = np.ones((len(rows) * tile, width * tile, 3))
+    for r, o in enumerate(rows):
+        for c, i in enumerate(o["neurons"]):
+            canvas[r * tile + 2:r * tile + 66, c * tile + 2:c * tile + 66] = filter_image(W1[i], upscale=2)
+    fig = go.Figure(go.Image(source=_png(canvas), hoverinfo="skip"))
+    for r, o in enumerate(rows):
+        fig.add_annotation(x=width * tile, y=r * tile + tile / 2, xanchor="left", showarrow=False,
+                           text=f"size {o['size']}, stabiliser {{{', '.join(o['stabiliser'])}}}")
+    fig.update_layout(title=title, height=len(rows) * tile * 0.9 + 100, width=width * tile * 0.9 + 360,
+                      margin=dict(l=10, r=260, t=50, b=10))
+    return _axes_off(fig)

@@ -10,7 +10,8 @@ from eqlib.analysis import DEPTH_NAMES, count, over_seeds, pm, stats
 from eqlib.metric import FLIP_NAMES, READINGS
 from eqlib.symmetry import LABELS
 
-KIND_NAMES = {"equivariant": "equivariant", "control": "control (weight 0)", "at switch-on": "at switch-on"}
+KIND_NAMES = {"equivariant": "equivariant", "control": "control (weight 0)", "at switch-on": "at switch-on",
+              "augmentation": "augmentation", "d4": "D4 loss"}
 
 
 def quality_key(task) -> str:
@@ -141,3 +142,79 @@ def sensitivity(rows) -> tuple:
     return head, [[r["weight"], r["epochs"], r["schedule"], f"{r['reconstruction']:.4f}", f"{r['equivariance_error']:.3f}",
                    *(f"{r['metric'][rd]['mirror']:.3f} / {r['metric'][rd]['updown']:.3f}" for rd in READINGS),
                    r["explained"], *(r["counts"][k] for k in LABELS)] for r in rows]
+
+
+# --------------------------------------------------------------------------- beyond the paper
+def activation_seeds(res: dict, verdict: dict) -> tuple:
+    """One row per seed of an activation page: labels in the activation's group, and the latent
+    action's residual inside the group and outside it (the best affine map)."""
+    rows = []
+    for s, a, v in zip(res["seeds"], res["per_seed"], verdict["per_seed"]):
+        c = a["counts"]
+        rows.append([s, a["active"], a["constant"], c["self-symmetric"], c["anti-symmetric"], c["mirrored pair"],
+                     c["mirrored-negated pair"], c["unmatched"], a["explained"], a["negation_only"],
+                     f"{a['pair_norm_ratio']:.2f}", f"{a['in_group']:.3f}", f"{a['unconstrained']:.3f}",
+                     "✓" if v["holds"] else "✗"])
+    return ["seed", "active", "constant on data", "self", "anti", "pair", "negated pair", "unmatched", "explained",
+            "negation only", "pair norm ratio", "in-group residual", "unconstrained residual", "holds"], rows
+
+
+def activations_summary(results: dict, verdicts: dict) -> tuple:
+    """One row per activation: its predicted group, what the fit finds (mean ± sd over seeds), the
+    first-layer metric under every reading, and in how many seeds the prediction holds."""
+    rows = []
+    for act, r in results.items():
+        agg, m = r["aggregate"], r["metric"]
+        metric = [pm(stats(m[rd]["equivariant"]["first_layer"]["mirror"])) for rd in READINGS]
+        rows.append([act, r["predicted_group"], f"{pm(agg['explained'], 1)} / {pm(agg['active'], 1)}",
+                     pm(agg["negation_only"], 1), pm(agg["in_group"]), pm(agg["unconstrained"]), *metric,
+                     pm(stats(m["gaussian"]["equivariant"]["first_layer"]["updown"])),
+                     f"{verdicts[act]['holds']} of {verdicts[act]['n']}"])
+    return ["activation", "predicted group", "explained / active", "negation only", "in-group residual",
+            "unconstrained residual", *(f"metric ({READINGS[rd]})" for rd in READINGS), "up-down (Gaussian)",
+            "prediction holds (seeds)"], rows
+
+
+def kinds_quality(test: dict, task) -> tuple:
+    """Test quality and end-to-end equivariance error per model kind, mean ± sd over seeds."""
+    key = quality_key(task)
+    return (["model", key.replace("_", " "), "end-to-end equivariance error"],
+            [[KIND_NAMES[k], pm(stats([t[key] for t in ts]), 4), pm(stats([t["test_equivariance_error"] for t in ts]))]
+             for k, ts in test.items()])
+
+
+def dihedral(res: dict) -> tuple:
+    """Per model kind: how far the fitted first-layer actions are from a D4 homomorphism, and their orbits."""
+    rows = []
+    for k, fits in res["fits"].items():
+        agg = res["aggregate"][k]
+        sizes = "; ".join(", ".join(f"{n}×{s}" for s, n in f["orbit_sizes"].items()) or "none" for f in fits)
+        rows.append([KIND_NAMES[k], pm(agg["mean_defect"]), pm(agg["max_defect"]),
+                     f"{pm(agg['exact_products'], 1)} of 64", f"{pm(agg['orders_agree'], 1)} of 8",
+                     f"{pm(agg['matched_by_every_element'], 1)} / {pm(agg['active'], 1)}", sizes,
+                     pm(stats([sum(x[1:]) / 7 for x in res["end_to_end"][k]]))])
+    return ["model", "mean defect", "largest defect", "exact products", "element orders kept",
+            "neurons matched by every element / active", "orbits (count × size), per seed",
+            "end-to-end error, mean over the 7 non-identity elements"], rows
+
+
+def d4_elements(res: dict) -> tuple:
+    """Per group element: its order and the end-to-end error of each model kind."""
+    names = res["group"]
+    rows = [[n, res["fits"]["d4"][0]["orders"][i]["order"],
+             *(pm(stats([e[i] for e in res["end_to_end"][k]])) for k in res["end_to_end"])] for i, n in enumerate(names)]
+    return ["element", "order", *(KIND_NAMES[k] for k in res["end_to_end"])], rows
+
+
+def merging(res: dict, barrier) -> tuple:
+    """Loss barriers (excess over the chord, relative to the endpoints) before and after alignment."""
+    rows = []
+    for key, what in (("mirrored", "with its mirrored copy"), ("seeds_pairs", "between two seeds")):
+        for k in ("equivariant", "control"):
+            ps = res[key][k]
+            rows.append([what, KIND_NAMES[k], len(ps), pm(stats([barrier(p["naive"]) for p in ps])),
+                         pm(stats([barrier(p["aligned"]) for p in ps])),
+                         pm(stats([p["aligned"][len(p["aligned"]) // 2] for p in ps]), 4),
+                         pm(stats([(p["aligned"][0] + p["aligned"][-1]) / 2 for p in ps]), 4)])
+    return ["path", "models", "paths", "barrier, naive", "barrier, aligned", "midpoint loss, aligned",
+            "endpoint loss (mean)"], rows
