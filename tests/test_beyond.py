@@ -7,7 +7,7 @@ from eqlib.beyond import (align, analyze_activation, fit_group_actions, group_fi
 from eqlib.data import mirror
 from eqlib.groups import D4
 from eqlib.models import MLP, MLPConfig
-from eqlib.symmetry import analyze_first_layer, match_networks, mlp_layers
+from eqlib.symmetry import analyze_first_layer, match_networks
 from eqlib.theory import equivariant_mlp, mlp_from_layers, scramble
 
 

@@ -63,3 +63,40 @@ def test_figure_shows_outside_the_book_and_glues_inside(monkeypatch):
     bundle = obj._repr_mimebundle_()
     assert name == "fig_x" and display is False and "Plotly.newPlot" in bundle["text/html"]
     assert "cdn" not in bundle["text/html"].lower(), "the book's own plotly.js, no CDN"
+
+
+def test_filter_animation_has_one_jpeg_frame_per_epoch_and_a_slider():
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((3, 16, 3072))
+    labels = [["unmatched"] * 16, ["self-symmetric"] * 16, ["inactive"] * 16]
+    fig = plots.filter_animation(weights, labels, switch_epoch=1)
+    assert len(fig.frames) == 3 and all(f.data[0].source.startswith("data:image/jpeg") for f in fig.frames)
+    assert len(fig.layout.sliders[0].steps) == 3 and "epoch 1" in fig.layout.title.text
+    assert fig.frames[0].data[0].source != fig.frames[1].data[0].source, "frames differ with the labels' colours"
+
+
+def test_fixed_mosaic_frames_tile_i_in_its_labels_colour():
+    W = np.zeros((2, 3072))
+    canvas = plots._fixed_mosaic(W, ["self-symmetric", "unmatched"], per_row=2, upscale=1)
+    color = lambda lab: np.array([int(plots.LABEL_COLORS[lab][k:k + 2], 16) / 255 for k in (1, 3, 5)])
+    assert np.allclose(canvas[1, 1], color("self-symmetric"))
+    cell = 32 + 2 * 2 + 2
+    assert np.allclose(canvas[1, cell + 1], color("unmatched"))
+    assert np.allclose(canvas[10, 10], 0.5), "a zero filter is mid-grey"
+
+
+def test_emergence_and_merge_figures_draw_mean_and_range():
+    labels = {k: [[{"explained": e + s} for e in range(3)] for s in range(2)] for k in ("equivariant", "control")}
+    metric = {k: [{"first_layer": {"mirror": [0.5, 0.4, 0.3], "updown": [0.6, 0.6, 0.6]}}] * 2 for k in labels}
+    fig = plots.emergence_curves({"epochs": 2, "switch_epoch": 1, "labels": labels, "metric": metric})
+    means = [t for t in fig.data if t.name == "equivariant: explained"]
+    assert list(means[0].y) == [0.5, 1.5, 2.5], "the mean over seeds"
+    path = {"alphas": [0, 0.5, 1], "mirrored": {k: [{"naive": [1, 2, 1], "aligned": [1, 1, 1]}] for k in labels},
+            "seeds_pairs": {k: [{"naive": [1, 3, 1], "aligned": [1, 1.5, 1]}] for k in labels}}
+    assert len(plots.merge_paths_figure(path).data) == 2 * 2 * 2 * 2, "band and line per panel, kind and way"
+
+
+def test_orbit_figure_says_when_no_neuron_is_matched():
+    assert "no neuron" in plots.orbit_filters(np.zeros((4, 3072)), []).layout.title.text
+    fig = plots.orbit_filters(np.zeros((4, 3072)), [{"neurons": [0, 1], "size": 2, "stabiliser": ["e", "s"]}])
+    assert "stabiliser {e, s}" in fig.layout.annotations[0].text

@@ -34,3 +34,22 @@ def test_seed_counts_and_verdict_texts():
     v = {"within": 6, "rows": 12, "order": 3, "pairs": 6, "lr_below_ud": 8, "lr_rows": 8, "median_ratio": 1.93}
     assert tables.verdict_texts(v) == {"within": "6 of 12", "order": "3 of 6", "lr": "8 of 8", "ratio": "1.9"}
     assert stats([1, 3])["mean"] == 2
+
+
+def test_merging_table_reports_barriers_before_and_after_alignment():
+    from eqlib.chapters_beyond import barrier
+    res = {"mirrored": {k: [{"naive": [1, 3, 1], "aligned": [1, 1, 1]}] for k in ("equivariant", "control")},
+           "seeds_pairs": {k: [{"naive": [1, 2, 1], "aligned": [1, 1.5, 1]}] * 2 for k in ("equivariant", "control")}}
+    header, rows = tables.merging(res, barrier)
+    assert rows[0][:5] == ["with its mirrored copy", "equivariant", 1, "2.000 ± 0.000", "0.000 ± 0.000"]
+    assert rows[2][2] == 2 and rows[2][4] == "0.500 ± 0.000"
+
+
+def test_activation_summary_row_counts_the_seeds_where_the_prediction_holds():
+    from eqlib.metric import READINGS
+    metric = {rd: {"equivariant": {"first_layer": {"mirror": [0.1, 0.2], "updown": [0.3, 0.4]}}} for rd in READINGS}
+    agg = {k: stats([1.0, 2.0]) for k in ("explained", "active", "negation_only", "in_group", "unconstrained")}
+    res = {"relu": {"predicted_group": "permutations with positive scalings", "aggregate": agg, "metric": metric}}
+    header, rows = tables.activations_summary(res, {"relu": {"holds": 1, "n": 2}})
+    assert rows[0][0] == "relu" and rows[0][-1] == "1 of 2" and rows[0][-2] == "0.350 ± 0.071"
+    assert len(header) == len(rows[0])
