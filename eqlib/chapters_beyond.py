@@ -45,19 +45,23 @@ def activation_chapter(activation, data, seeds, n_images=20_000, n_fit=20_000, n
             "config": config_record(model_config, train_config)}, models
 
 
+NO_DISCRETE_PREDICTION = ("identity",)     # GL(n): every invertible map passes through the identity
+
+
 def activation_verdict(res: dict, min_explained=0.5, max_ratio=2.0) -> dict:
     """Per seed, whether the prediction holds: at least ``min_explained`` of the active first-layer
     neurons explained inside the group, and the latent action inside the group at most
-    ``max_ratio`` times the unconstrained affine map's residual. For the identity (GL(n): no
-    discrete prediction) only the second part is asked, with the unconstrained map."""
+    ``max_ratio`` times the unconstrained affine map's residual. The identity's group is all of
+    GL(n), which predicts no discrete structure: its verdict is ``None`` (not applicable)."""
+    applicable = res["activation"] not in NO_DISCRETE_PREDICTION
     rows = []
     for a in res["per_seed"]:
         frac = a["explained"] / max(a["active"], 1)
         ratio = a["in_group"] / max(a["unconstrained"], 1e-300)
-        ok = ratio <= max_ratio and (frac >= min_explained or res["activation"] == "identity")
-        rows.append({"explained_fraction": frac, "ratio": ratio, "holds": bool(ok)})
-    return {"per_seed": rows, "holds": sum(r["holds"] for r in rows), "n": len(rows),
-            "min_explained": min_explained, "max_ratio": max_ratio}
+        rows.append({"explained_fraction": frac, "ratio": ratio,
+                     "holds": bool(ratio <= max_ratio and frac >= min_explained) if applicable else None})
+    return {"per_seed": rows, "holds": sum(bool(r["holds"]) for r in rows) if applicable else None, "n": len(rows),
+            "applicable": applicable, "min_explained": min_explained, "max_ratio": max_ratio}
 
 
 def load_or_run_activation(path, activation, seeds, data, profile="full", **kw) -> dict:
@@ -204,15 +208,18 @@ def activation_texts(res: dict, verdict: dict) -> dict:
             "unconstrained": pm(agg["unconstrained"]), "pairs_norm": pm(stats([a["pair_norm_ratio"] for a in res["per_seed"]
                                                                                 if a["pairs"]] or [float("nan")]), 2),
             "metric_mirror": pm(stats(first("gaussian", "mirror"))), "metric_updown": pm(stats(first("gaussian", "updown"))),
-            "mirror_below": count(below), "holds": count([r["holds"] for r in verdict["per_seed"]]),
+            "mirror_below": count(below),
+            "holds": count([r["holds"] for r in verdict["per_seed"]]) if verdict["applicable"] else
+            "— not applicable: all of GL(n) passes through the identity, so no discrete structure is predicted",
             "min_explained": f"{verdict['min_explained']:.0%}", "max_ratio": f"{verdict['max_ratio']:g}"}
 
 
 def activations_summary_text(results: dict, verdicts: dict) -> str:
     """Where the prediction holds and where it fails, activation by activation."""
-    held = [a for a, v in verdicts.items() if v["holds"] == v["n"]]
-    failed = [a for a, v in verdicts.items() if v["holds"] == 0]
-    mixed = [a for a in verdicts if a not in held + failed]
+    judged = {a: v for a, v in verdicts.items() if v["applicable"]}
+    held = [a for a, v in judged.items() if v["holds"] == v["n"]]
+    failed = [a for a, v in judged.items() if v["holds"] == 0]
+    mixed = [a for a in judged if a not in held + failed]
     part = lambda names, what: f"{what}: {', '.join(names)}" if names else f"{what}: none"
     return "; ".join([part(held, "the prediction holds in every seed for"),
                       part(mixed, "in some seeds only for"), part(failed, "in no seed for")]) + "."

@@ -33,6 +33,9 @@ def _mirror(x, k, image_shape):
     return x if k == 0 else x.reshape(-1, *image_shape).flip(-1).reshape(x.shape)
 
 
+_TABLES = {}
+
+
 @dataclass(frozen=True)
 class Group:
     name: str
@@ -62,7 +65,13 @@ class Group:
         return out
 
     def table(self) -> list:
-        """``table[a][b] = a * b`` (first ``b``, then ``a``), read off the actions on a probe image."""
+        """``table[a][b] = a * b`` (first ``b``, then ``a``), read off the actions on a probe image
+        (computed once per group)."""
+        if self.name not in _TABLES:
+            _TABLES[self.name] = self._read_table()
+        return _TABLES[self.name]
+
+    def _read_table(self) -> list:
         gen = torch.Generator().manual_seed(0)
         shape = (1, 4, 4) if self.name == "D4" else (1, 2, 3)
         probe = torch.randn(1, shape[0] * shape[1] * shape[2], generator=gen, dtype=torch.float64)

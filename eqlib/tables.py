@@ -154,7 +154,7 @@ def activation_seeds(res: dict, verdict: dict) -> tuple:
         rows.append([s, a["active"], a["constant"], c["self-symmetric"], c["anti-symmetric"], c["mirrored pair"],
                      c["mirrored-negated pair"], c["unmatched"], a["explained"], a["negation_only"],
                      f"{a['pair_norm_ratio']:.2f}", f"{a['in_group']:.3f}", f"{a['unconstrained']:.3f}",
-                     "✓" if v["holds"] else "✗"])
+                     "n/a" if v["holds"] is None else "✓" if v["holds"] else "✗"])
     return ["seed", "active", "constant on data", "self", "anti", "pair", "negated pair", "unmatched", "explained",
             "negation only", "pair norm ratio", "in-group residual", "unconstrained residual", "holds"], rows
 
@@ -169,7 +169,7 @@ def activations_summary(results: dict, verdicts: dict) -> tuple:
         rows.append([act, r["predicted_group"], f"{pm(agg['explained'], 1)} / {pm(agg['active'], 1)}",
                      pm(agg["negation_only"], 1), pm(agg["in_group"]), pm(agg["unconstrained"]), *metric,
                      pm(stats(m["gaussian"]["equivariant"]["first_layer"]["updown"])),
-                     f"{verdicts[act]['holds']} of {verdicts[act]['n']}"])
+                     f"{verdicts[act]['holds']} of {verdicts[act]['n']}" if verdicts[act]["applicable"] else "n/a"])
     return ["activation", "predicted group", "explained / active", "negation only", "in-group residual",
             "unconstrained residual", *(f"metric ({READINGS[rd]})" for rd in READINGS), "up-down (Gaussian)",
             "prediction holds (seeds)"], rows
@@ -190,7 +190,7 @@ def dihedral(res: dict) -> tuple:
         agg = res["aggregate"][k]
         sizes = "; ".join(", ".join(f"{n}×{s}" for s, n in f["orbit_sizes"].items()) or "none" for f in fits)
         rows.append([KIND_NAMES[k], pm(agg["mean_defect"]), pm(agg["max_defect"]),
-                     f"{pm(agg['exact_products'], 1)} of 64", f"{pm(agg['orders_agree'], 1)} of 8",
+                     f"{pm(agg['exact_products'], 1)} of 49", f"{pm(agg['orders_agree'], 1)} of 7",
                      f"{pm(agg['matched_by_every_element'], 1)} / {pm(agg['active'], 1)}", sizes,
                      pm(stats([sum(x[1:]) / 7 for x in res["end_to_end"][k]]))])
     return ["model", "mean defect", "largest defect", "exact products", "element orders kept",

@@ -192,7 +192,8 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
     Once the equivariance weight is positive, ``equivariance_mode="loss"`` adds the loss for one
     group element per batch (the mirror, or a uniformly drawn non-identity element of D4), and
     ``"augment"`` replaces each input (and the autoencoder's target) by its image under a
-    uniformly drawn group element, identity included, with no extra loss."""
+    uniformly drawn group element, identity included, with no extra loss (the weight only
+    switches it on: its size and schedule play no part)."""
     torch.manual_seed(tc.seed)
     model = build_model(model_config).to(device)
     x_train, y_train, x_test, y_test = (t.to(device) for t in data.tensors())
@@ -200,7 +201,7 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
         x_train, y_train = x_train[:tc.train_size], y_train[:tc.train_size]
     group = get_group(tc.group)
     mirror_loss = tc.group == "mirror" and tc.equivariance_mode == "loss"
-    x_train_m = mirror(x_train).contiguous() if tc.group == "mirror" else None   # mirrored copies, made once
+    x_train_m = mirror(x_train).contiguous() if mirror_loss else None   # mirrored copies, made once
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, **_fused(device))
     gen = torch.Generator().manual_seed(tc.seed)

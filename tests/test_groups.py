@@ -12,6 +12,8 @@ def test_d4_table_is_the_dihedral_group_of_order_8():
     orders = sorted(D4.element_order(k) for k in range(8))
     assert orders == [1, 2, 2, 2, 2, 2, 4, 4], "D4: identity, five involutions, two quarter turns"
     assert any(t[a][b] != t[b][a] for a in range(8) for b in range(8)), "not abelian (unlike C8 or C2 x C4)"
+    name = lambda k: D4.names[k]
+    assert name(t[1][4]) == "rs" and name(t[4][1]) == "r³s", "table[a][b] is 'first b, then a': s r = r³ s"
 
 
 def test_d4_acts_as_the_image_transformations_it_names():

@@ -50,6 +50,6 @@ def test_activation_summary_row_counts_the_seeds_where_the_prediction_holds():
     metric = {rd: {"equivariant": {"first_layer": {"mirror": [0.1, 0.2], "updown": [0.3, 0.4]}}} for rd in READINGS}
     agg = {k: stats([1.0, 2.0]) for k in ("explained", "active", "negation_only", "in_group", "unconstrained")}
     res = {"relu": {"predicted_group": "permutations with positive scalings", "aggregate": agg, "metric": metric}}
-    header, rows = tables.activations_summary(res, {"relu": {"holds": 1, "n": 2}})
+    header, rows = tables.activations_summary(res, {"relu": {"holds": 1, "n": 2, "applicable": True}})
     assert rows[0][0] == "relu" and rows[0][-1] == "1 of 2" and rows[0][-2] == "0.350 ± 0.071"
     assert len(header) == len(rows[0])

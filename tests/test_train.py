@@ -218,3 +218,15 @@ def test_d4_loss_run_trains_and_shares_the_snapshot(cache):
 def test_bad_mode_or_group_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"equivariance_mode": "augment"}, {"group": "d4"}])
+def test_augmentation_and_d4_runs_forked_from_the_snapshot_equal_the_runs_from_scratch(cache, kwargs):
+    d = synthetic_cifar()
+    train(SMALL, TrainConfig(epochs=4, batch_size=128), d, cache=cache, progress=False)
+    forked = train(SMALL, TrainConfig(epochs=4, batch_size=128, **kwargs), d, cache=cache, progress=False)
+    scratch = train(SMALL, TrainConfig(epochs=4, batch_size=128, **kwargs), d, cache=cache, progress=False,
+                    use_cache=False)
+    assert forked.forked_at == 2 and scratch.forked_at == 0
+    for (k, v), w in zip(forked.model.state_dict().items(), scratch.model.state_dict().values()):
+        assert torch.equal(v, w), f"{kwargs}: forked {k} differs from the run trained from scratch"
