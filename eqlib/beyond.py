@@ -247,13 +247,21 @@ def merge_paths(model_a, model_b, task, x, y, alphas, mirrored=False) -> dict:
     """Losses along the straight path between two MLPs, before and after aligning ``b`` to ``a``
     by weight matching (:func:`eqlib.symmetry.match_networks`, layer by layer on the incoming
     weights and biases, the hidden symmetries of each activation). With ``mirrored``, ``b`` is
-    first replaced by the parameters of its mirrored copy ``x -> g' b(g x)``."""
+    first replaced by the parameters of its mirrored copy ``x -> g' b(g x)``, which differs from
+    ``b`` only in its first and last layers, and a third path (``aligned_first``) aligns the first
+    layer alone, leaving the hidden layers as they are."""
     acts = list(model_a.config.activations)
     la, lb = mlp_layers(model_a.cpu()), mlp_layers(model_b.cpu())
     if mirrored:
         lb = transform_parameters(lb, mirror, output_action(task))
     m = match_networks(la, lb, acts)
-    aligned = align(lb, m.perms)
-    return {"alphas": list(alphas), "naive": path_losses(la, lb, acts, task, x, y, alphas),
-            "aligned": path_losses(la, aligned, acts, task, x, y, alphas),
-            "layer_residuals": m.layer_residuals, "output_residual": m.output_residual}
+    out = {"alphas": list(alphas), "naive": path_losses(la, lb, acts, task, x, y, alphas),
+           "aligned": path_losses(la, align(lb, m.perms), acts, task, x, y, alphas),
+           "layer_residuals": m.layer_residuals, "output_residual": m.output_residual}
+    if mirrored:      # the copy differs only in its first and last layers: align the first layer alone too
+        first = match_networks(la[:1] + [(np.zeros((1, len(la[0][0]))), np.zeros(1))],
+                               lb[:1] + [(np.zeros((1, len(lb[0][0]))), np.zeros(1))], acts[:1]).perms[0]
+        n = [len(W) for W, _ in la[1:-1]]
+        ident = [SignedPermutation(np.arange(k), np.ones(k), np.ones(k), 0.0) for k in n]
+        out["aligned_first"] = path_losses(la, align(lb, [first] + ident), acts, task, x, y, alphas)
+    return out

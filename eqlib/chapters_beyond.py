@@ -58,10 +58,12 @@ def activation_verdict(res: dict, min_explained=0.5, max_ratio=2.0) -> dict:
     for a in res["per_seed"]:
         frac = a["explained"] / max(a["active"], 1)
         ratio = a["in_group"] / max(a["unconstrained"], 1e-300)
-        rows.append({"explained_fraction": frac, "ratio": ratio,
-                     "holds": bool(ratio <= max_ratio and frac >= min_explained) if applicable else None})
+        structure, residual = bool(frac >= min_explained), bool(ratio <= max_ratio)
+        rows.append({"explained_fraction": frac, "ratio": ratio, "structure": structure, "residual": residual,
+                     "holds": structure and residual if applicable else None})
+    counts = {k: sum(r[k] for r in rows) for k in ("structure", "residual")}
     return {"per_seed": rows, "holds": sum(bool(r["holds"]) for r in rows) if applicable else None, "n": len(rows),
-            "applicable": applicable, "min_explained": min_explained, "max_ratio": max_ratio}
+            **counts, "applicable": applicable, "min_explained": min_explained, "max_ratio": max_ratio}
 
 
 def load_or_run_activation(path, activation, seeds, data, profile="full", **kw) -> dict:
@@ -215,14 +217,21 @@ def activation_texts(res: dict, verdict: dict) -> dict:
 
 
 def activations_summary_text(results: dict, verdicts: dict) -> str:
-    """Where the prediction holds and where it fails, activation by activation."""
+    """Where the prediction holds and where it fails, activation by activation, and which half of
+    the criterion fails."""
     judged = {a: v for a, v in verdicts.items() if v["applicable"]}
     held = [a for a, v in judged.items() if v["holds"] == v["n"]]
     failed = [a for a, v in judged.items() if v["holds"] == 0]
     mixed = [a for a in judged if a not in held + failed]
     part = lambda names, what: f"{what}: {', '.join(names)}" if names else f"{what}: none"
-    return "; ".join([part(held, "the prediction holds in every seed for"),
-                      part(mixed, "in some seeds only for"), part(failed, "in no seed for")]) + "."
+    both = "; ".join([part(held, "both parts hold in every seed for"),
+                      part(mixed, "in some seeds only for"), part(failed, "in no seed for")])
+    each = ", ".join(f"{a} {v['structure']} and {v['residual']} of {v['n']}" for a, v in judged.items())
+    neg = [a for a, r in results.items() if SCALINGS[a] in ("none", "positive")]
+    no_neg = [a for a in neg if all(s["negation_only"] == 0 for s in results[a]["per_seed"])]
+    return (f"{both}. Seeds with at least half of the active neurons explained, and with the in-group residual at "
+            f"most twice the unconstrained one: {each}. Where the group has no negation ({', '.join(neg)}), no "
+            f"filter needed one in {len(no_neg)} of {len(neg)} activations over all seeds.")
 
 
 def augmentation_texts(res: dict) -> dict:
@@ -291,4 +300,10 @@ def merging_texts(res: dict) -> dict:
             out[f"{key}_{k}_aligned"] = pm(stats([barrier(p["aligned"]) for p in ps]))
             out[f"{key}_{k}_lower"] = count([barrier(p["aligned"]) < barrier(p["naive"]) for p in ps],
                                             "paths" if key == "seeds_pairs" else "models")
+            if key == "mirrored":
+                out[f"mirrored_{k}_first"] = pm(stats([barrier(p["aligned_first"]) for p in ps]))
+                out[f"mirrored_{k}_first_lower"] = count([barrier(p["aligned_first"]) < barrier(p["naive"])
+                                                          for p in ps], "models")
+                out[f"mirrored_{k}_residuals"] = ", ".join(
+                    pm(stats([p["layer_residuals"][i] for p in ps]), 2) for i in range(len(ps[0]["layer_residuals"])))
     return out

@@ -427,13 +427,15 @@ def emergence_curves(res: dict):
 
 def merge_paths_figure(res: dict):
     """Test loss along the straight line between parameter sets, before (dotted) and after (solid)
-    alignment: each model with its mirrored copy, and each pair of seeds."""
+    alignment, and for the mirrored copy after aligning its first layer alone (dash-dot): each
+    model with its mirrored copy, and each pair of seeds."""
     fig = make_subplots(1, 2, subplot_titles=("with its mirrored copy", "between two seeds"))
     for col, key in ((1, "mirrored"), (2, "seeds_pairs")):
         for kind in ("equivariant", "control"):
-            for way, dash in (("aligned", "solid"), ("naive", "dot")):
-                _band(fig, res["alphas"], [p[way] for p in res[key][kind]], f"{kind}, {way}", KIND_COLORS[kind],
-                      1, col, dash)
+            for way, dash in (("aligned", "solid"), ("naive", "dot"), ("aligned_first", "dashdot")):
+                if way in res[key][kind][0]:
+                    _band(fig, res["alphas"], [p[way] for p in res[key][kind]], f"{kind}, {way.replace('_', ' ')}",
+                          KIND_COLORS[kind], 1, col, dash)
     fig.update_xaxes(title_text="α (0: the model, 1: the other)")
     fig.update_yaxes(title_text="test loss", type="log")
     fig.update_layout(height=400, title="loss along the linear path (line: mean; band: range over models)")

@@ -169,10 +169,12 @@ def activations_summary(results: dict, verdicts: dict) -> tuple:
         rows.append([act, r["predicted_group"], f"{pm(agg['explained'], 1)} / {pm(agg['active'], 1)}",
                      pm(agg["negation_only"], 1), pm(agg["in_group"]), pm(agg["unconstrained"]), *metric,
                      pm(stats(m["gaussian"]["equivariant"]["first_layer"]["updown"])),
+                     f"{verdicts[act]['structure']} of {verdicts[act]['n']}",
+                     f"{verdicts[act]['residual']} of {verdicts[act]['n']}",
                      f"{verdicts[act]['holds']} of {verdicts[act]['n']}" if verdicts[act]["applicable"] else "n/a"])
     return ["activation", "predicted group", "explained / active", "negation only", "in-group residual",
             "unconstrained residual", *(f"metric ({READINGS[rd]})" for rd in READINGS), "up-down (Gaussian)",
-            "prediction holds (seeds)"], rows
+            "≥ half explained (seeds)", "in-group ≤ 2× unconstrained (seeds)", "prediction holds (seeds)"], rows
 
 
 def kinds_quality(test: dict, task) -> tuple:
@@ -214,7 +216,9 @@ def merging(res: dict, barrier) -> tuple:
             ps = res[key][k]
             rows.append([what, KIND_NAMES[k], len(ps), pm(stats([barrier(p["naive"]) for p in ps])),
                          pm(stats([barrier(p["aligned"]) for p in ps])),
+                         pm(stats([barrier(p["aligned_first"]) for p in ps])) if "aligned_first" in ps[0] else "–",
                          pm(stats([p["aligned"][len(p["aligned"]) // 2] for p in ps]), 4),
                          pm(stats([(p["aligned"][0] + p["aligned"][-1]) / 2 for p in ps]), 4)])
-    return ["path", "models", "paths", "barrier, naive", "barrier, aligned", "midpoint loss, aligned",
+    return ["path", "models", "paths", "barrier, naive", "barrier, aligned (all layers)",
+            "barrier, aligned (first layer only)", "midpoint loss, aligned",
             "endpoint loss (mean)"], rows

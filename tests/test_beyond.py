@@ -42,6 +42,8 @@ def test_merging_an_equivariant_network_with_its_mirrored_self_is_flat_only_afte
     x = torch.randn(64, 3072, dtype=torch.float64)
     r = merge_paths(a, mlp_from_layers(b, acts).double(), "autoencoder", x, None, [0, 0.5, 1], mirrored=True)
     assert max(r["aligned"]) - min(r["aligned"]) < 1e-9, "aligned mirrored copy = the network itself"
+    assert max(r["aligned_first"]) - min(r["aligned_first"]) > 1e-6, \
+        "the scrambled hidden layers stay misaligned when only the first layer is aligned"
     assert abs(r["naive"][1] - r["naive"][0]) > 1e-3 * r["naive"][0], "the unaligned midpoint is another network"
     assert np.isclose(r["naive"][0], r["naive"][2]), "both endpoints compute the same (equivariant) function"
 

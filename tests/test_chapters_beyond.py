@@ -29,7 +29,9 @@ def test_activation_chapter_analyses_each_seed_in_its_own_group(data):
 def test_activation_verdict_follows_its_stated_thresholds():
     seed = lambda explained, active, ig, un: {"explained": explained, "active": active, "in_group": ig, "unconstrained": un}
     res = {"activation": "relu", "per_seed": [seed(40, 64, 0.1, 0.08), seed(20, 64, 0.1, 0.08), seed(40, 64, 0.3, 0.1)]}
-    assert [r["holds"] for r in activation_verdict(res)["per_seed"]] == [True, False, False]
+    v = activation_verdict(res)
+    assert [r["holds"] for r in v["per_seed"]] == [True, False, False]
+    assert (v["structure"], v["residual"]) == (2, 2), "each half of the criterion is counted on its own"
     res["activation"] = "identity"
     v = activation_verdict(res)
     assert v["holds"] is None and not v["applicable"], "GL(n) predicts no discrete structure: no verdict"
@@ -60,6 +62,7 @@ def test_emergence_replays_every_epoch_and_merging_reports_both_paths(data):
     assert [r["epoch"] for r in res["labels"]["control"][0]] == [0, 1, 2]
     assert len(res["metric"]["equivariant"][0]["first_layer"]["mirror"]) == 3
     m = merging_chapter(data, [0, 1], n_images=50, alphas=(0, 0.5, 1), **TINY)
+    assert "aligned_first" in m["mirrored"]["control"][0] and "aligned_first" not in m["seeds_pairs"]["control"][0]
     assert len(m["mirrored"]["equivariant"]) == 2 and m["seeds_pairs"]["control"][0]["pair"] == [0, 1]
     p = m["seeds_pairs"]["equivariant"][0]
     assert np.isclose(p["naive"][-1], p["aligned"][-1]), "aligning changes b's parameters, not its function"

@@ -41,7 +41,7 @@ def test_merging_table_reports_barriers_before_and_after_alignment():
     res = {"mirrored": {k: [{"naive": [1, 3, 1], "aligned": [1, 1, 1]}] for k in ("equivariant", "control")},
            "seeds_pairs": {k: [{"naive": [1, 2, 1], "aligned": [1, 1.5, 1]}] * 2 for k in ("equivariant", "control")}}
     header, rows = tables.merging(res, barrier)
-    assert rows[0][:5] == ["with its mirrored copy", "equivariant", 1, "2.000 ± 0.000", "0.000 ± 0.000"]
+    assert rows[0][:6] == ["with its mirrored copy", "equivariant", 1, "2.000 ± 0.000", "0.000 ± 0.000", "–"]
     assert rows[2][2] == 2 and rows[2][4] == "0.500 ± 0.000"
 
 
@@ -50,6 +50,7 @@ def test_activation_summary_row_counts_the_seeds_where_the_prediction_holds():
     metric = {rd: {"equivariant": {"first_layer": {"mirror": [0.1, 0.2], "updown": [0.3, 0.4]}}} for rd in READINGS}
     agg = {k: stats([1.0, 2.0]) for k in ("explained", "active", "negation_only", "in_group", "unconstrained")}
     res = {"relu": {"predicted_group": "permutations with positive scalings", "aggregate": agg, "metric": metric}}
-    header, rows = tables.activations_summary(res, {"relu": {"holds": 1, "n": 2, "applicable": True}})
-    assert rows[0][0] == "relu" and rows[0][-1] == "1 of 2" and rows[0][-2] == "0.350 ± 0.071"
+    header, rows = tables.activations_summary(res, {"relu": {"holds": 1, "n": 2, "applicable": True, "structure": 2,
+                                                             "residual": 1}})
+    assert rows[0][0] == "relu" and rows[0][-3:] == ["2 of 2", "1 of 2", "1 of 2"] and rows[0][-4] == "0.350 ± 0.071"
     assert len(header) == len(rows[0])
