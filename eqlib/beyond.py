@@ -15,7 +15,7 @@ from eqlib.losses import output_action, task_loss
 from eqlib.metric import LinearFit
 from eqlib.models import ACTIVATIONS
 from eqlib.symmetry import (ODD_ACTIVATIONS, SCALINGS, SignedPermutation, analyze_first_layer,
-                            fit_monomial, match_networks, mlp_layers, transform_parameters)
+                            fit_signed_permutation, match_networks, mlp_layers, transform_parameters)
 
 # The predicted action on the first layer's outputs h, per activation: h_i(g x) ~ alpha_i h_pi(i)(x) + beta_i,
 # with c_i the fitted factor of the filter match (pre_i(g x) = c_i pre_pi(i)(x)).
@@ -74,12 +74,13 @@ def group_fit_residuals(model, analysis, x_fit, x_eval, transform=mirror) -> dic
     return {"in_group": float(in_group.median()), "unconstrained": float(free.median())}
 
 
-def first_layer_in_group(model, x, transform=mirror):
+def first_layer_in_group(model, x, transform=mirror, constant=None):
     """:func:`eqlib.symmetry.analyze_first_layer` in the first activation's group, the neurons that
-    are constant on ``x`` exempt."""
+    are constant on ``x`` exempt (``constant``: that mask, when already computed)."""
     L = mlp_layers(model)
+    constant = constant_neurons(model, x) if constant is None else constant
     return analyze_first_layer(L[0][0], L[0][1], L[1][0], transform=transform, activation=model.config.activations[0],
-                               active_extra=~constant_neurons(model, x))
+                               active_extra=~constant)
 
 
 def analyze_activation(model, x_fit, x_eval, transform=mirror) -> dict:
@@ -88,7 +89,7 @@ def analyze_activation(model, x_fit, x_eval, transform=mirror) -> dict:
     model = model.cpu().eval()
     act = model.config.activations[0]
     constant = constant_neurons(model, x_eval)
-    a = first_layer_in_group(model, x_eval, transform)
+    a = first_layer_in_group(model, x_eval, transform, constant)
     f = a.match.factors()
     L = mlp_layers(model)
     norms = np.linalg.norm(np.hstack([L[0][0], L[0][1][:, None]]), axis=1)     # filters with their biases
@@ -133,7 +134,7 @@ def fit_group_actions(model, group, max_residual=0.5) -> dict:
     for k in range(group.order):
         moved = group.act(group.inverse(k), torch.from_numpy(W1)).numpy()     # rows of W1 G_k
         B = np.hstack([moved, b1[:, None]])[idx]
-        sp = fit_monomial(A, B, "sign" if model.config.activations[0] in ODD_ACTIVATIONS else "none")
+        sp = fit_signed_permutation(A, B, signed=model.config.activations[0] in ODD_ACTIVATIONS)
         fits.append(sp)
         residuals.append(np.linalg.norm(B - sp.apply(A), axis=1) / np.maximum(np.linalg.norm(B, axis=1), 1e-300))
     table = group.table()
