@@ -65,3 +65,13 @@ def synthetic_cifar(n_train=512, n_test=256, seed=0) -> CIFAR10:
     return CIFAR10(x_train, rng.integers(0, 10, n_train), x_test, rng.integers(0, 10, n_test),
                    source="jpeg", origin="synthetic (tests only)", fingerprint=f"synthetic-{seed}-{n_train}",
                    **_channel_stats(x_train))
+
+
+@pytest.fixture(scope="session")
+def cifar():
+    """The real CIFAR-10 (EQLIB_DATA or the local cache); tests that need it skip where it is absent."""
+    from eqlib.data import DataNotFoundError, load_cifar10
+    try:
+        return load_cifar10(download=False)
+    except DataNotFoundError:
+        pytest.skip("real CIFAR-10 not available (set EQLIB_DATA)")

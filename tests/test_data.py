@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from eqlib.data import (DataNotFoundError, load_cifar10, mirror, vflip)
+from eqlib.data import (DataNotFoundError, load_cifar10, mirror, stratified_order, vflip)
 from conftest import tar_gz, write_image_folder, write_pickled_release
 
 
@@ -39,10 +39,11 @@ def test_mirror_rejects_a_vector_of_the_wrong_length():
 def test_image_folder_round_trip_and_cache(tmp_path, cache, monkeypatch):
     expected = write_image_folder(tmp_path / "cifar")
     d = load_cifar10(tmp_path / "cifar", cache=cache)
-    assert d.source == "jpeg" and "JPEG" in d.description
-    assert np.array_equal(d.x_train, expected["train"][0]), "pixels survive decoding"
-    assert np.array_equal(d.y_train, expected["train"][1]), "labels follow CIFAR-10's class order"
-    assert np.array_equal(d.y_test, expected["test"][1])
+    assert d.source == "jpeg" and "JPEG" in d.description and "seed 0" in d.description
+    tr, te = (stratified_order(expected[s][1], s) for s in ("train", "test"))
+    assert np.array_equal(d.x_train, expected["train"][0][tr]), "pixels survive decoding (in the seeded order)"
+    assert np.array_equal(d.y_train, expected["train"][1][tr]), "labels follow CIFAR-10's class order"
+    assert np.array_equal(d.y_test, expected["test"][1][te])
     assert len(list(cache.glob("cifar10-jpeg-*.npz"))) == 1, "decoded arrays are cached"
     again = load_cifar10(tmp_path / "cifar", cache=cache)
     assert np.array_equal(again.x_test, d.x_test) and again.fingerprint == d.fingerprint
@@ -55,7 +56,7 @@ def test_tar_gz_of_image_folder(tmp_path, cache):
     expected = write_image_folder(tmp_path / "cifar10-jpeg", per_class=(1, 1))
     archive = tar_gz(tmp_path / "cifar10-jpeg", tmp_path / "c.tar.gz")
     d = load_cifar10(archive, cache=cache)
-    assert np.array_equal(d.x_test, expected["test"][0])
+    assert np.array_equal(d.x_test, expected["test"][0][stratified_order(expected["test"][1], "test")])
 
 
 def test_pickled_release_folder_and_archive(tmp_path, cache):
@@ -125,3 +126,50 @@ def test_full_cifar10_from_environment(monkeypatch):
     import eqlib.data
     monkeypatch.setattr(eqlib.data, "_decode", lambda p: pytest.fail("second load must read the cache"))
     assert load_cifar10().fingerprint == d.fingerprint
+
+
+def test_image_folder_is_decoded_in_a_seeded_stratified_order(tmp_path, cache):
+    """Not class by class: each prefix holds every class within one image of its share."""
+    expected = write_image_folder(tmp_path / "cifar", per_class=(6, 3))
+    d = load_cifar10(tmp_path / "cifar", cache=cache)
+    order = stratified_order(expected["train"][1], "train")
+    assert np.array_equal(d.x_train, expected["train"][0][order]) and np.array_equal(d.y_train, expected["train"][1][order])
+    assert sorted(order.tolist()) == list(range(60)), "a permutation of the files"
+    for n in range(1, 61):
+        counts = np.bincount(d.y_train[:n], minlength=10)
+        assert counts.max() - counts.min() <= 1, f"prefix {n}: {counts}"
+    assert not np.array_equal(order, stratified_order(expected["train"][1], "train", seed=1)), "the seed matters"
+
+
+def book_sample_sizes():
+    """Every prefix length n >= 1,000 that the book's notebooks and profiles take of a split."""
+    import json
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    sizes = set()
+    for nb in (root / "notebooks").glob("*.ipynb"):
+        for c in json.loads(nb.read_text())["cells"]:
+            if "parameters" in c["metadata"].get("tags", []):
+                sizes |= {int(v.replace("_", "")) for v in re.findall(r"^(?:train_size|n_\w+) = ([\d_]+)", "".join(c["source"]), re.M)}
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build", root / "book" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for chapters in build.PROFILES.values():
+        for params in chapters.values():
+            sizes |= {v for k, v in params.items() if (k == "train_size" or k.startswith("n_")) and isinstance(v, int)}
+    for f in (root / "eqlib").glob("*.py"):                        # literal prefixes in the library
+        sizes |= {int(v.replace("_", "")) for v in re.findall(r"\[:([\d_]+)\]", f.read_text())}
+    return sorted(n for n in sizes if n >= 1000)
+
+
+def test_every_prefix_the_book_uses_is_class_balanced(cifar):
+    sizes = book_sample_sizes()
+    assert 5000 in sizes and 20_000 in sizes, sizes
+    for split, y in (("train", cifar.y_train), ("test", cifar.y_test)):
+        for n in sizes:
+            if n > len(y):
+                continue
+            share = np.bincount(y[:n], minlength=10) / n
+            assert np.all(np.abs(share - 0.1) <= 0.03), f"{split}[:{n}] class shares {np.round(share, 3)}"
