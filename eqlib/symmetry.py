@@ -1,5 +1,5 @@
-"""Symmetry fitting: signed permutations, the paper's linear-equivariance metric, the
-first-layer analysis, propagation of the fitted action through deeper layers, and the
+"""Symmetry fitting: signed permutations, the first-layer analysis (in the weights metric and in
+the data metric), propagation of the fitted action through deeper layers, and the
 head permutation of multi-head attention.
 
 Conventions. A signed permutation ``(perm, signs)`` acts on row-stacked vectors as
@@ -16,7 +16,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from eqlib.data import mirror
-from eqlib.metric import LinearFit, lstsq_residual, relative_errors
+from eqlib.metric import lstsq_residual
 
 LABELS = ("self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated pair",
           "inactive", "unmatched")
@@ -140,60 +140,6 @@ def cycles(perm) -> str:
     return "".join(out) or "identity"
 
 
-# --------------------------------------------------------------------------- the paper's metric
-@dataclass
-class LinearEquivarianceResult:
-    median: float            # median relative error over the evaluation samples
-    quantiles: dict          # 10 %, 25 %, 75 %, 90 %
-    A: np.ndarray            # the fitted linear map, f(T x) ~ A f(x)
-    n_fit: int
-    n_eval: int
-
-
-@torch.no_grad()
-def linear_equivariance_error(f, transform=mirror, input_dim=3072, n_fit=20_000, n_eval=100_000,
-                              batch_size=10_000, seed=0, device="cpu", fit_inputs=None,
-                              eval_inputs=None) -> LinearEquivarianceResult:
-    """The paper's quantitative metric of latent equivariance.
-
-    Fit ``A`` by least squares so that ``A f(x) ~ f(transform(x))`` on ``n_fit`` standard
-    Gaussian noise images, then return the median over ``n_eval`` independent noise
-    images ``y`` of ``||f(transform(y)) - A f(y)|| / ||f(y)||``. ``f`` is any prefix of a
-    network (first layer, first two layers, ...); ``transform`` the mirror or a control.
-    Low values mean the latent space carries a linear action compatible with the input's.
-
-    ``fit_inputs`` / ``eval_inputs`` (tensors ``(N, input_dim)``, for example training and
-    test images) replace the noise images; then ``n_fit`` / ``n_eval`` are their lengths.
-    """
-    if fit_inputs is not None:
-        n_fit = len(fit_inputs)
-    if eval_inputs is not None:
-        n_eval = len(eval_inputs)
-    for k, v in (("n_fit", n_fit), ("n_eval", n_eval), ("batch_size", batch_size)):
-        if not (isinstance(v, int) and v >= 1):
-            raise ValueError(f"{k} must be a positive integer; got {v!r}")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-
-    def pairs(n, inputs):
-        for start in range(0, n, batch_size):
-            if inputs is None:
-                x = torch.randn(min(batch_size, n - start), input_dim, generator=gen).to(device)
-            else:
-                x = inputs[start:start + batch_size].to(device)
-            yield f(x), f(transform(x))
-
-    fit = LinearFit()
-    for y, z in pairs(n_fit, fit_inputs):                  # normal equations, accumulated in float64
-        fit.add(y, z)
-    if n_fit < fit.YtY.shape[0]:
-        raise ValueError(f"n_fit={n_fit} must be at least the latent dimension {fit.YtY.shape[0]}")
-    At = fit.solve()                                        # A^T
-    errs = torch.cat([relative_errors(y, z, At) for y, z in pairs(n_eval, eval_inputs)])
-    q = torch.quantile(errs.float().cpu(), torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9])).tolist()
-    return LinearEquivarianceResult(q[2], dict(zip(("q10", "q25", "q75", "q90"), q[:2] + q[3:])),
-                                    At.T.cpu().numpy(), n_fit, n_eval)
-
-
 # --------------------------------------------------------------------------- MLPs as data
 def mlp_layers(model):
     """``[(W, b), ...]`` of an :class:`eqlib.models.MLP`, as float64 numpy arrays."""
@@ -265,21 +211,39 @@ def match_networks(layers_a, layers_b, activations, active=None) -> NetworkMatch
 
 # --------------------------------------------------------------------------- first layer
 STRUCTURED = LABELS[:4]      # the labels of active neurons that the fitted action explains
-MAX_RESIDUAL = 0.5           # default: the partner must account for at least 75 % of a filter's energy
+METRICS = ("data", "weights")
+# The largest residual of an explained neuron, per metric. "weights": the partner accounts for at least
+# 75 % of the filter's energy (the first release's rule). "data": the partner predicts the mirrored
+# neuron's pre-activation on images to within a quarter of the neuron's own spread over images; chosen
+# below every residual of untrained networks (tests/test_symmetry.py checks the null: fresh paper MLPs
+# explain no neuron).
+MAX_RESIDUALS = {"data": 0.25, "weights": 0.5}
+MAX_RESIDUAL = MAX_RESIDUALS["weights"]
+INACTIVE_TOL = 0.02          # a neuron whose outgoing weights are below 2 % of the largest is inactive
+
+
+def active_neurons(W2, n=None, tol=INACTIVE_TOL) -> np.ndarray:
+    """The first-layer neurons whose outgoing weights (columns of ``W2``) have a norm of at least
+    ``tol`` times the largest; all ``n`` when ``W2`` is None."""
+    if W2 is None:
+        return np.ones(n, bool)
+    out = np.linalg.norm(_as_matrix(W2, "W2"), axis=0)
+    return out >= tol * out.max()
 
 
 @dataclass
 class FirstLayerAnalysis:
     labels: list             # one of LABELS per neuron
-    match: SignedPermutation # mirrored filter i ~ signs[i] * filter perm[i] (on active neurons)
+    match: SignedPermutation # mirrored neuron i ~ factor[i] * neuron perm[i] (on active neurons)
     active: np.ndarray       # (n,) bool
     outgoing_norms: np.ndarray
-    residuals: np.ndarray    # (n,) ||g w_i - s_i w_perm(i)|| / ||w_i||, biases included (0 for inactive)
+    residuals: np.ndarray    # (n,) relative residual of each neuron's match in ``metric`` (0 for inactive)
     max_residual: float
     signed: bool             # whether the activation's hidden symmetries include sign flips
     counts: dict = field(default_factory=dict)
     pairs: list = field(default_factory=list)   # (i, j, sign) with i < j
     negation_only: int = 0   # unmatched neurons that a *signed* match would explain through a sign flip
+    metric: str = "weights"  # "data" (pre-activations on images) or "weights" (filters with biases)
 
     @property
     def explained(self) -> int:
@@ -319,8 +283,7 @@ def fit_monomial(A, B, scaling="nonzero") -> SignedPermutation:
     best fitted), ``"nonzero"`` (any ``c != 0``, best fitted). The assignment maximises the
     cosines (their absolute values where negative factors are allowed), as for
     :func:`fit_signed_permutation`; each fitted ``c[i]`` is then the least-squares factor."""
-    if scaling not in ("none", "sign", "positive", "nonzero"):
-        raise ValueError(f"unknown scaling {scaling!r}; allowed: none, sign, positive, nonzero")
+    _check_scaling(scaling)
     if scaling in ("none", "sign"):
         return fit_signed_permutation(A, B, signed=scaling == "sign")
     A, B = _as_matrix(A, "A"), _as_matrix(B, "B")
@@ -334,34 +297,104 @@ def fit_monomial(A, B, scaling="nonzero") -> SignedPermutation:
     return sp
 
 
-def _match_filters(A, B, active, signed, scaling=None):
-    if scaling in ("positive", "nonzero"):
-        idx = np.flatnonzero(active)
-        sub = fit_monomial(A[idx], B[idx], scaling)
-        n = len(A)
-        match = SignedPermutation(np.arange(n), np.ones(n), np.ones(n), 0.0, np.ones(n))
-        match.perm[idx], match.signs[idx], match.cosines[idx], match.scales[idx] = \
-            idx[sub.perm], sub.signs, sub.cosines, sub.scales
-        res = np.linalg.norm(B - match.apply(A), axis=1) / np.maximum(np.linalg.norm(B, axis=1), 1e-300)
-        return match, np.where(active, res, 0.0)
+def _check_scaling(scaling):
+    if scaling not in ("none", "sign", "positive", "nonzero"):
+        raise ValueError(f"unknown scaling {scaling!r}; allowed: none, sign, positive, nonzero")
 
-    match = match_networks([(A[:, :-1], A[:, -1]), (np.zeros((1, len(A))), np.zeros(1))],
-                           [(B[:, :-1], B[:, -1]), (np.zeros((1, len(A))), np.zeros(1))],
-                           ["tanh" if signed else "relu"], active=[active]).perms[0]
+
+def _embed(sub, idx, n, scaled):
+    """A match of the rows ``idx`` as a match of all ``n`` rows (the others matched to themselves)."""
+    match = SignedPermutation(np.arange(n), np.ones(n), np.ones(n), 0.0, np.ones(n) if scaled else None)
+    match.perm[idx], match.signs[idx], match.cosines[idx] = idx[sub.perm], sub.signs, sub.cosines
+    if scaled:
+        match.scales[idx] = sub.scales
+    return match
+
+
+def _match_filters(A, B, active, scaling):
+    """Weights metric: match the rows of ``B`` (mirrored filters with biases) to those of ``A`` in the
+    group of ``scaling``; the residual of row i is ``||B_i - c_i A_pi(i)|| / ||B_i||``."""
+    idx = np.flatnonzero(active)
+    match = _embed(fit_monomial(A[idx], B[idx], scaling), idx, len(A), scaling in ("positive", "nonzero"))
     res = np.linalg.norm(B - match.apply(A), axis=1) / np.maximum(np.linalg.norm(B, axis=1), 1e-300)
     return match, np.where(active, res, 0.0)
 
 
-def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=MAX_RESIDUAL, inactive_tol=0.02,
-                        activation="tanh", active_extra=None) -> FirstLayerAnalysis:
+def pre_activations(W, b, x) -> torch.Tensor:
+    """``x W^T + b`` in float64: the pre-activations ``(N, n)`` of a layer on row-stacked inputs."""
+    x = torch.as_tensor(x).double()
+    return x @ torch.as_tensor(W, dtype=torch.float64).T + torch.as_tensor(b, dtype=torch.float64)
+
+
+def match_pre_activations(P, Q, scaling="sign", active=None):
+    """Data metric: match each moved neuron's pre-activation ``Q[:, i]`` (on transformed images) to
+    ``c_i P[:, pi(i)]`` (on the images), ``c_i`` in the group of ``scaling``, minimising the sum of
+    the squared relative residuals
+
+        ``r_i = rms_x(Q_i - c_i P_pi(i)) / sd_x(P_i)``:
+
+    the error of predicting the moved neuron from its partner, as the data sees it, relative to
+    how much the neuron varies over the images. A constant (the bias) cannot make ``r_i`` small
+    alone, and directions of the filters that the images do not excite do not count. Returns
+    ``(match, residuals)`` (residual 0 for inactive neurons, which are matched to themselves)."""
+    _check_scaling(scaling)
+    P, Q = torch.as_tensor(P, dtype=torch.float64), torch.as_tensor(Q, dtype=torch.float64)
+    if P.ndim != 2 or P.shape != Q.shape:
+        raise ValueError(f"P and Q must be (N, n) pre-activations of equal shape; got {tuple(P.shape)}, {tuple(Q.shape)}")
+    n = P.shape[1]
+    active = np.ones(n, bool) if active is None else np.asarray(active, bool)
+    idx = np.flatnonzero(active)
+    Pa, Qa = P[:, idx], Q[:, idx]
+    N = len(P)
+    BA = (Qa.T @ Pa / N).numpy()                                        # (m, m) E[Q_i P_j]
+    AA, BB = Pa.pow(2).mean(0).numpy(), Qa.pow(2).mean(0).numpy()       # E[P_j^2], E[Q_i^2]
+    var = np.maximum(Pa.var(0, unbiased=False).numpy(), 1e-300)
+    if scaling == "none":
+        c = np.ones_like(BA)
+    elif scaling == "sign":
+        c = np.where(BA < 0, -1.0, 1.0)
+    else:
+        c = BA / np.maximum(AA, 1e-300)[None]
+        if scaling == "positive":
+            c = np.maximum(c, 0.0)
+    cost = np.maximum(BB[:, None] - 2 * c * BA + c ** 2 * AA[None], 0.0) / var[:, None]
+    rows, cols = linear_sum_assignment(cost)
+    cf = c[rows, cols]
+    cos = BA[rows, cols] / np.sqrt(np.maximum(BB[rows] * AA[cols], 1e-300))
+    sub = SignedPermutation(cols.astype(int), np.where(cf < 0, -1.0, 1.0), cos, 0.0, np.abs(cf))
+    match = _embed(sub, idx, n, scaling in ("positive", "nonzero"))
+    res = np.zeros(n)
+    res[idx] = np.sqrt(cost[rows, cols])
+    match.residual = float(np.sqrt(np.mean(res[idx] ** 2))) if len(idx) else 0.0
+    return match, res
+
+
+def _matcher(metric, W1, b1, transform, images):
+    """``fit(active, scaling) -> (match, residuals)`` in the chosen metric."""
+    if metric == "data":
+        x = torch.as_tensor(images).double()
+        P, Q = pre_activations(W1, b1, x), pre_activations(W1, b1, transform(x))
+        return lambda active, scaling: match_pre_activations(P, Q, scaling, active)
+    A = np.hstack([W1, b1[:, None]])
+    B = np.hstack([np.asarray(transform(torch.from_numpy(W1))), b1[:, None]])
+    return lambda active, scaling: _match_filters(A, B, active, scaling)
+
+
+def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=None, inactive_tol=INACTIVE_TOL,
+                        activation="tanh", active_extra=None, images=None) -> FirstLayerAnalysis:
     """Label each first-layer neuron by how the mirror acts on it.
 
-    The mirrored filters ``g w_i`` (with their biases) are matched to the filters by an element
-    of the activation's hidden-symmetry group (:data:`SCALINGS`): a signed permutation for Tanh
-    and sigmoid, a plain permutation for GELU (no sign flips), a permutation with positive
-    factors for (leaky) ReLU, a monomial matrix for x² and the identity. Each neuron's relative
-    residual ``||g w_i - c_i w_pi(i)|| / ||w_i||`` (biases included; ``c_i`` the group's factor)
-    decides its label:
+    The mirrored neurons are matched to the neurons by an element of the activation's
+    hidden-symmetry group (:data:`SCALINGS`): a signed permutation for Tanh and sigmoid, a plain
+    permutation for GELU (no sign flips), a permutation with positive factors for (leaky) ReLU, a
+    monomial matrix for x² and the identity. Each neuron's relative residual decides its label, in
+    one of two metrics (:data:`METRICS`):
+
+    * ``images`` given (row-stacked flat images): the **data** metric of :func:`match_pre_activations`,
+      ``rms_x(pre_i(g x) - c_i pre_pi(i)(x)) / sd_x(pre_i(x))`` over the images;
+    * otherwise the **weights** metric, ``||g w_i - c_i w_pi(i)|| / ||w_i||``, filters with their biases.
+
+    ``max_residual`` defaults to the metric's :data:`MAX_RESIDUALS`. Labels:
 
     * *inactive*: its outgoing weights (column of ``W2``) have norm below ``inactive_tol`` times
       the largest, or ``active_extra`` (optional mask) marks it inactive, for example because it
@@ -379,34 +412,32 @@ def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=MAX_RESI
     n = len(W1)
     if len(b1) != n:
         raise ValueError(f"b1 has {len(b1)} entries for {n} filters")
+    metric = "weights" if images is None else "data"
+    max_residual = MAX_RESIDUALS[metric] if max_residual is None else max_residual
     if not 0 < max_residual:
         raise ValueError(f"max_residual must be positive; got {max_residual!r}")
-    if W2 is not None:
-        W2 = _as_matrix(W2, "W2")
-        if W2.shape[1] != n:
-            raise ValueError(f"W2 must have {n} columns (one per first-layer neuron); got shape {W2.shape}")
-        out = np.linalg.norm(W2, axis=0)
-    else:
-        out = np.ones(n)
-    active = out >= inactive_tol * out.max()
+    if W2 is not None and _as_matrix(W2, "W2").shape[1] != n:
+        raise ValueError(f"W2 must have {n} columns (one per first-layer neuron); got shape {np.shape(W2)}")
+    out = np.ones(n) if W2 is None else np.linalg.norm(_as_matrix(W2, "W2"), axis=0)
+    active = active_neurons(W2, n, inactive_tol)
     if active_extra is not None:              # e.g. neurons that are constant on the data (dead ReLUs)
         active = active & np.asarray(active_extra, bool)
-    A = np.hstack([W1, b1[:, None]])
-    B = np.hstack([np.asarray(transform(torch.from_numpy(W1))), b1[:, None]])
+    fit = _matcher(metric, W1, b1, transform, images)
     scaling = SCALINGS[activation]
     signed = scaling in ("sign", "nonzero")
-    match, res = _match_filters(A, B, active, signed, scaling)
+    match, res = fit(active, scaling)
     labels = _label(match, res, active, max_residual)
     negation_only = 0
     if not signed:
-        smatch, sres = _match_filters(A, B, active, True, "nonzero" if scaling == "positive" else "sign")
+        smatch, sres = fit(active, "nonzero" if scaling == "positive" else "sign")
         slabels = _label(smatch, sres, active, max_residual)
         negation_only = sum(1 for a, b in zip(labels, slabels)
                             if a == "unmatched" and b in ("anti-symmetric", "mirrored-negated pair"))
     pairs = sorted({(min(i, match.perm[i]), max(i, match.perm[i]), int(match.signs[i]))
                     for i in range(n) if labels[i] in ("mirrored pair", "mirrored-negated pair")})
     counts = {k: labels.count(k) for k in LABELS}
-    return FirstLayerAnalysis(labels, match, active, out, res, max_residual, signed, counts, pairs, negation_only)
+    return FirstLayerAnalysis(labels, match, active, out, res, max_residual, signed, counts, pairs, negation_only,
+                              metric)
 
 
 def explained_by_threshold(analysis: FirstLayerAnalysis, thresholds) -> list:

@@ -6,9 +6,10 @@ import torch
 
 from eqlib.data import mirror, vflip
 from eqlib.models import MLP, MLPConfig
-from eqlib.symmetry import (analyze_first_layer, explained_by_threshold, brute_force_signed_permutation, cycles,
+from eqlib.metric import shared_linear_equivariance
+from eqlib.symmetry import (MAX_RESIDUALS, analyze_first_layer, explained_by_threshold, brute_force_signed_permutation, cycles,
                             fit_head_linear_maps, fit_head_permutation, fit_signed_permutation,
-                            hidden_equivariance_errors, linear_equivariance_error, match_networks,
+                            hidden_equivariance_errors, match_networks,
                             random_signed_permutation, transform_parameters)
 from eqlib.theory import equivariant_mlp, mlp_from_layers
 
@@ -85,33 +86,22 @@ def test_equivariant_network_by_construction_is_recognised():
     assert max(errs) < 1e-12, "each hidden layer is equivariant under its fitted signed permutation"
 
 
-def test_linear_equivariance_error_zero_for_equivariant_high_for_random():
+def test_metric_zero_for_equivariant_high_for_random_and_exact_on_any_inputs():
+    """The paper's metric (eqlib.metric, its one implementation) on a network built equivariant."""
     _, _, model = small_equivariant()
     f = lambda x: model.hidden(x.double(), 2)
-    eq = linear_equivariance_error(f, G, input_dim=48, n_fit=2000, n_eval=5000)
-    assert eq.median < 1e-8, "equivariant network: exact linear action on its latent space"
     torch.manual_seed(0)
     rnd = MLP(MLPConfig((48, 12, 10, 48), ("tanh", "tanh"))).double()
-    r = linear_equivariance_error(lambda x: rnd.hidden(x.double(), 1), G, input_dim=48, n_fit=2000, n_eval=5000)
-    assert r.median > 0.2, "random weights are not equivariant"
-    ctrl = linear_equivariance_error(f, functools.partial(vflip, image_shape=(3, 4, 4)),
-                                     input_dim=48, n_fit=2000, n_eval=5000)
-    assert ctrl.median > 0.2, "the mirror-equivariant network is not up-down equivariant"
-
-
-def test_linear_equivariance_error_on_given_inputs():
-    _, _, model = small_equivariant()
-    f = lambda x: model.hidden(x.double(), 2)
+    gauss = lambda seed: [torch.randn(1000, 48, generator=torch.Generator().manual_seed(seed + k)) for k in range(3)]
+    up = functools.partial(vflip, image_shape=(3, 4, 4))
+    med = {k: {t: float(e.median()) for t, e in v.items()} for k, v in shared_linear_equivariance(
+        {"eq": f, "random": lambda x: rnd.hidden(x.double(), 1)}, {"mirror": G, "updown": up}, gauss(0), gauss(10)).items()}
+    assert med["eq"]["mirror"] < 1e-8, "equivariant network: exact linear action on its latent space"
+    assert med["random"]["mirror"] > 0.2, "random weights are not equivariant"
+    assert med["eq"]["updown"] > 0.2, "the mirror-equivariant network is not up-down equivariant"
     x = torch.randn(600, 48, dtype=torch.float64)
-    r = linear_equivariance_error(f, G, input_dim=48, fit_inputs=x[:400], eval_inputs=x[400:])
-    assert r.n_fit == 400 and r.n_eval == 200 and r.median < 1e-8, "exact on any inputs"
-
-
-def test_linear_equivariance_error_validates():
-    with pytest.raises(ValueError, match="n_eval must be a positive integer"):
-        linear_equivariance_error(lambda x: x, n_eval=0)
-    with pytest.raises(ValueError, match="latent dimension"):
-        linear_equivariance_error(lambda x: x, input_dim=48, transform=G, n_fit=10, n_eval=10)
+    e = shared_linear_equivariance({"eq": f}, {"mirror": G}, [x[:400]], [x[400:]])["eq"]["mirror"]
+    assert len(e) == 200 and float(e.median()) < 1e-8, "exact on any inputs"
 
 
 def make_filters(rng, n_self=4, n_anti=2, n_pairs=3, n_neg=3, n_inactive=2, n_random=2):
@@ -156,6 +146,63 @@ def test_first_layer_of_random_weights_is_unmatched():
     rng = np.random.default_rng(1)
     res = analyze_first_layer(rng.standard_normal((64, 3072)), rng.standard_normal(64), rng.standard_normal((10, 64)))
     assert res.counts["unmatched"] == 64, "random filters have no mirror structure"
+
+
+def test_data_metric_labels_planted_filters_like_the_weights_metric():
+    """On Gaussian images the data metric sees every direction; planted labels come out the same,
+    with the residual now measured on the pre-activations."""
+    rng = np.random.default_rng(0)
+    W1, b1, W2, labels = make_filters(rng)
+    x = torch.randn(4000, 3072, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    res = analyze_first_layer(W1 + 1e-4 * rng.standard_normal(W1.shape), b1, W2, images=x)
+    assert res.metric == "data" and res.max_residual == MAX_RESIDUALS["data"]
+    assert res.labels == labels, "each planted filter gets its label in the data metric too"
+    assert res.counts["unmatched"] == 2 and res.explained == len(W1) - 4
+
+
+def test_data_metric_ignores_directions_the_images_never_excite_and_the_weights_metric_does_not():
+    """Images in a mirror-closed 40-dimensional subspace; filters exactly mirror-structured inside it
+    plus large noise orthogonal to it (the never-trained directions of a small initialisation). The
+    data metric explains every filter; the weights metric explains none."""
+    rng = np.random.default_rng(0)
+    V = torch.from_numpy(rng.standard_normal((20, 3072)))
+    basis = torch.linalg.qr(torch.cat([V, mirror(V)]).T)[0].T                  # (40, 3072), orthonormal rows
+    x = torch.from_numpy(rng.standard_normal((3000, 40))) @ basis
+    W1, b1, W2, labels = make_filters(rng, n_random=0, n_inactive=0)
+    inside = torch.from_numpy(W1) @ basis.T @ basis
+    noise = torch.from_numpy(rng.standard_normal(W1.shape))
+    noise -= noise @ basis.T @ basis
+    W = (inside + 3 * noise * inside.norm(dim=1, keepdim=True) / noise.norm(dim=1, keepdim=True)).numpy()
+    data = analyze_first_layer(W, b1, W2, images=x)
+    weights = analyze_first_layer(W, b1, W2)
+    assert data.labels == labels and data.explained == len(W)
+    assert weights.explained == 0, "the noise outside the images' span dominates the weights metric"
+
+
+def test_a_matching_bias_alone_does_not_explain_a_neuron_in_the_data_metric():
+    """Tiny filters with large biases (a small first-layer initialisation): the weights metric pairs
+    neurons by their biases, the data metric does not."""
+    rng = np.random.default_rng(3)
+    x = torch.randn(3000, 3072, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    W1 = 1e-3 * rng.standard_normal((16, 3072)) / np.sqrt(3072)
+    b1 = np.repeat(rng.standard_normal(8), 2)                       # pairs of equal biases
+    W2 = rng.standard_normal((5, 16))
+    assert analyze_first_layer(W1, b1, W2).explained >= 4, "the biases alone explain neurons in the weights metric"
+    assert analyze_first_layer(W1, b1, W2, images=x).explained == 0, "not as the data sees them"
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_fresh_paper_mlps_explain_no_neuron_in_the_data_metric(activation, cifar):
+    """The null at initialisation on real images: the paper's MLP, untrained, at the book's init scale
+    (0.01) and at PyTorch's (1.0), five seeds each, explains no first-layer neuron."""
+    x = cifar.tensors()[0][:10_000]
+    for scale in (0.01, 1.0):
+        for seed in range(5):
+            torch.manual_seed(seed)
+            m = MLP(MLPConfig.paper("autoencoder", activation, first_init_scale=scale))
+            L = [(l.weight.detach().double().numpy(), l.bias.detach().double().numpy()) for l in m.linears]
+            a = analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=activation, images=x)
+            assert a.explained == 0, f"{activation}, init scale {scale}, seed {seed}: {a.counts}"
 
 
 def planted_gelu_network(sign_flip_in_gelu_layer, seed=0):
