@@ -16,10 +16,11 @@ import torch
 from eqlib.data import mirror
 from eqlib.losses import output_action
 from eqlib.models import ACTIVATIONS
-from eqlib.symmetry import (analyze_first_layer, explained_by_threshold, hidden_equivariance_errors,
-                            match_networks, mlp_layers, transform_parameters)
+from eqlib.symmetry import (MAX_RESIDUALS, active_neurons, analyze_first_layer, explained_by_threshold,
+                            hidden_equivariance_errors, match_networks, mlp_layers, pre_activations,
+                            transform_parameters)
 
-THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)   # residual thresholds for the sensitivity curve
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)   # residual thresholds, sensitivity curve
 # Where an activation is nearly linear: GELU(t) >= 0.977 t for t >= 2 (and |GELU(t)| < 0.046 for
 # t <= -2, where it is nearly off); tanh(t) >= 0.924 t for |t| <= 0.5.
 NEAR_LINEAR = {"gelu": lambda t: t >= 2.0, "tanh": lambda t: t.abs() <= 0.5}
@@ -27,7 +28,7 @@ NEAR_LINEAR_TEXT = {"gelu": "t ≥ 2, where GELU(t) is within 2.3 % of t",
                     "tanh": "|t| ≤ 0.5, where tanh(t) is within 7.6 % of t"}
 
 
-# --------------------------------------------------------------------------- the GELU bypass
+# --------------------------------------------------------------------------- negated copies and the GELU bypass
 def _pair_residual(a, b):
     """``||a_i + b_j|| / max(||a_i||, ||b_j||)`` for all i, j: 0 when b_j = -a_i."""
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
@@ -35,38 +36,60 @@ def _pair_residual(a, b):
     return np.sqrt(np.maximum(sq, 0)) / np.maximum(np.maximum(na[:, None], nb[None]), 1e-300)
 
 
-def find_bypass_pairs(W1, b1, W2, transform=mirror, max_residual=0.5):
-    """Pairs of first-layer neurons that can form a linear bypass.
+def negated_copy_residuals(W1, b1, images, transform=mirror) -> dict:
+    """For every pair of first-layer neurons ``(i, j)``, how far ``j`` is from a negated copy of ``i``,
+    in the data metric (:func:`eqlib.symmetry.match_pre_activations`):
 
-    ``GELU(t) - GELU(-t) = t``: neurons ``i, j`` with ``[w_j, b_j] ~ -[w_i, b_i]`` (*direct*) and
-    opposite outgoing weights ``v_j ~ -v_i`` add up to the linear map ``v_i (w_i^T x + b_i)``.
-    Through the mirror (*mirrored*: ``[w_j, b_j] ~ -[g w_i, b_i]``) such a pair bypasses the
-    nonlinearity for the mirrored input. Both relative residuals (filters with biases, and
-    outgoing weights) must be at most ``max_residual``. Returns dicts sorted by ``(i, j)``.
-    """
-    W1, b1, W2 = (np.asarray(a, np.float64) for a in (W1, b1, W2))
-    A = np.hstack([W1, b1[:, None]])
-    Ag = np.hstack([np.asarray(transform(torch.from_numpy(W1))), b1[:, None]])
+    * ``direct``: ``rms_x(pre_j(x) + pre_i(x)) / max(sd pre_i, sd pre_j)``;
+    * ``mirrored``: ``rms_x(pre_j(x) + pre_i(g x)) / max(sd pre_i, sd pre_j)``.
+
+    Returns ``{kind: (n, n) array}``; 0 means an exact negated copy, whatever the outgoing weights."""
+    x = torch.as_tensor(images).double()
+    P, Q = pre_activations(W1, b1, x), pre_activations(W1, b1, transform(x))
+    sd = P.std(0, unbiased=False)
+    out = {}
+    for kind, A in (("direct", P), ("mirrored", Q)):
+        sq = (A.pow(2).mean(0)[:, None] + P.pow(2).mean(0)[None] + 2 * A.T @ P / len(P)).clamp_min(0)
+        out[kind] = (sq.sqrt() / torch.maximum(sd[:, None], sd[None]).clamp_min(1e-300)).numpy()
+    return out
+
+
+def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None, outgoing_residual=0.5):
+    """Pairs of distinct first-layer neurons ``i < j`` of which one is a negated copy of the other,
+    directly (``pre_j ~ -pre_i``) or through the mirror (``pre_j(x) ~ -pre_i(g x)``), within
+    ``max_residual`` (default: the data metric's label threshold) in :func:`negated_copy_residuals`;
+    inactive neurons (:func:`eqlib.symmetry.active_neurons`) excluded. This is what the paper's GELU
+    figure shows, whatever the outgoing weights. Each pair also says whether it is a **bypass**:
+    opposite outgoing weights, ``||v_i + v_j|| / max(||v_i||, ||v_j||) <= outgoing_residual``, so that
+    ``GELU(t) - GELU(-t) = t`` makes the two neurons add up to a linear map."""
+    max_residual = MAX_RESIDUALS["data"] if max_residual is None else max_residual
+    W2 = np.asarray(W2, np.float64)
+    active = active_neurons(W2)
+    res = negated_copy_residuals(W1, b1, images, transform)
     out = _pair_residual(W2.T, W2.T)
-    pairs = []
-    for kind, B in (("direct", A), ("mirrored", Ag)):
-        r_in = _pair_residual(B, A)                     # r_in[i, j]: ||B_i + A_j|| / max
-        for i, j in zip(*np.nonzero((r_in <= max_residual) & (out <= max_residual))):
-            if i != j:
-                pairs.append({"i": int(min(i, j)), "j": int(max(i, j)), "kind": kind,
-                              "filter_residual": float(r_in[i, j]), "outgoing_residual": float(out[i, j])})
-    uniq = {(p["i"], p["j"], p["kind"]): p for p in pairs}
-    return sorted(uniq.values(), key=lambda p: (p["i"], p["j"], p["kind"]))
+    pairs = {}
+    for kind, r in res.items():
+        for i, j in zip(*np.nonzero(r <= max_residual)):
+            if i != j and active[i] and active[j]:
+                key = (int(min(i, j)), int(max(i, j)), kind)
+                pairs[key] = {"i": key[0], "j": key[1], "kind": kind, "filter_residual": float(min(r[i, j], r[j, i])),
+                              "outgoing_residual": float(out[i, j]), "bypass": bool(out[i, j] <= outgoing_residual)}
+    return [pairs[k] for k in sorted(pairs)]
+
+
+def members(pairs) -> list:
+    """The distinct neurons of a list of pairs."""
+    return sorted({k for p in pairs for k in (p["i"], p["j"])})
 
 
 @torch.no_grad()
-def share_of_output(model, x, members) -> float:
-    """Share of the energy of the first layer's contribution ``W_2 h_1(x)`` carried by ``members``."""
-    if not members:
+def share_of_output(model, x, neurons) -> float:
+    """Share of the energy of the first layer's contribution ``W_2 h_1(x)`` carried by ``neurons``."""
+    if not neurons:
         return 0.0
     h1 = model.hidden(x, 1).double()
     W2 = model.linears[1].weight.detach().double()
-    idx = torch.as_tensor(sorted(members))
+    idx = torch.as_tensor(sorted(neurons))
     return float((h1[:, idx] @ W2[:, idx].T).pow(2).sum() / (h1 @ W2.T).pow(2).sum().clamp_min(1e-300))
 
 
@@ -104,37 +127,46 @@ def affine_r2(f, x_fit, x_eval) -> float:
 
 
 # --------------------------------------------------------------------------- one model
-def first_layer(model, max_residual=None):
-    """The first-layer analysis of an :class:`eqlib.models.MLP`, in its first activation's group."""
+def first_layer(model, images=None, max_residual=None):
+    """The first-layer analysis of an :class:`eqlib.models.MLP` in its first activation's group: in
+    the data metric on ``images`` (row-stacked flat images), or in the weights metric without them."""
     L = mlp_layers(model)
-    kw = {} if max_residual is None else {"max_residual": max_residual}
-    return analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=model.config.activations[0], **kw)
+    return analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=model.config.activations[0],
+                               max_residual=max_residual, images=images)
+
+
+def label_summary(a) -> dict:
+    """The counts and residuals of a :class:`eqlib.symmetry.FirstLayerAnalysis`, as plain data."""
+    return {"counts": a.counts, "explained": a.explained, "active": int(a.active.sum()), "negation_only": a.negation_only,
+            "median_residual": a.median_residual, "max_residual": a.max_residual,
+            "explained_by_threshold": dict(zip(map(str, THRESHOLDS), explained_by_threshold(a, THRESHOLDS)))}
 
 
 def analyze_mlp(model, task, x_fit, x_eval, n_function=2000):
     """Every per-model number of the MLP chapter, as plain data.
 
-    ``x_fit`` (training images) fits the affine R²; ``x_eval`` (test images) evaluates it, the
-    bypass share, the near-linear fractions and the propagated action's function-level errors.
+    ``x_fit`` (training images) carries the data metric of the first-layer labels and of the
+    negated copies, and fits the affine R²; ``x_eval`` (test images) evaluates that R², the bypass
+    share, the near-linear fractions and the propagated action's function-level errors. The labels
+    in the weights metric are kept under ``"weights"``.
     """
     model = model.cpu().eval()
     layers = mlp_layers(model)
     acts = list(model.config.activations)
-    a = first_layer(model)
-    bypass = find_bypass_pairs(layers[0][0], layers[0][1], layers[1][0], max_residual=a.max_residual)
-    members = sorted({k for p in bypass for k in (p["i"], p["j"])})
+    a = first_layer(model, x_fit)
+    copies = find_negated_copies(layers[0][0], layers[0][1], layers[1][0], x_fit)
+    bypass = [p for p in copies if p["bypass"]]
     contrib = lambda x: model.hidden(x, 1) @ model.linears[1].weight.T
     moved = transform_parameters(layers, mirror, output_action(task))
     prop = match_networks(layers, moved, acts, active=[a.active] + [None] * (len(acts) - 1))
     with torch.no_grad():
         fn_errs = hidden_equivariance_errors(model.double(), x_eval[:n_function].double(), prop.perms)
     model.float()
-    out = {"counts": a.counts, "explained": a.explained, "active": int(a.active.sum()),
-           "negation_only": a.negation_only, "median_residual": a.median_residual,
-           "median_abs_cosine": a.median_abs_cosine, "max_residual": a.max_residual,
-           "explained_by_threshold": dict(zip(map(str, THRESHOLDS), explained_by_threshold(a, THRESHOLDS))),
+    out = {**label_summary(a), "median_abs_cosine": a.median_abs_cosine,
            "labels": a.labels, "perm": a.match.perm, "signs": a.match.signs, "residuals": a.residuals,
-           "pairs": a.pairs, "bypass_pairs": bypass, "bypass_share": share_of_output(model, x_eval, members),
+           "pairs": a.pairs, "weights": label_summary(first_layer(model)),
+           "negated_copies": copies, "negated_filters": len(members(copies)),
+           "bypass_pairs": bypass, "bypass_share": share_of_output(model, x_eval, members(bypass)),
            "linear_r2": affine_r2(contrib, x_fit, x_eval),
            "propagation": {"layer_residuals": prop.layer_residuals, "output_residual": prop.output_residual,
                            "function_errors": fn_errs}}
@@ -194,6 +226,7 @@ def count(flags, unit="seeds") -> str:
 # --------------------------------------------------------------------------- the paper's metric, per model kind and seed
 DEPTHS = {"first_layer": 1, "first_two_layers": 2}
 DEPTH_NAMES = {"first_layer": "first layer", "first_two_layers": "first two layers"}
+FLOOR_NAMES = {"first_layer": "W₁y + b₁", "first_two_layers": "W₂f₁ + b₂"}
 
 
 def seed_metric(fs: dict, data, readings=None, **kw) -> dict:
@@ -219,16 +252,20 @@ def seed_metric(fs: dict, data, readings=None, **kw) -> dict:
 
 
 def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
-    """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}``, each model's
-    layers computed once for all depths: ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
+    """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}`` and of its floor
+    (the same prefix without its last activation, keyed ``"<depth>_pre"``), each model's layers
+    computed once for all depths: ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
+    from eqlib.metric import floor_key
+
     def prefixes(m):
         def f(x):
             out, h = {}, x
             for k, (lin, act) in enumerate(zip(m.linears, m.config.activations), start=1):
-                h = ACTIVATIONS[act](lin(h))
+                pre = lin(h)
+                h = ACTIVATIONS[act](pre)
                 for d in depths:
                     if DEPTHS[d] == k:
-                        out[d] = h
+                        out[d], out[floor_key(d)] = h, pre
                 if k == max(DEPTHS[d] for d in depths):
                     return out
         return f
@@ -250,6 +287,7 @@ def analyze_attention(model, x) -> dict:
     pos = model.pos.detach()
     return {"perm": fit.perm, "cycles": fit.cycles, "involution": fit.is_involution,
             "fixed_heads": int((fit.perm == np.arange(len(fit.perm))).sum()),
+            "moved_heads": int((fit.perm != np.arange(len(fit.perm))).sum()),
             "errors": fit.errors, "identity_errors": fit.identity_errors,
             "median_error": float(np.median(fit.errors)), "margin": fit.margin,
             "relative_margin": fit.relative_margin, "second_best": fit.second_best, "cost": fit.cost,
@@ -259,24 +297,29 @@ def analyze_attention(model, x) -> dict:
 
 # --------------------------------------------------------------------------- claims, per seed
 def mlp_claims(analyses: dict, metric: dict) -> dict:
-    """Per-seed booleans behind the MLP chapter's claims: per reading, whether the first layer is
-    closer to mirror- than to up-down-equivariant, and closer than the control's; and whether the
-    equivariant model explains more first-layer neurons than its control."""
+    """Per-seed booleans behind the MLP chapter's claims, each against its null: per reading, whether
+    the equivariant model's first layer is closer to mirror- than to up-down-equivariant, closer than
+    its control's and than at initialisation; and whether it explains more first-layer neurons
+    (data metric) than its control and than at initialisation."""
     first = lambda r, k, f: metric[r][k]["first_layer"][f]
-    return {"mirror below up-down": {r: [m < u for m, u in zip(first(r, "equivariant", "mirror"),
-                                                                first(r, "equivariant", "updown"))] for r in metric},
-            "equivariant below control": {r: [e < c for e, c in zip(first(r, "equivariant", "mirror"),
-                                                                     first(r, "control", "mirror"))] for r in metric},
-            "more explained": [e["explained"] > c["explained"] for e, c in zip(analyses["equivariant"],
-                                                                              analyses["control"])]}
+    below = lambda r, other, f="mirror": [e < o for e, o in zip(first(r, "equivariant", "mirror"), first(r, other, f))]
+    explained = lambda other: [e["explained"] > o["explained"] for e, o in zip(analyses["equivariant"], analyses[other])]
+    return {"mirror below up-down": {r: below(r, "equivariant", "updown") for r in metric},
+            "equivariant below control": {r: below(r, "control") for r in metric},
+            "equivariant below initialisation": {r: below(r, "init") for r in metric if "init" in metric[r]},
+            "more explained than control": explained("control"),
+            "more explained than initialisation": explained("init")}
 
 
 def attention_claims(fits: dict) -> dict:
     """Per-seed booleans behind the attention chapter's claims (``fits[kind]`` lists
-    :func:`analyze_attention` per seed, kinds ``equivariant``, ``control``, ``at switch-on``)."""
+    :func:`analyze_attention` per seed, kinds ``equivariant``, ``control``, ``at switch-on``, ``init``):
+    the equivariant model's matching error against each null, and the fitted permutations' shape."""
     eq = fits["equivariant"]
     lower = lambda key, other: [e[key] < o[key] for e, o in zip(eq, fits[other])]
     return {"better than control": lower("median_error", "control"),
+            "better than initialisation": lower("median_error", "init"),
+            "better than both": [a and b for a, b in zip(lower("median_error", "control"), lower("median_error", "init"))],
             "better than at switch-on": lower("median_error", "at switch-on"),
             "linear maps better than control": lower("median_head_linear_residual", "control"),
             "involution": {k: [h["involution"] for h in v] for k, v in fits.items()},

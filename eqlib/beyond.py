@@ -14,8 +14,9 @@ from eqlib.data import mirror
 from eqlib.losses import output_action, task_loss
 from eqlib.metric import LinearFit
 from eqlib.models import ACTIVATIONS
-from eqlib.symmetry import (ODD_ACTIVATIONS, SCALINGS, SignedPermutation, analyze_first_layer,
-                            fit_signed_permutation, match_networks, mlp_layers, transform_parameters)
+from eqlib.symmetry import (MAX_RESIDUALS, ODD_ACTIVATIONS, SCALINGS, SignedPermutation, active_neurons,
+                            analyze_first_layer, match_networks, match_pre_activations, mlp_layers, pre_activations,
+                            transform_parameters)
 
 # The predicted action on the first layer's outputs h, per activation: h_i(g x) ~ alpha_i h_pi(i)(x) + beta_i,
 # with c_i the fitted factor of the filter match (pre_i(g x) = c_i pre_pi(i)(x)).
@@ -75,28 +76,32 @@ def group_fit_residuals(model, analysis, x_fit, x_eval, transform=mirror) -> dic
 
 
 def first_layer_in_group(model, x, transform=mirror, constant=None):
-    """:func:`eqlib.symmetry.analyze_first_layer` in the first activation's group, the neurons that
-    are constant on ``x`` exempt (``constant``: that mask, when already computed)."""
+    """:func:`eqlib.symmetry.analyze_first_layer` in the first activation's group and in the data metric
+    on the images ``x``, the neurons that are constant on ``x`` exempt (``constant``: that mask, when
+    already computed)."""
     L = mlp_layers(model)
     constant = constant_neurons(model, x) if constant is None else constant
     return analyze_first_layer(L[0][0], L[0][1], L[1][0], transform=transform, activation=model.config.activations[0],
-                               active_extra=~constant)
+                               active_extra=~constant, images=x)
 
 
 def analyze_activation(model, x_fit, x_eval, transform=mirror) -> dict:
-    """First-layer labels in the activation's own group (constant neurons exempt), the fitted
-    factors of the pairs, and the residuals of the latent action inside and outside the group."""
+    """First-layer labels in the activation's own group (data metric on the training images ``x_fit``,
+    neurons constant there exempt; the weights metric under ``"weights"``), the fitted factors of the
+    pairs, and the residuals of the latent action inside and outside the group (the unconstrained map
+    fitted on ``x_fit``, both evaluated on the test images ``x_eval``)."""
+    from eqlib.analysis import label_summary
     model = model.cpu().eval()
     act = model.config.activations[0]
-    constant = constant_neurons(model, x_eval)
-    a = first_layer_in_group(model, x_eval, transform, constant)
-    f = a.match.factors()
+    constant = constant_neurons(model, x_fit)
+    a = first_layer_in_group(model, x_fit, transform, constant)
     L = mlp_layers(model)
+    w = analyze_first_layer(L[0][0], L[0][1], L[1][0], transform=transform, activation=act, active_extra=~constant)
+    f = a.match.factors()
     norms = np.linalg.norm(np.hstack([L[0][0], L[0][1][:, None]]), axis=1)     # filters with their biases
     pair_ratio = [float(max(norms[i], norms[j]) / max(min(norms[i], norms[j]), 1e-300)) for i, j, _ in a.pairs]
-    return {"activation": act, "scaling": SCALINGS[act], "counts": a.counts, "explained": a.explained,
-            "active": int(a.active.sum()), "constant": int(constant.sum()), "negation_only": a.negation_only,
-            "median_residual": a.median_residual, "labels": a.labels, "perm": a.match.perm, "factors": f,
+    return {"activation": act, "scaling": SCALINGS[act], **label_summary(a), "constant": int(constant.sum()),
+            "labels": a.labels, "perm": a.match.perm, "factors": f, "weights": label_summary(w),
             "pairs": a.pairs, "pair_norm_ratio": float(np.median(pair_ratio)) if pair_ratio else float("nan"),
             **group_fit_residuals(model, a, x_fit, x_eval, transform)}
 
@@ -111,32 +116,32 @@ def _signed_order(sp: SignedPermutation, limit=64) -> int:
     return 0
 
 
-def fit_group_actions(model, group, max_residual=0.5) -> dict:
+def fit_group_actions(model, group, images, max_residual=None) -> dict:
     """Fit a signed permutation ``P(g)`` of the active first-layer neurons for every element ``g``
-    (``pre(g x) ~ P(g) pre(x)``, the filters with their biases; Tanh's group), then measure
+    (``pre(g x) ~ P(g) pre(x)`` in the data metric on ``images``, :func:`eqlib.symmetry.match_pre_activations`;
+    signs where the activation is odd, as for Tanh), then measure
 
-    * the homomorphism defect ``||P(g) P(h) - P(gh)||_F / ||P(gh)||_F`` for all ``|G|^2`` pairs (its
+    * the homomorphism defect ``||P(g) P(h) - P(gh)||_F / sqrt(n)`` for all ``|G|^2`` pairs (its
       summaries, ``mean_defect``, ``max_defect`` and ``exact_products``, over the ``(|G| - 1)^2`` pairs
       without the identity, whose fit is exact by construction);
     * each non-identity ``P(g)``'s order against ``g``'s (``orders_agree`` of ``|G| - 1``);
-    * the orbits of the neurons that every element matches within ``max_residual``, their sizes,
-      and each orbit's stabiliser (elements fixing a member up to sign). For a group action,
-      orbit size x stabiliser size = ``|G|``.
+    * the orbits of the neurons that every element matches within ``max_residual`` (default: the
+      data metric's label threshold), their sizes, and each orbit's stabiliser (elements fixing a
+      member up to sign). For a group action, orbit size x stabiliser size = ``|G|``.
     """
     model = model.cpu().eval()
+    max_residual = MAX_RESIDUALS["data"] if max_residual is None else max_residual
     L = mlp_layers(model)
     W1, b1 = L[0]
-    out = np.linalg.norm(L[1][0], axis=0)
-    active = out >= 0.02 * out.max()
-    idx = np.flatnonzero(active)
-    A = np.hstack([W1, b1[:, None]])[idx]
+    idx = np.flatnonzero(active_neurons(L[1][0]))
+    x = torch.as_tensor(images).double()
+    P0 = pre_activations(W1, b1, x)[:, idx]
+    scaling = "sign" if model.config.activations[0] in ODD_ACTIVATIONS else "none"
     fits, residuals = [], []
     for k in range(group.order):
-        moved = group.act(group.inverse(k), torch.from_numpy(W1)).numpy()     # rows of W1 G_k
-        B = np.hstack([moved, b1[:, None]])[idx]
-        sp = fit_signed_permutation(A, B, signed=model.config.activations[0] in ODD_ACTIVATIONS)
+        sp, res = match_pre_activations(P0, pre_activations(W1, b1, group.act(k, x))[:, idx], scaling)
         fits.append(sp)
-        residuals.append(np.linalg.norm(B - sp.apply(A), axis=1) / np.maximum(np.linalg.norm(B, axis=1), 1e-300))
+        residuals.append(res)
     table = group.table()
     P = [sp.matrix() for sp in fits]
     n = len(idx)
@@ -172,12 +177,25 @@ def fit_group_actions(model, group, max_residual=0.5) -> dict:
                            "orbit_stabiliser": len(members) * len(stab) == group.order})
     sizes = [r["size"] for r in orbit_rows]
     return {"active": n, "matched_by_every_element": int(good.sum()),
-            "median_residual": [float(np.median(r)) for r in residuals],
+            "median_residual": [float(np.median(r)) if n else float("nan") for r in residuals],
             "defect": defect.tolist(), "max_defect": float(inner.max()), "mean_defect": float(inner.mean()),
             "exact_products": int((inner == 0).sum()), "orders": orders,
             "orders_agree": sum(o["order"] == o["fitted_order"] for o in orders[1:]),
             "orbits": orbit_rows, "orbit_sizes": {str(s): sizes.count(s) for s in sorted(set(sizes))},
             "orbit_stabiliser_holds": sum(r["orbit_stabiliser"] for r in orbit_rows)}
+
+
+def with_random_filters(model, seed=0):
+    """A copy of an MLP whose first-layer filters are replaced by random directions with the same
+    norms (biases and deeper layers kept): the chance level of a structure fitted on the filters."""
+    import copy
+    out = copy.deepcopy(model).cpu()
+    W = out.linears[0].weight
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        R = torch.randn(W.shape, generator=gen, dtype=W.dtype)
+        W.copy_(R / R.norm(dim=1, keepdim=True) * W.norm(dim=1, keepdim=True))
+    return out
 
 
 @torch.no_grad()
@@ -202,13 +220,15 @@ def trace_prefix(trace, epoch, activations):
     return f
 
 
-def trace_labels(trace, activation) -> list:
-    """The first-layer analysis after every epoch of a trace: counts, explained, median residual, labels."""
+def trace_labels(trace, activation, images) -> list:
+    """The first-layer analysis (data metric on ``images``) after every epoch of a trace: counts,
+    explained, median residual, labels."""
+    from eqlib.analysis import label_summary
     rows = []
     for e in range(len(trace["weight1"])):
         a = analyze_first_layer(trace["weight1"][e].double().numpy(), trace["bias1"][e].double().numpy(),
-                                trace["weight2"][e].double().numpy(), activation=activation)
-        rows.append({"epoch": e, "counts": a.counts, "explained": a.explained, "median_residual": a.median_residual,
+                                trace["weight2"][e].double().numpy(), activation=activation, images=images)
+        rows.append({"epoch": e, **{k: v for k, v in label_summary(a).items() if k != "explained_by_threshold"},
                      "labels": a.labels})
     return rows
 

@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass
 
 from eqlib.analysis import analyze_mlp, mlp_metric, over_seeds
 from eqlib.models import MLPConfig
-from eqlib.train import TrainConfig, train_seeds
+from eqlib.train import TrainConfig, initial_model, train_seeds
 
-KINDS = ("equivariant", "control")
+KINDS = ("equivariant", "control")           # the trained models of a seed
+NULL_KINDS = KINDS + ("init",)               # and the shared initialisation, the null of every structure claim
 
 
 def check_seeds(seeds, shown_seed=None):
@@ -45,34 +46,45 @@ def mlp_configs(task="autoencoder", first_activation="tanh", hidden=(64, 256, 25
 
 @dataclass
 class MLPChapter:
-    runs: dict          # {seed: {kind: TrainResult}}
-    models: dict        # {kind: [model per seed]}
+    runs: dict          # {seed: {kind: TrainResult}} for the trained kinds
+    models: dict        # {kind: [model per seed]}, kinds: equivariant, control, init
     analyses: dict      # {kind: [analyze_mlp(...) per seed]}
     aggregate: dict     # {kind: over_seeds(analyses[kind])}
     metric: dict        # {reading: {kind: {depth: {flip: [per seed]}}}}
     seeds: list
+    samples: dict       # {reading: {"fit": n, "eval": n}}
 
     def results(self) -> dict:
         """What the chapter's results file holds (per-seed values and their aggregates)."""
-        pick = lambda f: {k: {str(s): f(self.runs[s][k]) for s in self.seeds} for k in self.models}
-        return {"seeds": self.seeds, "metric": self.metric, "per_seed": self.analyses, "aggregate": self.aggregate,
-                "test": {k: [self.runs[s][k].history[-1] for s in self.seeds] for k in self.models},
+        pick = lambda f: {k: {str(s): f(self.runs[s][k]) for s in self.seeds} for k in KINDS}
+        return {"seeds": self.seeds, "metric": self.metric, "metric_samples": self.samples, "per_seed": self.analyses,
+                "aggregate": self.aggregate, "test": {k: [self.runs[s][k].history[-1] for s in self.seeds] for k in KINDS},
                 "history": pick(lambda r: r.history), "train_seconds": pick(lambda r: r.seconds),
                 "loaded_from_cache": pick(lambda r: r.loaded)}
 
 
+def metric_samples(data, n_fit, n_eval, readings=None) -> dict:
+    """``{reading: {"fit": n, "eval": n}}``: the samples behind each reading's numbers."""
+    from eqlib.metric import READINGS, reading_samples
+    return {r: reading_samples(r, data, n_fit, n_eval) for r in (readings or READINGS)}
+
+
 def mlp_chapter(model_config, train_config, data, seeds, n_fit=20_000, n_eval=100_000, n_images=20_000,
                 progress=False) -> MLPChapter:
-    """Train (or load) every seed and its control, analyse each model (affine fits on ``n_images``
-    training images, the rest on test images) and compute the metric under every reading."""
+    """Train (or load) every seed and its control, analyse each model and the shared initialisation
+    (the data metric and the affine fits on ``n_images`` training images, the rest on test images)
+    and compute the metric under every reading."""
+    from dataclasses import replace
     seeds = check_seeds(seeds)
     runs = train_seeds(model_config, train_config, data, seeds, progress=progress)
     models = {k: [runs[s][k].model.cpu() for s in seeds] for k in KINDS}
+    models["init"] = [initial_model(model_config, replace(train_config, seed=s)) for s in seeds]
     x_train, _, x_test, _ = data.tensors()
     analyses = {k: [analyze_mlp(m, train_config.task, x_train[:n_images], x_test[:5000]) for m in ms]
                 for k, ms in models.items()}
     metric = mlp_metric(models, data, n_fit=n_fit, n_eval=n_eval)
-    return MLPChapter(runs, models, analyses, {k: over_seeds(a) for k, a in analyses.items()}, metric, seeds)
+    return MLPChapter(runs, models, analyses, {k: over_seeds(a) for k, a in analyses.items()}, metric, seeds,
+                      metric_samples(data, n_fit, n_eval))
 
 
 def config_record(model_config, train_config) -> dict:
@@ -105,15 +117,16 @@ def retrain_widget(data, model_config, train_config, seed):
 @dataclass
 class AttentionChapter:
     runs: dict          # {seed: {kind: TrainResult}}
-    models: dict        # {kind: [model per seed]}, kinds: equivariant, control, at switch-on
+    models: dict        # {kind: [model per seed]}, kinds: equivariant, control, at switch-on, init
     fits: dict          # {kind: [analyze_attention(...) per seed]}
     metric: dict        # {reading: {kind: {flip: [per seed]}}}
     seeds: list
+    samples: dict       # {reading: {"fit": n, "eval": n}}
 
     def results(self) -> dict:
-        trained = ("equivariant", "control")
+        trained = KINDS
         pick = lambda f: {k: {str(s): f(self.runs[s][k]) for s in self.seeds} for k in trained}
-        return {"seeds": self.seeds, "metric": self.metric, "heads": self.fits,
+        return {"seeds": self.seeds, "metric": self.metric, "metric_samples": self.samples, "heads": self.fits,
                 "aggregate": {k: over_seeds(v) for k, v in self.fits.items()},
                 "test": {k: [self.runs[s][k].history[-1] for s in self.seeds] for k in trained},
                 "history": pick(lambda r: r.history), "train_seconds": pick(lambda r: r.seconds),
@@ -131,10 +144,11 @@ def attention_chapter(model_config, train_config, data, seeds, n_images=2000, n_
     runs = train_seeds(model_config, train_config, data, seeds, progress=progress)
     models = {k: [runs[s][k].model.cpu().eval() for s in seeds] for k in KINDS}
     models["at switch-on"] = [load_snapshot(model_config, replace(train_config, seed=s), data)[0] for s in seeds]
+    models["init"] = [initial_model(model_config, replace(train_config, seed=s)).eval() for s in seeds]
     x = data.tensors()[2][:n_images]
     fits = {k: [analyze_attention(m, x) for m in ms] for k, ms in models.items()}
-    metric = seed_metric({k: [m.latent for m in models[k]] for k in KINDS}, data, n_fit=n_fit, n_eval=n_eval)
-    return AttentionChapter(runs, models, fits, metric, seeds)
+    metric = seed_metric({k: [m.latent for m in models[k]] for k in NULL_KINDS}, data, n_fit=n_fit, n_eval=n_eval)
+    return AttentionChapter(runs, models, fits, metric, seeds, metric_samples(data, n_fit, n_eval))
 
 
 def attention_widget(data, models, index=0):
@@ -161,23 +175,17 @@ MLP_CONFIGURATIONS = (("autoencoder", "tanh"), ("autoencoder", "gelu"), ("classi
 
 def load_or_run_mlp(path, task, first_activation, seeds, profile="full", data=None, n_fit=20_000, n_eval=100_000,
                     **train) -> dict:
-    """The results file of one MLP configuration: read when it exists, else computed as the MLP
-    chapter computes it (training or loading the models) and written, so that the next call reads it.
+    """The results file of one MLP configuration (:func:`eqlib.report.load_or_run`): read when it exists,
+    else computed as the MLP chapter computes it (training or loading the models) and written.
     ``data`` is a callable returning the data set, called only when something must be computed."""
-    import json
-    from pathlib import Path
-    from eqlib.report import Run
-    if Path(path).exists():
-        r = json.loads(Path(path).read_text())
-        found = (r["config"]["train"]["task"], r["config"]["model"]["activations"][0])
-        if found != (task, first_activation):
-            raise ValueError(f"{path} holds the {found[1]} {found[0]}, not the {first_activation} {task}")
-        return r
-    model_config, train_config = mlp_configs(task, first_activation, **train)
-    d = data()
-    run = Run(path, profile, list(seeds), config=config_record(model_config, train_config))
-    run.results.update(mlp_chapter(model_config, train_config, d, seeds, n_fit=n_fit, n_eval=n_eval).results())
-    return run.save(d)
+    from eqlib.report import load_or_run
+
+    def compute(d):
+        model_config, train_config = mlp_configs(task, first_activation, **train)
+        return (mlp_chapter(model_config, train_config, d, seeds, n_fit=n_fit, n_eval=n_eval).results(),
+                config_record(model_config, train_config))
+    found = lambda r: f"the {r['config']['model']['activations'][0]} {r['config']['train']['task']}"
+    return load_or_run(path, f"the {first_activation} {task}", found, compute, data, profile, seeds)
 
 
 # --------------------------------------------------------------------------- the sensitivity study

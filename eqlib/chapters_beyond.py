@@ -11,11 +11,12 @@ import numpy as np
 
 from eqlib.analysis import analyze_mlp, mlp_metric, over_seeds, seed_metric
 from eqlib.beyond import (PREDICTED_GROUP, analyze_activation, fit_group_actions, group_equivariance_errors,
-                          merge_paths, trace_labels, trace_prefix)
-from eqlib.chapters import check_seeds, config_record, mlp_configs
+                          merge_paths, trace_labels, trace_prefix, with_random_filters)
+from eqlib.chapters import check_seeds, config_record, metric_samples, mlp_configs
 from eqlib.groups import D4
+from eqlib.metric import DEFAULT_READING
 from eqlib.symmetry import SCALINGS
-from eqlib.train import train, train_seeds
+from eqlib.train import initial_model, train, train_seeds
 
 ACTIVATION_PAGES = ("relu", "leaky_relu", "sigmoid", "identity", "square")
 ALL_ACTIVATIONS = ("tanh", "gelu") + ACTIVATION_PAGES
@@ -29,17 +30,22 @@ def _history(runs, seeds, kind):
 def activation_chapter(activation, data, seeds, n_images=20_000, n_fit=20_000, n_eval=20_000, progress=False,
                        **train_kw) -> dict:
     """Autoencoders with first activation ``activation`` (later ones GELU), trained with the paper's
-    protocol over ``seeds`` (no control: the up-down flip is the reference), each analysed in
-    its activation's own group, with the first-layer metric under every reading."""
+    protocol over ``seeds`` (no control: the up-down flip and the network at initialisation are the
+    references), each analysed in its activation's own group, with the first-layer metric under
+    every reading."""
     seeds = check_seeds(seeds)
     model_config, train_config = mlp_configs("autoencoder", activation, **train_kw)
     runs = train_seeds(model_config, train_config, data, seeds, control=False, progress=progress)
     models = [runs[s]["equivariant"].model.cpu().eval() for s in seeds]
+    inits = [initial_model(model_config, replace(train_config, seed=s)).eval() for s in seeds]
     x_train, _, x_test, _ = data.tensors()
     per_seed = [analyze_activation(m, x_train[:n_images], x_test[:5000]) for m in models]
-    metric = mlp_metric({"equivariant": models}, data, n_fit=n_fit, n_eval=n_eval)
+    per_seed_init = [analyze_activation(m, x_train[:n_images], x_test[:5000]) for m in inits]
+    metric = mlp_metric({"equivariant": models, "init": inits}, data, n_fit=n_fit, n_eval=n_eval)
     return {"activation": activation, "predicted_group": PREDICTED_GROUP[activation], "scaling": SCALINGS[activation],
             "seeds": seeds, "per_seed": per_seed, "aggregate": over_seeds(per_seed), "metric": metric,
+            "metric_samples": metric_samples(data, n_fit, n_eval),
+            "per_seed_init": per_seed_init, "aggregate_init": over_seeds(per_seed_init),
             "test": [runs[s]["equivariant"].history[-1] for s in seeds],
             "train_seconds": {str(s): runs[s]["equivariant"].seconds for s in seeds},
             "config": config_record(model_config, train_config)}, models
@@ -67,21 +73,16 @@ def activation_verdict(res: dict, min_explained=0.5, max_ratio=2.0) -> dict:
 
 
 def load_or_run_activation(path, activation, seeds, data, profile="full", **kw) -> dict:
-    """The results file of one activation: read when it exists (and holds that activation),
-    else computed by :func:`activation_chapter` and written. ``data`` is called only then."""
-    import json
-    from pathlib import Path
-    from eqlib.report import Run
-    if Path(path).exists():
-        r = json.loads(Path(path).read_text())
-        if r.get("activation") != activation:
-            raise ValueError(f"{path} holds the {r.get('activation')} results, not {activation}")
-        return r
-    d = data()
-    res, _ = activation_chapter(activation, d, seeds, **kw)
-    run = Run(path, profile, list(seeds), config=res.pop("config"))
-    run.results.update(res)
-    return run.save(d)
+    """The results file of one activation (:func:`eqlib.report.load_or_run`): read when it exists (and
+    holds that activation), else computed by :func:`activation_chapter` and written. ``data`` is
+    called only then."""
+    from eqlib.report import load_or_run
+
+    def compute(d):
+        res, _ = activation_chapter(activation, d, seeds, **kw)
+        return res, res.pop("config")
+    return load_or_run(path, f"the {activation} results", lambda r: f"the {r.get('activation')} results", compute, data,
+                       profile, seeds)
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -114,11 +115,14 @@ def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_ima
 
 
 # --------------------------------------------------------------------------- D4
-def dihedral_chapter(data, seeds, n_images=2000, progress=False, **train_kw) -> dict:
+def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress=False, **train_kw) -> dict:
     """Tanh autoencoders trained with the D4 equivariance loss in the second half (one random
     non-identity element per batch), beside the mirror-loss models and the weight-0 controls of
-    the MLP chapter (same seeds, same snapshot): the first-layer action of every element fitted
-    as a signed permutation, its homomorphism defect and orbits, and each element's end-to-end error."""
+    the MLP chapter (same seeds, same snapshot) and two nulls: the shared initialisation, and the
+    D4 model with its filters replaced by random ones of the same norms. For each: the first-layer
+    action of every element fitted as a signed permutation (data metric on ``n_label_images``
+    training images), its homomorphism defect and orbits, and each element's end-to-end error on
+    ``n_images`` test images."""
     seeds = check_seeds(seeds)
     mc, tc = mlp_configs("autoencoder", "tanh", **train_kw)
     runs = train_seeds(mc, tc, data, seeds, progress=progress)
@@ -126,9 +130,12 @@ def dihedral_chapter(data, seeds, n_images=2000, progress=False, **train_kw) -> 
         runs[s]["d4"] = train(mc, replace(tc, seed=s, group="d4"), data, progress=progress)
     kinds = ("d4", "equivariant", "control")
     models = {k: [runs[s][k].model.cpu().eval() for s in seeds] for k in kinds}
+    models["init"] = [initial_model(mc, replace(tc, seed=s)).eval() for s in seeds]
+    models["random"] = [with_random_filters(m, seed=s) for m, s in zip(models["d4"], seeds)]
     x = data.tensors()[2][:n_images]
-    fits = {k: [fit_group_actions(m, D4) for m in ms] for k, ms in models.items()}
-    e2e = {k: [group_equivariance_errors(m, D4, x) for m in ms] for k, ms in models.items()}
+    images = data.tensors()[0][:n_label_images]
+    fits = {k: [fit_group_actions(m, D4, images) for m in ms] for k, ms in models.items()}
+    e2e = {k: [group_equivariance_errors(m, D4, x) for m in ms] for k, ms in models.items() if k in kinds + ("init",)}
     return {"seeds": seeds, "group": list(D4.names), "table": D4.table(), "fits": fits, "end_to_end": e2e,
             "aggregate": {k: over_seeds([{kk: v for kk, v in f.items() if kk not in ("defect", "orbits")}
                                          for f in fs]) for k, fs in fits.items()},
@@ -138,21 +145,24 @@ def dihedral_chapter(data, seeds, n_images=2000, progress=False, **train_kw) -> 
 
 
 # --------------------------------------------------------------------------- emergence
-def emergence_chapter(data, seeds, n_fit=5000, n_eval=10_000, progress=False, **train_kw) -> dict:
+def emergence_chapter(data, seeds, n_fit=5000, n_eval=10_000, n_label_images=10_000, progress=False,
+                      **train_kw) -> dict:
     """Replay the per-epoch trace of the Tanh autoencoder and its control (from the MLP chapter's
-    cache): the first-layer labels and the metric (Gaussian reading; first layer and first two
-    layers) after every epoch."""
+    cache): the first-layer labels (data metric on ``n_label_images`` training images) and the
+    metric (primary reading; first layer and first two layers) after every epoch. Epoch 0 is the
+    shared initialisation, the null that the later counts are read against."""
     seeds = check_seeds(seeds)
     mc, tc = mlp_configs("autoencoder", "tanh", **train_kw)
     runs = train_seeds(mc, tc, data, seeds, progress=progress)
     kinds = ("equivariant", "control")
     traces = {k: [runs[s][k].trace for s in seeds] for k in kinds}
     epochs = len(traces["equivariant"][0]["weight1"])
-    labels = {k: [trace_labels(t, "tanh") for t in ts] for k, ts in traces.items()}
+    images = data.tensors()[0][:n_label_images]
+    labels = {k: [trace_labels(t, "tanh", images) for t in ts] for k, ts in traces.items()}
     fs = {(k, i): [trace_prefix(t, e, mc.activations) for e in range(epochs)] for k, ts in traces.items()
           for i, t in enumerate(ts)}
     flat = {f"{k}|{i}": per for (k, i), per in fs.items()}
-    metric = seed_metric(flat, data, readings=["gaussian"], n_fit=n_fit, n_eval=n_eval)["gaussian"]
+    metric = seed_metric(flat, data, readings=[DEFAULT_READING], n_fit=n_fit, n_eval=n_eval)[DEFAULT_READING]
     per_epoch = {k: [metric[f"{k}|{i}"] for i in range(len(seeds))] for k in kinds}
     return {"seeds": seeds, "epochs": epochs - 1, "switch_epoch": int(round(tc.equivariance_start * tc.epochs)),
             "labels": labels, "metric": per_epoch,
@@ -203,13 +213,14 @@ def activation_texts(res: dict, verdict: dict) -> dict:
     from eqlib.analysis import count, pm, stats
     agg = res["aggregate"]
     first = lambda rd, flip: res["metric"][rd]["equivariant"]["first_layer"][flip]
-    below = [m < u for m, u in zip(first("gaussian", "mirror"), first("gaussian", "updown"))]
+    below = [m < u for m, u in zip(first(DEFAULT_READING, "mirror"), first(DEFAULT_READING, "updown"))]
     return {"predicted": res["predicted_group"], "scaling_note": SCALING_NOTES[res["scaling"]],
             "explained": pm(agg["explained"], 1), "active": pm(agg["active"], 1), "constant": pm(agg["constant"], 1),
             "negation_only": pm(agg["negation_only"], 1), "in_group": pm(agg["in_group"]),
             "unconstrained": pm(agg["unconstrained"]), "pairs_norm": pm(stats([a["pair_norm_ratio"] for a in res["per_seed"]
                                                                                 if a["pairs"]] or [float("nan")]), 2),
-            "metric_mirror": pm(stats(first("gaussian", "mirror"))), "metric_updown": pm(stats(first("gaussian", "updown"))),
+            "metric_mirror": pm(stats(first(DEFAULT_READING, "mirror"))),
+            "metric_updown": pm(stats(first(DEFAULT_READING, "updown"))),
             "mirror_below": count(below),
             "holds": count([r["holds"] for r in verdict["per_seed"]]) if verdict["applicable"] else
             "— not applicable: all of GL(n) passes through the identity, so no discrete structure is predicted",
@@ -242,7 +253,7 @@ def augmentation_texts(res: dict) -> dict:
         t = task[:2]
         e2e = {k: stats([h["test_equivariance_error"] for h in v]) for k, v in r["test"].items()}
         expl = {k: [a["explained"] for a in v] for k, v in r["per_seed"].items()}
-        m = {k: r["metric"]["gaussian"][k]["first_layer"]["mirror"] for k in r["per_seed"]}
+        m = {k: r["metric"][DEFAULT_READING][k]["first_layer"]["mirror"] for k in r["per_seed"]}
         out.update({f"{t}_e2e_{k}": pm(v) for k, v in e2e.items()})
         out.update({f"{t}_explained_{k}": pm(stats(v), 1) for k, v in expl.items()})
         out.update({f"{t}_metric_{k}": pm(stats(v)) for k, v in m.items()})

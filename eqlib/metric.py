@@ -3,8 +3,19 @@
 The paper fits, by least squares, the linear map ``A`` with ``A phi(x) ~ phi(g x)`` for a
 prefix ``phi`` of the network (first layer, first two layers) and reports the median of
 ``||phi(g y) - A phi(y)|| / ||phi(y)||`` over 100,000 independent noise samples ``y``. It
-does not say which noise. We compute every reading side by side (:data:`READINGS`) and
-keep the first as the default; none is chosen because it matches the paper.
+does not say which noise. We compute every reading side by side (:data:`READINGS`); the first,
+Gaussian noise with the training images' mean and covariance, is the primary one
+(:data:`DEFAULT_READING`). It is noise, as the paper says, and it has the data's second moments,
+so the first layer's pre-activations reach the range where the activation bends and the
+reading tests the activation (standard Gaussian noise keeps them where Tanh is nearly linear).
+It is not chosen because it matches the paper. Two more readings scale its covariance by 0.25
+and by 4, to show how much the value depends on the probe's amplitude.
+
+Every metric is read against its **floor**: the same metric on the layer's pre-activation
+(``W_1 y + b_1``; ``W_2 f_1 + b_2`` for the two-layer prefix), the value it would take if the
+activation were the identity. A reading whose value sits at its floor measures whether the
+span of the filters is closed under the flip, not what the activation does
+(:func:`activation_tested`).
 
 All prefixes of all models on a page share one stream of inputs: each batch is drawn (or
 read) once, transformed once per group element, and passed through every prefix, so the
@@ -22,12 +33,19 @@ import torch
 from eqlib.data import IMAGE_SHAPE, CIFAR10, cache_dir, mirror, vflip
 
 READINGS = {
+    "covariance": "Gaussian with the training images' mean and covariance (primary)",
     "gaussian": "standard Gaussian in the normalised input space",
     "uniform": "uniform pixels in [0, 1], then normalised",
-    "covariance": "Gaussian with the training images' mean and covariance",
     "images": "real images: fitted on training images, evaluated on test images",
+    "covariance_x0.25": "the primary reading with its covariance scaled by 0.25 (amplitude check)",
+    "covariance_x4": "the primary reading with its covariance scaled by 4 (amplitude check)",
 }
-DEFAULT_READING = "gaussian"
+DEFAULT_READING = "covariance"
+PAPER_READINGS = ("covariance", "gaussian", "uniform", "images")     # the four readings of "noise samples"
+AMPLITUDES = {"covariance": 1.0, "covariance_x0.25": 0.25, "covariance_x4": 4.0}   # covariance scale factors
+READING_SHORT = {"covariance": "covariance", "gaussian": "Gaussian", "uniform": "uniform", "images": "images",
+                 "covariance_x0.25": "covariance ×0.25", "covariance_x4": "covariance ×4"}
+FLOOR_FACTOR = 1.5    # a reading tests the activation where f differs from its floor by this factor in every seed
 FLIPS = {"mirror": mirror, "updown": vflip}          # the group's action and the control
 FLIP_NAMES = {"mirror": "left-right (mirror)", "updown": "up-down (control)"}
 
@@ -141,9 +159,20 @@ def _seed(seed, reading):
     return int(hashlib.sha256(f"{seed}-{reading}".encode()).hexdigest()[:8], 16)
 
 
+def reading_samples(reading, data: CIFAR10 | None, n_fit, n_eval) -> dict:
+    """How many samples a reading fits its map on and evaluates it on: ``n_fit`` and ``n_eval``,
+    except that the images reading has only the training images to fit on and the test images
+    to evaluate on."""
+    check_readings([reading])
+    if reading == "images":
+        return {"fit": min(n_fit, len(data.x_train)), "eval": min(n_eval, len(data.x_test))}
+    return {"fit": n_fit, "eval": n_eval}
+
+
 def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_size=10_000, cache=None):
     """The inputs of one reading, in batches: ``part`` is ``"fit"`` or ``"eval"`` (independent
-    draws; for ``"images"``, the first ``n`` training images or the first ``n`` test images)."""
+    draws; for ``"images"``, the first ``n`` training images or the first ``n`` test images; the
+    covariance readings scaled by :data:`AMPLITUDES` draw the same standard normals for every scale)."""
     check_readings([reading])
     if reading != "gaussian" and data is None:
         raise ValueError(f"reading {reading!r} needs the data set (its statistics or its images)")
@@ -152,9 +181,11 @@ def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_
         x = data.tensors()[0 if part == "fit" else 2][:n]
         yield from x.split(batch_size)
         return
-    gen = torch.Generator().manual_seed(_seed(seed, f"{reading}-{part}"))
-    if reading == "covariance":
+    base = "covariance" if reading in AMPLITUDES else reading
+    gen = torch.Generator().manual_seed(_seed(seed, f"{base}-{part}"))
+    if reading in AMPLITUDES:
         mean, L = image_covariance_factor(data, cache)
+        L = L * AMPLITUDES[reading] ** 0.5
     if reading == "uniform":
         std = torch.as_tensor(data.std, dtype=torch.float32)[:, None, None]
         shift = torch.as_tensor(data.mean, dtype=torch.float32)[:, None, None]
@@ -197,5 +228,31 @@ def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips
         medians[r] = {k: {t: float(e.quantile(0.5)) for t, e in v.items()} for k, v in errs.items()}
         first = next(iter(errs.values()))
         ne[r] = len(next(iter(first.values())))
-        nf[r] = min(n_fit, len(data.x_train)) if r == "images" else n_fit
+        nf[r] = reading_samples(r, data, n_fit, n_eval)["fit"]
     return MetricTable(medians, nf, ne)
+
+
+# --------------------------------------------------------------------------- floors
+def floor_key(depth: str) -> str:
+    """The key of a prefix's floor: the same prefix with its last activation removed."""
+    return f"{depth}_pre"
+
+
+def floor_ratios(metric: dict, kind: str, depth="first_layer", flip="mirror") -> dict:
+    """``{reading: [f / floor per seed]}`` for ``metric[reading][kind][depth][flip]`` (a chapter's
+    ``{reading: {kind: {depth: {flip: [per seed]}}}}``)."""
+    return {r: [f / max(fl, 1e-300) for f, fl in zip(m[kind][depth][flip], m[kind][floor_key(depth)][flip])]
+            for r, m in metric.items() if kind in m}
+
+
+def activation_tested(metric: dict, kind: str, depth="first_layer", flips=tuple(FLIPS), factor=FLOOR_FACTOR) -> dict:
+    """``{reading: bool}``: whether the reading tests the activation of the ``kind`` models, that is,
+    whether ``depth``'s value differs from its floor by at least ``factor`` (above or below) in every
+    seed and for every flip. A reading that fails this measures the filters' span, not the activation."""
+    out = {}
+    for r in metric:
+        if kind not in metric[r]:
+            continue
+        ratios = [x for f in flips for x in floor_ratios({r: metric[r]}, kind, depth, f)[r]]
+        out[r] = bool(ratios) and all(x >= factor or x <= 1 / factor for x in ratios)
+    return out

@@ -100,6 +100,25 @@ class Run:
         return self.results
 
 
+def load_or_run(path, expected, found, compute, data, profile="full", seeds=()) -> dict:
+    """A page's results file: read when it exists, else computed and written, so that the next call
+    reads it. ``found(results)`` names what a file holds; it must equal ``expected`` (else a
+    ``ValueError`` names both, and the file is left as it is). ``compute(data)`` returns
+    ``(results, config)``; ``data`` is a callable returning the data set, called only then."""
+    import json
+    path = Path(path)
+    if path.exists():
+        r = json.loads(path.read_text())
+        if found(r) != expected:
+            raise ValueError(f"{path} holds {found(r)}, not {expected}")
+        return r
+    d = data()
+    results, config = compute(d)
+    run = Run(path, profile, list(seeds), config=config)
+    run.results.update(results)
+    return run.save(d)
+
+
 VOLATILE = {"seconds", "run_seconds", "train_seconds", "loaded_from_cache", "digest"}
 
 

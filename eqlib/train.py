@@ -171,6 +171,13 @@ def load_snapshot(model_config, train_config: TrainConfig, data: CIFAR10, cache=
     return model.eval(), ckpt["history"]
 
 
+def initial_model(model_config, tc: TrainConfig):
+    """The model exactly as a run with ``tc`` starts (its seed fixes the initialisation): the null
+    that a trained model's structure is read against."""
+    torch.manual_seed(tc.seed)
+    return build_model(model_config)
+
+
 def _trace_row(model):
     """The first two linear layers of an MLP, copied (the emergence chapter replays them)."""
     if not hasattr(model, "linears"):
@@ -194,8 +201,7 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
     ``"augment"`` replaces each input (and the autoencoder's target) by its image under a
     uniformly drawn group element, identity included, with no extra loss (the weight only
     switches it on: its size and schedule play no part)."""
-    torch.manual_seed(tc.seed)
-    model = build_model(model_config).to(device)
+    model = initial_model(model_config, tc).to(device)
     x_train, y_train, x_test, y_test = (t.to(device) for t in data.tensors())
     if tc.train_size:
         x_train, y_train = x_train[:tc.train_size], y_train[:tc.train_size]

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, count, find_bypass_pairs, near_linear_fractions, over_seeds,
-                            pm, share_of_output, stats)
+from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, count, find_negated_copies, members,
+                            near_linear_fractions, over_seeds, pm, share_of_output, stats)
 from eqlib.data import mirror
 from eqlib.models import MLP, MLPConfig
 
@@ -18,15 +18,19 @@ def planted_bypass(seed=0, n=12):
     return W1, b1, W2
 
 
-def test_planted_bypass_pairs_are_found_and_random_layers_have_none():
+def test_planted_negated_copies_and_bypass_pairs_are_found_and_random_layers_have_none():
     W1, b1, W2 = planted_bypass()
+    x = torch.randn(2000, 3072, generator=torch.Generator().manual_seed(0))
     noisy = W1 + 0.05 * np.random.default_rng(1).standard_normal(W1.shape)
-    found = {(p["i"], p["j"], p["kind"]) for p in find_bypass_pairs(noisy, b1, W2)}
-    assert found == {(0, 1, "direct"), (2, 3, "mirrored")}, "both planted pairs, nothing else"
-    W2[:, 1] = W2[:, 0]                              # same outgoing weights: adds, does not cancel
-    assert (0, 1, "direct") not in {(p["i"], p["j"], p["kind"]) for p in find_bypass_pairs(W1, b1, W2)}
+    found = {(p["i"], p["j"], p["kind"]): p["bypass"] for p in find_negated_copies(noisy, b1, W2, x)}
+    assert found == {(0, 1, "direct"): True, (2, 3, "mirrored"): True}, "both planted pairs, nothing else"
+    W2[:, 1] = W2[:, 0]                              # same outgoing weights: a negated copy that adds, not cancels
+    pairs = find_negated_copies(W1, b1, W2, x)
+    assert {(p["i"], p["j"], p["kind"]): p["bypass"] for p in pairs} == {(0, 1, "direct"): False, (2, 3, "mirrored"): True}
+    assert members(pairs) == [0, 1, 2, 3]
     rng = np.random.default_rng(2)
-    assert find_bypass_pairs(rng.standard_normal((64, 3072)), rng.standard_normal(64), rng.standard_normal((9, 64))) == []
+    assert find_negated_copies(rng.standard_normal((64, 3072)), rng.standard_normal(64), rng.standard_normal((9, 64)),
+                               x) == [], "random filters hold no negated copy"
 
 
 def test_a_gelu_bypass_pair_is_exactly_linear_and_carries_its_share():

@@ -3,12 +3,15 @@ import pytest
 import torch
 
 from eqlib.beyond import (align, analyze_activation, fit_group_actions, group_fit_residuals, merge_paths,
-                          trace_labels, trace_prefix)
+                          trace_labels, trace_prefix, with_random_filters)
 from eqlib.data import mirror
 from eqlib.groups import D4
 from eqlib.models import MLP, MLPConfig
 from eqlib.symmetry import analyze_first_layer, match_networks
 from eqlib.theory import equivariant_mlp, mlp_from_layers, scramble
+
+
+GAUSS = torch.randn(2000, 3072, generator=torch.Generator().manual_seed(5), dtype=torch.float64)   # probe images
 
 
 def _mlp_with_first_layer(W1, b1, activation, hidden=4, out=3072, seed=0):
@@ -63,7 +66,7 @@ def _d4_closed_filters(seed=0):
 
 def test_d4_fits_of_a_closed_filter_set_form_a_homomorphism_with_the_planted_orbits():
     W, b = _d4_closed_filters()
-    r = fit_group_actions(_mlp_with_first_layer(W, b, "tanh"), D4)
+    r = fit_group_actions(_mlp_with_first_layer(W, b, "tanh"), D4, GAUSS)
     assert r["max_defect"] == 0 and r["orders_agree"] == 7 and r["matched_by_every_element"] == 13
     assert r["orbit_sizes"] == {"1": 1, "4": 1, "8": 1} and r["orbit_stabiliser_holds"] == 3
     stab = {o["size"]: set(o["stabiliser"]) for o in r["orbits"]}
@@ -72,8 +75,19 @@ def test_d4_fits_of_a_closed_filter_set_form_a_homomorphism_with_the_planted_orb
 
 def test_d4_fits_of_random_filters_are_no_homomorphism():
     rng = np.random.default_rng(0)
-    r = fit_group_actions(_mlp_with_first_layer(rng.standard_normal((13, 3072)), rng.standard_normal(13), "tanh"), D4)
+    m = _mlp_with_first_layer(rng.standard_normal((13, 3072)), rng.standard_normal(13), "tanh")
+    r = fit_group_actions(m, D4, GAUSS)
     assert r["max_defect"] > 0.5 and r["matched_by_every_element"] == 0
+
+
+def test_random_filters_keep_the_norms_and_lose_the_structure():
+    W, b = _d4_closed_filters()
+    m = _mlp_with_first_layer(W, b, "tanh")
+    rm = with_random_filters(m, seed=0)
+    assert torch.allclose(rm.linears[0].weight.norm(dim=1), m.linears[0].weight.norm(dim=1))
+    assert torch.equal(rm.linears[0].bias, m.linears[0].bias) and torch.equal(rm.linears[1].weight, m.linears[1].weight)
+    r = fit_group_actions(rm, D4, GAUSS)
+    assert r["matched_by_every_element"] == 0 and r["mean_defect"] > 0.5, "the planted orbits are gone"
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "square", "tanh", "gelu", "identity"])
@@ -114,7 +128,7 @@ def test_trace_prefix_and_labels_replay_the_trained_model(cache):
     x = torch.randn(5, 3072)
     f = trace_prefix(r.trace, 2, cfg.activations)(x)
     assert torch.allclose(f["first_layer"], r.model.hidden(x, 1)) and torch.allclose(f["first_two_layers"], r.model.hidden(x, 2))
-    rows = trace_labels(r.trace, "tanh")
+    rows = trace_labels(r.trace, "tanh", x)
     assert [row["epoch"] for row in rows] == [0, 1, 2] and all(len(row["labels"]) == 8 for row in rows)
 
 

@@ -22,9 +22,13 @@ def test_mlp_chapter_on_tiny_data_gives_per_seed_results_and_their_spread(tmp_pa
     ch = mlp_chapter(mc, tc, synthetic_cifar(), [0, 1], n_fit=200, n_eval=100, n_images=600)
     r = ch.results()
     assert r["seeds"] == [0, 1] and len(r["per_seed"]["equivariant"]) == 2 and len(r["test"]["control"]) == 2
-    assert r["aggregate"]["equivariant"]["explained"]["values"] == [a["explained"] for a in ch.analyses["equivariant"]]
-    assert set(r["metric"]) == {"gaussian", "uniform", "covariance", "images"}
+    assert set(r["metric"]) == {"gaussian", "uniform", "covariance", "images", "covariance_x0.25", "covariance_x4"}
+    assert set(r["metric"]["uniform"]) == {"equivariant", "control", "init"}, "every metric beside its null"
+    assert set(r["metric"]["uniform"]["init"]) == {"first_layer", "first_layer_pre", "first_two_layers",
+                                                    "first_two_layers_pre"}, "every prefix beside its floor"
     assert len(r["metric"]["uniform"]["control"]["first_two_layers"]["updown"]) == 2
+    assert r["metric_samples"]["images"] == {"fit": 200, "eval": 100} and r["metric_samples"]["covariance"]["eval"] == 100
+    assert [a["explained"] for a in ch.analyses["init"]] == [0, 0], "the shared initialisation explains no neuron"
     assert all(r["loaded_from_cache"][k][s] is False for k in ("equivariant", "control") for s in ("0", "1"))
 
 
@@ -34,7 +38,7 @@ def test_load_or_run_reads_an_existing_file_and_refuses_a_mismatched_one(tmp_pat
                                 "metric": {}}))
     never = lambda: pytest.fail("data must not be loaded when the results file exists")
     assert load_or_run_mlp(path, "classifier", "gelu", [0], data=never)["metric"] == {}
-    with pytest.raises(ValueError, match="holds the gelu classifier, not the tanh autoencoder"):
+    with pytest.raises(ValueError, match="r.json holds the gelu classifier, not the tanh autoencoder"):
         load_or_run_mlp(path, "autoencoder", "tanh", [0], data=never)
 
 

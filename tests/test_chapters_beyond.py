@@ -43,7 +43,7 @@ def test_load_or_run_activation_writes_then_reads_and_refuses_another_activation
                                n_eval=100, **TINY)
     assert json.loads(path.read_text())["activation"] == "sigmoid" and r["seeds"] == [0]
     assert load_or_run_activation(path, "sigmoid", [0], lambda: pytest.fail("must not load data"))["seeds"] == [0]
-    with pytest.raises(ValueError, match="holds the sigmoid results, not relu"):
+    with pytest.raises(ValueError, match="holds the sigmoid results, not the relu results"):
         load_or_run_activation(path, "relu", [0], lambda: data)
 
 

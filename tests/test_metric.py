@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from eqlib.data import mirror, vflip
-from eqlib.metric import (READINGS, image_covariance_factor, lstsq_residual, paper_metric, reading_batches,
-                          shared_linear_equivariance)
+from eqlib.metric import (READINGS, floor_ratios, image_covariance_factor, lstsq_residual, paper_metric,
+                          reading_batches, reading_samples, shared_linear_equivariance, activation_tested)
+from eqlib.models import MLP, MLPConfig
 from conftest import synthetic_cifar
 
 
@@ -80,7 +81,7 @@ def test_damaged_covariance_cache_is_recomputed(data, tmp_path):
 
 
 def test_bad_arguments_are_named(data):
-    with pytest.raises(ValueError, match="unknown readings.*allowed: gaussian"):
+    with pytest.raises(ValueError, match="unknown readings.*allowed: covariance, gaussian"):
         paper_metric({"f": random_layer()}, data, readings=["pink"])
     with pytest.raises(ValueError, match="unknown flips"):
         paper_metric({"f": random_layer()}, data, flips=["diagonal"])
@@ -95,3 +96,44 @@ def test_lstsq_residual_oracle():
     X = rng.standard_normal((50, 4))
     assert lstsq_residual(X, X @ rng.standard_normal((4, 3))) < 1e-12, "an exact linear map leaves no residual"
     assert lstsq_residual(X, rng.standard_normal((50, 3))) > 0.8, "unrelated targets are mostly unexplained"
+
+
+def test_amplitude_readings_scale_the_covariance_around_the_mean(data, tmp_path):
+    mean = image_covariance_factor(data, tmp_path)[0].double()
+    base = next(reading_batches("covariance", data, 4000, part="eval", cache=tmp_path)).double() - mean
+    for r, a in (("covariance_x0.25", 0.25), ("covariance_x4", 4.0)):
+        s = next(reading_batches(r, data, 4000, part="eval", cache=tmp_path)).double() - mean
+        assert torch.allclose(s, base * a ** 0.5, atol=1e-4), f"{r}: the same draws, the covariance scaled by {a}"
+
+
+def test_samples_per_reading_say_what_the_images_reading_can_use(data):
+    assert reading_samples("images", data, 20_000, 100_000) == {"fit": 512, "eval": 256}
+    assert reading_samples("covariance", data, 20_000, 100_000) == {"fit": 20_000, "eval": 100_000}
+
+
+def test_an_identity_activation_sits_at_its_floor_and_a_saturated_tanh_does_not(data, tmp_path):
+    """Planted layers whose filters span a mirror-closed space without being permuted by the mirror
+    (rows a and a + b with g a = a, g b = -b: g(a + b) = 2a - (a + b)), so the floor is 0. With the
+    identity as activation f1 is its own pre-activation and equals its floor under every reading; a
+    Tanh driven into saturation is no longer a linear function of the mirrored input, and the
+    reading tests it."""
+    from eqlib.analysis import mlp_metric
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(3, 3072, generator=g)
+    a, b = v + mirror(v), v - mirror(v)
+    W = torch.cat([a, a + b])
+    models = {}
+    for act, scale in (("identity", 1.0), ("tanh", 50.0)):
+        m = MLP(MLPConfig((3072, 6, 5, 3), (act, "gelu")))
+        with torch.no_grad():
+            m.linears[0].weight.copy_(scale * W / W.norm(dim=1, keepdim=True))
+            m.linears[0].bias.zero_()
+        models[act] = [m]
+    m = mlp_metric(models, data, readings=["covariance", "gaussian"], n_fit=300, n_eval=300, cache=tmp_path)
+    for r in m:
+        assert m[r]["identity"]["first_layer"]["mirror"] == m[r]["identity"]["first_layer_pre"]["mirror"], r
+        assert m[r]["tanh"]["first_layer_pre"]["mirror"][0] < 1e-4, f"{r}: the planted filters' span is mirror-closed"
+        assert floor_ratios(m, "identity")[r] == [1.0]
+    assert activation_tested(m, "identity", flips=("mirror",)) == {"covariance": False, "gaussian": False}
+    assert activation_tested(m, "tanh", flips=("mirror",)) == {"covariance": True, "gaussian": True}, \
+        floor_ratios(m, "tanh")
