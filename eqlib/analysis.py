@@ -20,7 +20,7 @@ from eqlib.symmetry import (MAX_RESIDUALS, active_neurons, analyze_first_layer, 
                             hidden_equivariance_errors, match_networks, mlp_layers, pre_activations,
                             transform_parameters)
 
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)   # residual thresholds, sensitivity curve
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)   # residual thresholds of the count-against-threshold curve
 # Where an activation is nearly linear: GELU(t) >= 0.977 t for t >= 2 (and |GELU(t)| < 0.046 for
 # t <= -2, where it is nearly off); tanh(t) >= 0.924 t for |t| <= 0.5.
 NEAR_LINEAR = {"gelu": lambda t: t >= 2.0, "tanh": lambda t: t.abs() <= 0.5}

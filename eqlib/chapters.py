@@ -87,6 +87,73 @@ def mlp_chapter(model_config, train_config, data, seeds, n_fit=20_000, n_eval=10
                       metric_samples(data, n_fit, n_eval))
 
 
+def majority(flags) -> bool:
+    """"In most seeds": more than half of them (2 of 3)."""
+    flags = [bool(f) for f in flags]
+    return sum(flags) > len(flags) / 2
+
+
+def seeds_off_floor(metric: dict, kind="equivariant", reading=None, depth="first_layer") -> list:
+    """Per seed, whether ``depth``'s value differs from its floor by :data:`eqlib.metric.FLOOR_FACTOR`
+    for at least one flip under ``reading`` (default: the primary one)."""
+    from eqlib.metric import DEFAULT_READING, FLIPS, FLOOR_FACTOR, floor_ratios
+    m = {reading or DEFAULT_READING: metric[reading or DEFAULT_READING]}
+    per_flip = [next(iter(floor_ratios(m, kind, depth, f).values())) for f in FLIPS]
+    return [any(x >= FLOOR_FACTOR or x <= 1 / FLOOR_FACTOR for x in xs) for xs in zip(*per_flip)]
+
+
+MLP_FINDINGS = {
+    "more_than_control": "the equivariant model explains more first-layer neurons than its control",
+    "more_than_init": "the equivariant model explains more first-layer neurons than at initialisation",
+    "lr_below_ud": "its first layer is closer to mirror- than to up-down-equivariant (primary reading)",
+    "below_control": "its first layer is more mirror-equivariant than its control's (primary reading)",
+    "off_floor": "the primary reading tests the first activation: the value is off its floor",
+}
+
+
+def mlp_findings(ch: MLPChapter) -> dict:
+    """The per-seed booleans behind every finding an MLP page states (:data:`MLP_FINDINGS`), each against
+    its null or control; the page asserts each in most seeds."""
+    from eqlib.analysis import mlp_claims
+    from eqlib.metric import DEFAULT_READING
+    c = mlp_claims(ch.analyses, ch.metric)
+    return {"more_than_control": c["more explained than control"],
+            "more_than_init": c["more explained than initialisation"],
+            "lr_below_ud": c["mirror below up-down"][DEFAULT_READING],
+            "below_control": c["equivariant below control"][DEFAULT_READING],
+            "off_floor": seeds_off_floor(ch.metric)}
+
+
+def nulls_computed(metric: dict, analyses: dict, nulls=("init",)) -> bool:
+    """Whether every null and every floor was computed: each null's analyses, and for every reading
+    and model kind the floor of every prefix depth."""
+    from eqlib.metric import floor_key
+    depths = [d for d in next(iter(next(iter(metric.values())).values())) if not d.endswith("_pre")]
+    return all(n in analyses and all(n in m for m in metric.values()) for n in nulls) and all(
+        floor_key(d) in m[k] for m in metric.values() for k in m for d in depths)
+
+
+def mlp_texts(ch: MLPChapter) -> dict:
+    """The glued phrases of an MLP page, from its numbers."""
+    from eqlib.analysis import count, pm, stats
+    from eqlib.metric import DEFAULT_READING, READING_SHORT
+    from eqlib.tables import tested_readings
+    agg, an = ch.aggregate, ch.analyses
+    first = lambda k, f, d="first_layer": pm(stats(ch.metric[DEFAULT_READING][k][d][f]))
+    tested = tested_readings(ch.metric)
+    out = {"n_seeds": len(ch.seeds), "primary": READING_SHORT[DEFAULT_READING],
+           "bypass_total": sum(len(a["bypass_pairs"]) for a in an["equivariant"]),
+           "tested_readings": tested["tested"], "floor_readings": tested["at_floor"]}
+    for k, short in (("equivariant", "eq"), ("control", "ctrl"), ("init", "init")):
+        out.update({f"explained_{short}": pm(agg[k]["explained"], 1), f"weights_{short}": pm(agg[k]["weights"]["explained"], 1),
+                    f"median_residual_{short}": pm(agg[k]["median_residual"]), f"negated_{short}": pm(agg[k]["negated_filters"], 1),
+                    f"f1_{short}": first(k, "mirror"), f"f1_ud_{short}": first(k, "updown"),
+                    f"floor_{short}": first(k, "mirror", "first_layer_pre")})
+    out["negation_only"] = pm(agg["equivariant"]["negation_only"], 1)
+    out.update({k: count(flags) for k, flags in mlp_findings(ch).items()})
+    return out
+
+
 def config_record(model_config, train_config) -> dict:
     """The ``config`` entry of a results file."""
     return {"model": asdict(model_config), "train": asdict(train_config)}
@@ -107,7 +174,7 @@ def retrain_widget(data, model_config, train_config, seed):
                              first_init_scale=model_config.init_scales[0])
         tc = replace(train_config, task=task, epochs=epochs, equivariance_weight=equivariance_weight, seed=seed)
         m = train(mc, tc, data).model.cpu()
-        filter_mosaic(m.linears[0].weight.detach().double().numpy(), first_layer(m),
+        filter_mosaic(m.linears[0].weight.detach().double().numpy(), first_layer(m, data.tensors()[0][:10_000]),
                       title=f"{first_activation} {task}").show()
 
     return widgets.interactive(retrain, {"manual": True}, task=["autoencoder", "classifier"],
@@ -151,6 +218,22 @@ def attention_chapter(model_config, train_config, data, seeds, n_images=2000, n_
     return AttentionChapter(runs, models, fits, metric, seeds, metric_samples(data, n_fit, n_eval))
 
 
+def attention_texts(ch: AttentionChapter, claims: dict) -> dict:
+    """The glued phrases of the attention page, from its numbers and per-seed claims."""
+    from eqlib.analysis import count, pm
+    agg = ch.results()["aggregate"]
+    out = {"n_heads": ch.models["equivariant"][0].config.heads}
+    for k, short in (("equivariant", "eq"), ("control", "ctrl"), ("init", "init"), ("at switch-on", "switch")):
+        out.update({f"err_{short}": pm(agg[k]["median_error"]), f"moved_{short}": pm(agg[k]["moved_heads"], 1),
+                    f"invol_{short}": count(claims["involution"][k])})
+    out.update({"better": count(claims["better than control"]), "better_init": count(claims["better than initialisation"]),
+                "better_both": count(claims["better than both"]), "before": count(claims["better than at switch-on"]),
+                "gl_better": count(claims["linear maps better than control"]),
+                "same_eq": count(claims["same as at switch-on"]["equivariant"]),
+                "same_ctrl": count(claims["same as at switch-on"]["control"])})
+    return out
+
+
 def attention_widget(data, models, index=0):
     """An ipywidgets form that draws the attention maps of any test image and its mirror, for any
     model kind of the attention chapter (live kernels only)."""
@@ -186,65 +269,3 @@ def load_or_run_mlp(path, task, first_activation, seeds, profile="full", data=No
                 config_record(model_config, train_config))
     found = lambda r: f"the {r['config']['model']['activations'][0]} {r['config']['train']['task']}"
     return load_or_run(path, f"the {first_activation} {task}", found, compute, data, profile, seeds)
-
-
-# --------------------------------------------------------------------------- the sensitivity study
-def sensitivity_settings(weights, epoch_grid, ramp_weights, default_weight=1.0, default_epochs=20) -> list:
-    """``(weight, epochs, schedule)`` of every run: the weights at the default length, the lengths at
-    the default weight, and linear ramps to the ``ramp_weights``; validated, sorted, without repeats."""
-    nonneg = lambda ws: isinstance(ws, (list, tuple)) and all(
-        isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in ws)
-    if not weights or not nonneg(weights):
-        raise ValueError(f"parameter weights={weights!r} must be a non-empty list of non-negative numbers")
-    if not nonneg(ramp_weights):
-        raise ValueError(f"parameter ramp_weights={ramp_weights!r} must be a list of non-negative numbers")
-    if not epoch_grid or not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in epoch_grid):
-        raise ValueError(f"parameter epoch_grid={epoch_grid!r} must be a non-empty list of positive integers")
-    return sorted({(float(w), default_epochs, "step") for w in weights}
-                  | {(float(default_weight), e, "step") for e in epoch_grid}
-                  | {(float(w), default_epochs, "linear") for w in ramp_weights})
-
-
-def sensitivity_runs(model_config, settings, data, seed=0, train_size=0, n_fit=20_000, n_eval=20_000,
-                     progress=False) -> list:
-    """Train (or load, or fork) every setting with one seed; one row per run with its test numbers,
-    first-layer labels and the first-layer metric under every reading."""
-    from eqlib.analysis import first_layer, seed_metric
-    from eqlib.train import train
-    trained = [train(model_config, TrainConfig(epochs=e, equivariance_weight=w, equivariance_schedule=s, seed=seed,
-                                               train_size=train_size), data, progress=progress) for w, e, s in settings]
-    metric = seed_metric({"runs": [(lambda x, m=r.model.cpu(): m.hidden(x, 1)) for r in trained]}, data,
-                         n_fit=n_fit, n_eval=n_eval)
-    rows = []
-    for k, ((w, e, s), r) in enumerate(zip(settings, trained)):
-        a = first_layer(r.model.cpu())
-        m = {rd: {f: v["runs"][f][k] for f in v["runs"]} for rd, v in metric.items()}
-        rows.append({"weight": w, "epochs": e, "schedule": s, "reconstruction": r.history[-1]["test_reconstruction_error"],
-                     "equivariance_error": r.history[-1]["test_equivariance_error"], "counts": a.counts,
-                     "explained": a.explained, "median_residual": a.median_residual, "seconds": r.seconds,
-                     "forked_at": r.forked_at, "metric": m, "metric_mirror": m["gaussian"]["mirror"],
-                     "metric_control": m["gaussian"]["updown"]})
-    return rows
-
-
-def sensitivity_reading(rows, default_weight=1.0, default_epochs=20) -> dict:
-    """The phrases of the sensitivity page's reading, from its rows."""
-    by_weight = [r for r in rows if r["epochs"] == default_epochs and r["schedule"] == "step"]
-    by_epochs = [r for r in rows if r["weight"] == default_weight and r["schedule"] == "step"]
-    ramps = [r for r in rows if r["schedule"] == "linear"]
-    pairs = lambda r: r["counts"]["mirrored pair"] + r["counts"]["mirrored-negated pair"]
-    span = lambda rs, f: f"{f(rs[0])} to {f(rs[-1])}"
-    out = {"w_range": span(by_weight, lambda r: r["weight"]),
-           "w_metric": span(by_weight, lambda r: f"{r['metric_mirror']:.3f}"),
-           "w_control": span(by_weight, lambda r: f"{r['metric_control']:.3f}"),
-           "w_recon": span(by_weight, lambda r: f"{r['reconstruction']:.4f}"),
-           "w_explained": span(by_weight, lambda r: r["explained"]), "w_pairs": span(by_weight, pairs),
-           "e_range": span(by_epochs, lambda r: r["epochs"]),
-           "e_metric": span(by_epochs, lambda r: f"{r['metric_mirror']:.3f}"),
-           "e_e2e": span(by_epochs, lambda r: f"{r['equivariance_error']:.3f}"),
-           "e_explained": span(by_epochs, lambda r: r["explained"])}
-    out["ramps"] = "; ".join(
-        f"a linear ramp to weight {r['weight']} ends with reconstruction error {r['reconstruction']:.4f}, end-to-end "
-        f"equivariance error {r['equivariance_error']:.3f}, metric {r['metric_mirror']:.3f} (up-down "
-        f"{r['metric_control']:.3f}) and {r['explained']} explained neurons" for r in ramps) or "no ramp was run"
-    return out

@@ -106,6 +106,7 @@ def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_ima
         analyses = {k: [analyze_mlp(m, task, x_train[:n_images], x_test[:5000]) for m in ms] for k, ms in models.items()}
         out[task] = {"per_seed": analyses, "aggregate": {k: over_seeds(a) for k, a in analyses.items()},
                      "metric": mlp_metric(models, data, n_fit=n_fit, n_eval=n_eval),
+                     "metric_samples": metric_samples(data, n_fit, n_eval),
                      "test": {k: [runs[s][k].history[-1] for s in seeds] for k in kinds},
                      "history": {k: _history(runs, seeds, k) for k in kinds},
                      "train_seconds": {k: {str(s): runs[s][k].seconds for s in seeds} for k in kinds},
@@ -208,10 +209,27 @@ SCALING_NOTES = {
 }
 
 
+def learned(res: dict, baseline: float, fraction=0.9) -> list:
+    """Per seed, whether the autoencoder learned to reconstruct: test error below ``fraction`` of
+    ``baseline`` (the error of predicting the mean training image)."""
+    return [t["test_reconstruction_error"] < fraction * baseline for t in res["test"]]
+
+
+def activation_findings(res: dict) -> dict:
+    """Per seed, the activation page's findings against the null (the same network at initialisation):
+    more neurons explained inside the group than at initialisation, and a smaller in-group latent
+    residual than at initialisation. They are claimed (and asserted) only where the network learned in
+    most seeds and the group predicts a discrete structure; the page says so otherwise."""
+    return {"more explained than at initialisation": [a["explained"] > i["explained"] for a, i in
+                                                      zip(res["per_seed"], res["per_seed_init"])],
+            "in-group residual below initialisation's": [a["in_group"] < i["in_group"] for a, i in
+                                                         zip(res["per_seed"], res["per_seed_init"])]}
+
+
 def activation_texts(res: dict, verdict: dict) -> dict:
     """The glued phrases of an activation page."""
     from eqlib.analysis import count, pm, stats
-    agg = res["aggregate"]
+    agg, init = res["aggregate"], res["aggregate_init"]
     first = lambda rd, flip: res["metric"][rd]["equivariant"]["first_layer"][flip]
     below = [m < u for m, u in zip(first(DEFAULT_READING, "mirror"), first(DEFAULT_READING, "updown"))]
     return {"predicted": res["predicted_group"], "scaling_note": SCALING_NOTES[res["scaling"]],
@@ -224,7 +242,10 @@ def activation_texts(res: dict, verdict: dict) -> dict:
             "mirror_below": count(below),
             "holds": count([r["holds"] for r in verdict["per_seed"]]) if verdict["applicable"] else
             "— not applicable: all of GL(n) passes through the identity, so no discrete structure is predicted",
-            "min_explained": f"{verdict['min_explained']:.0%}", "max_ratio": f"{verdict['max_ratio']:g}"}
+            "min_explained": f"{verdict['min_explained']:.0%}", "max_ratio": f"{verdict['max_ratio']:g}",
+            "explained_init": pm(init["explained"], 1), "in_group_init": pm(init["in_group"]),
+            "holds_init": count([activation_verdict({**res, "per_seed": res["per_seed_init"]})["per_seed"][k]["holds"]
+                                 for k in range(len(res["seeds"]))]) if verdict["applicable"] else "n/a"}
 
 
 def activations_summary_text(results: dict, verdicts: dict) -> str:
@@ -245,6 +266,19 @@ def activations_summary_text(results: dict, verdicts: dict) -> str:
             f"filter needed one in {len(no_neg)} of {len(neg)} activations over all seeds.")
 
 
+def augmentation_findings(res: dict) -> dict:
+    """Per task and seed, whether the equivariance loss beats augmentation: a lower end-to-end
+    equivariance error, and more first-layer neurons explained."""
+    out = {}
+    for task, r in res["tasks"].items():
+        t = r["test"]
+        out[f"{task}: loss more equivariant end to end than augmentation"] = [
+            a["test_equivariance_error"] < b["test_equivariance_error"] for a, b in zip(t["equivariant"], t["augmentation"])]
+        out[f"{task}: loss explains more neurons than augmentation"] = [
+            a["explained"] > b["explained"] for a, b in zip(r["per_seed"]["equivariant"], r["per_seed"]["augmentation"])]
+    return out
+
+
 def augmentation_texts(res: dict) -> dict:
     """The glued phrases of the augmentation page, per task."""
     from eqlib.analysis import count, pm, stats
@@ -261,13 +295,26 @@ def augmentation_texts(res: dict) -> dict:
         out[f"{t}_aug_metric_below_control"] = count([a < c for a, c in zip(m["augmentation"], m["control"])])
         out[f"{t}_aug_e2e_below_control"] = count([a["test_equivariance_error"] < c["test_equivariance_error"]
                                                    for a, c in zip(r["test"]["augmentation"], r["test"]["control"])])
+    for i, flags in enumerate(augmentation_findings(res).values()):
+        out[f"loss_beats_aug_{i}"] = count(flags)
     return out
+
+
+DIHEDRAL_NULLS = ("control", "init", "random")
+
+
+def dihedral_findings(res: dict) -> dict:
+    """Per seed, whether the D4 model's homomorphism defect is below each null's (the mirror-loss model's
+    is reported, not claimed)."""
+    d4 = [f["mean_defect"] for f in res["fits"]["d4"]]
+    return {k: [a < b["mean_defect"] for a, b in zip(d4, res["fits"][k])] for k in DIHEDRAL_NULLS}
 
 
 def dihedral_texts(res: dict) -> dict:
     from eqlib.analysis import count, pm
     a = res["aggregate"]
-    out = {}
+    n = len(res["group"]) - 1
+    out = {"n_products": str(n * n), "n_elements": str(n), "order": str(n + 1)}
     for k in res["fits"]:
         out[f"{k}_defect"] = pm(a[k]["mean_defect"])
         out[f"{k}_exact"] = pm(a[k]["exact_products"], 1)
@@ -275,11 +322,20 @@ def dihedral_texts(res: dict) -> dict:
         out[f"{k}_matched"] = pm(a[k]["matched_by_every_element"], 1)
         out[f"{k}_orbit_law"] = f"{sum(f['orbit_stabiliser_holds'] for f in res['fits'][k])} of " \
                                 f"{sum(len(f['orbits']) for f in res['fits'][k])}"
-    out["d4_below_control"] = count([d["mean_defect"] < c["mean_defect"]
-                                     for d, c in zip(res["fits"]["d4"], res["fits"]["control"])])
+    out.update({f"d4_below_{k}": count(v) for k, v in dihedral_findings(res).items()})
     out["d4_below_mirror"] = count([d["mean_defect"] < c["mean_defect"]
                                     for d, c in zip(res["fits"]["d4"], res["fits"]["equivariant"])])
     return out
+
+
+def emergence_findings(res: dict) -> dict:
+    """Per seed: whether the equivariant model explains more neurons at the end than at epoch 0 (the
+    null: the same network at initialisation), than at switch-on, and than its control at the end."""
+    s, end = res["switch_epoch"], res["epochs"]
+    ex = lambda k, e: [per[e]["explained"] for per in res["labels"][k]]
+    return {"above initialisation": [a > b for a, b in zip(ex("equivariant", end), ex("equivariant", 0))],
+            "rises after switch-on": [a > b for a, b in zip(ex("equivariant", end), ex("equivariant", s))],
+            "above the control": [a > b for a, b in zip(ex("equivariant", end), ex("control", end))]}
 
 
 def emergence_texts(res: dict) -> dict:
@@ -293,15 +349,24 @@ def emergence_texts(res: dict) -> dict:
     for per in res["labels"]["equivariant"]:
         target = per[s]["explained"] + 0.5 * (per[end]["explained"] - per[s]["explained"])
         firsts.append(next((e for e in range(s, end + 1) if per[e]["explained"] >= target), end) - s)
-    return {"switch": str(s), "explained_switch": pm(stats(ex("equivariant", s)), 1),
+    f = emergence_findings(res)
+    return {"switch": str(s), "explained_init": pm(stats(ex("equivariant", 0)), 1),
+            "explained_switch": pm(stats(ex("equivariant", s)), 1),
             "explained_end": pm(stats(ex("equivariant", end)), 1), "control_end": pm(stats(ex("control", end)), 1),
-            "metric_switch": pm(stats(mm("equivariant", s))), "metric_end": pm(stats(mm("equivariant", end))),
-            "control_metric_end": pm(stats(mm("control", end))),
-            "half_rise": pm(stats(firsts), 1),
-            "rises": count([a > b for a, b in zip(ex("equivariant", end), ex("equivariant", s))])}
+            "metric_init": pm(stats(mm("equivariant", 0))), "metric_switch": pm(stats(mm("equivariant", s))),
+            "metric_end": pm(stats(mm("equivariant", end))), "control_metric_end": pm(stats(mm("control", end))),
+            "half_rise": pm(stats(firsts), 1), "above_init": count(f["above initialisation"]),
+            "rises": count(f["rises after switch-on"]), "above_control": count(f["above the control"])}
 
 
-def merging_texts(res: dict) -> dict:
+def merging_findings(res: dict) -> dict:
+    """Per pair of seeds, whether aligning lowers the barrier (equivariant models and controls)."""
+    return {f"aligning lowers the barrier between seeds ({k})": [barrier(p["aligned"]) < barrier(p["naive"])
+                                                                 for p in res["seeds_pairs"][k]]
+            for k in ("equivariant", "control")}
+
+
+def merging_texts(res: dict, max_residual=0.5) -> dict:
     from eqlib.analysis import count, pm, stats
     out = {}
     for key in ("mirrored", "seeds_pairs"):
@@ -315,6 +380,11 @@ def merging_texts(res: dict) -> dict:
                 out[f"mirrored_{k}_first"] = pm(stats([barrier(p["aligned_first"]) for p in ps]))
                 out[f"mirrored_{k}_first_lower"] = count([barrier(p["aligned_first"]) < barrier(p["naive"])
                                                           for p in ps], "models")
+                n = len(ps[0]["layer_residuals"])
+                med = [float(np.median([p["layer_residuals"][i] for p in ps])) for i in range(n)]
                 out[f"mirrored_{k}_residuals"] = ", ".join(
-                    pm(stats([p["layer_residuals"][i] for p in ps]), 2) for i in range(len(ps[0]["layer_residuals"])))
+                    pm(stats([p["layer_residuals"][i] for p in ps]), 2) for i in range(n))
+                layers = lambda ok: ", ".join(f"layer {i + 1}" for i in range(n) if (med[i] <= max_residual) == ok) or "none"
+                out[f"mirrored_{k}_perm_layers"] = layers(True)
+                out[f"mirrored_{k}_other_layers"] = layers(False)
     return out

@@ -191,22 +191,31 @@ def signed_permutation_heatmap(P, title="fitted signed permutation"):
     return fig
 
 
+KIND_COLORS = {"equivariant": "#1f77b4", "control": "#7f7f7f", "augmentation": "#2ca02c", "d4": "#9467bd",
+               "init": "#d95f02", "random": "#8c564b"}
+
+
 def metric_readings(metric: dict, depth="first_layer", title=None):
-    """The paper's metric under every reading: ``metric[reading][kind][depth][flip]`` lists
-    per-seed values; bars show the mean, whiskers the standard deviation, dots the seeds."""
-    from eqlib.metric import FLIP_NAMES, READINGS
-    fig = go.Figure()
+    """The paper's metric under every reading, one panel per flip: ``metric[reading][kind][depth][flip]``
+    lists per-seed values. Solid bars are the means (whiskers: standard deviations), hatched bars
+    the floors (``<depth>_pre``, the prefix without its last activation) of the same models."""
+    from eqlib.metric import FLIP_NAMES, READING_SHORT, READINGS, floor_key
+    fig = make_subplots(2, 1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[FLIP_NAMES[f] for f in FLIP_NAMES])
     readings = list(metric)
-    for kind in next(iter(metric.values())):
-        for flip in FLIP_NAMES:
-            vals = [np.asarray(metric[r][kind][depth][flip], float) for r in readings]
-            name = f"{kind}, {FLIP_NAMES[flip]}"
-            fig.add_bar(x=readings, y=[v.mean() for v in vals], name=name, legendgroup=name,
-                        error_y=dict(array=[v.std(ddof=1) if len(v) > 1 else 0 for v in vals]),
-                        hovertext=[READINGS[r] for r in readings])
-    fig.update_layout(title=title or f"the paper's metric, {depth.replace('_', ' ')}, under each reading of 'noise'",
-                      barmode="group", yaxis_title="median relative error (lower: more equivariant)", height=400,
-                      legend=dict(orientation="h", y=-0.2))
+    x = [READING_SHORT[r] for r in readings]
+    for row, flip in enumerate(FLIP_NAMES, start=1):
+        for kind in next(iter(metric.values())):
+            color = KIND_COLORS.get(kind, "#666")
+            for key, pattern, suffix in ((depth, "", ""), (floor_key(depth), "/", " (floor)")):
+                vals = [np.asarray(metric[r][kind][key][flip], float) for r in readings]
+                fig.add_bar(x=x, y=[v.mean() for v in vals], name=f"{kind}{suffix}", legendgroup=f"{kind}{suffix}",
+                            showlegend=row == 1, marker=dict(color=color, pattern_shape=pattern),
+                            error_y=dict(array=[v.std(ddof=1) if len(v) > 1 else 0 for v in vals]),
+                            hovertext=[READINGS[r] for r in readings], row=row, col=1)
+    fig.update_layout(title=title or f"the paper's metric, {depth.replace('_', ' ')}, beside its floor, under each reading",
+                      barmode="group", height=560, legend=dict(orientation="h", y=-0.12))
+    fig.update_yaxes(title_text="median relative error")
     return fig
 
 
@@ -235,30 +244,17 @@ def paper_scatter(rows, title="ours against the paper (log scales; the band is a
     return fig
 
 
-def sensitivity_sweep(key, rs, xlabel):
-    """First-layer metric, reconstruction error and label counts of the sensitivity runs ``rs`` against ``key``."""
-    fig = make_subplots(1, 2, subplot_titles=("first-layer metric and reconstruction", "first-layer labels"))
-    xs = [str(r[key]) for r in rs]
-    fig.add_scatter(x=xs, y=[r["metric_mirror"] for r in rs], name="metric, mirror", row=1, col=1)
-    fig.add_scatter(x=xs, y=[r["metric_control"] for r in rs], name="metric, up-down control", row=1, col=1)
-    fig.add_scatter(x=xs, y=[r["reconstruction"] for r in rs], name="test reconstruction error", row=1, col=1,
-                    line=dict(dash="dot"))
-    for label in LABELS:
-        fig.add_bar(x=xs, y=[r["counts"][label] for r in rs], name=label, marker_color=LABEL_COLORS[label],
-                    row=1, col=2)
-    fig.update_layout(barmode="stack", height=380, title=f"varying the {xlabel}")
-    fig.update_xaxes(title_text=xlabel)
-    return fig
-
-
-def threshold_curves(curves: dict, seeds, title="explained neurons against the residual threshold"):
-    """``curves[kind]`` lists, per seed, ``{threshold: count}``; one line per kind and seed."""
+def threshold_curves(curves: dict, seeds, threshold=None, title="explained neurons against the residual threshold"):
+    """``curves[kind]`` lists, per seed, ``{threshold: count}``; one line per kind and seed; a vertical
+    line marks the ``threshold`` the labels use."""
     fig = go.Figure()
-    dash = {"equivariant": "solid", "control": "dot"}
+    dash = {"equivariant": "solid", "control": "dot", "init": "dash"}
     for kind, per_seed in curves.items():
         for seed, c in zip(seeds, per_seed):
             fig.add_scatter(x=[float(t) for t in c], y=list(c.values()), mode="lines+markers",
                             name=f"{kind}, seed {seed}", line=dict(dash=dash.get(kind, "dash")))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line=dict(color="#888", dash="dot"))
     fig.update_layout(title=title, xaxis_title="largest relative residual accepted",
                       yaxis_title="active neurons explained", height=380)
     return fig
@@ -404,13 +400,12 @@ def _band(fig, x, per_seed, name, color, row=None, col=None, dash="solid"):
     fig.add_scatter(x=list(x), y=list(a.mean(0)), name=name, line=dict(color=color, dash=dash), **kw)
 
 
-KIND_COLORS = {"equivariant": "#1f77b4", "control": "#7f7f7f", "augmentation": "#2ca02c", "d4": "#9467bd"}
 
 
 def emergence_curves(res: dict):
     """Explained first-layer neurons and the first-layer metric after every epoch, mean over seeds
     (line) and their range (band), for the equivariant model and its control."""
-    fig = make_subplots(1, 2, subplot_titles=("explained first-layer neurons", "first-layer metric (Gaussian)"))
+    fig = make_subplots(1, 2, subplot_titles=("explained first-layer neurons", "first-layer metric (primary reading)"))
     x = list(range(res["epochs"] + 1))
     for kind in ("equivariant", "control"):
         _band(fig, x, [[r["explained"] for r in per] for per in res["labels"][kind]], f"{kind}: explained",
@@ -473,3 +468,50 @@ def orbit_filters(W1, orbits, max_orbits=10, title="filter orbits under the fitt
     fig.update_layout(title=title, height=len(rows) * tile * 0.9 + 100, width=width * tile * 0.9 + 360,
                       margin=dict(l=10, r=260, t=50, b=10))
     return _axes_off(fig)
+
+
+# --------------------------------------------------------------------------- the protocol study
+def study_heatmap(verdicts: dict, title="GELU / Tanh under the primary reading (● : Tanh below GELU in every seed)"):
+    """Settings × the paper's six rows: the ratio of GELU's mean to Tanh's (log colour scale; above 1
+    is the paper's ordering), with a dot where every Tanh seed is below every GELU seed."""
+    from eqlib.paper import FLIP_SHORT, LAYER_SHORT, PAPER_TABLE, TASK_SHORT
+    keys = [f"{t}|{l}|{f}" for (t, l, f) in PAPER_TABLE]
+    cols = [f"{TASK_SHORT[t]}, {LAYER_SHORT[l]}, {FLIP_SHORT[f]}" for (t, l, f) in PAPER_TABLE]
+    names = list(verdicts)
+    z = np.log10([[verdicts[n]["ratio"][k] for k in keys] for n in names])
+    text = [[f"{verdicts[n]['ratio'][k]:.2g}" for k in keys] for n in names]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=names, text=text, texttemplate="%{text}", zmid=0,
+                               colorscale="RdBu", colorbar=dict(title="log₁₀ GELU/Tanh"),
+                               hovertemplate="%{y}<br>%{x}: GELU/Tanh %{text}<extra></extra>"))
+    dots = [(c, n) for n in names for c, k in zip(cols, keys) if verdicts[n]["order_every_seed"][k]]
+    if dots:
+        fig.add_scatter(x=[c for c, _ in dots], y=[n for _, n in dots], mode="markers", showlegend=False,
+                        marker=dict(symbol="circle", size=7, color="black"), hoverinfo="skip",
+                        xaxis="x", yaxis="y")
+    paper = [PAPER_TABLE[k]["gelu"] / PAPER_TABLE[k]["tanh"] for k in PAPER_TABLE]
+    fig.update_layout(title=title + "<br><sub>the paper: " + ", ".join(f"{p:.2g}" for p in paper) + "</sub>",
+                      height=120 + 34 * len(names), yaxis=dict(autorange="reversed"), margin=dict(t=90))
+    return fig
+
+
+def study_factors(rows: dict, paper: dict, task="autoencoder"):
+    """One panel per factor: the first-layer left-right metric of Tanh and GELU against the setting, the
+    seeds as dots and their mean as a line; dotted lines are the paper's values (``paper[activation]``)."""
+    factors = list(rows)
+    fig = make_subplots(1, len(factors), subplot_titles=factors, shared_yaxes=True)
+    colors = {"tanh": "#1b9e77", "gelu": "#d95f02"}
+    for col, f in enumerate(factors, start=1):
+        r = rows[f]
+        for a in ("tanh", "gelu"):
+            xs = [v for v, seeds in zip(r["values"], r[a]) for _ in seeds]
+            ys = [y for seeds in r[a] for y in seeds]
+            fig.add_scatter(x=xs, y=ys, mode="markers", marker=dict(color=colors[a], size=7, opacity=0.6),
+                            name=f"{a}, seeds", legendgroup=a, showlegend=col == 1, row=1, col=col)
+            fig.add_scatter(x=r["values"], y=[float(np.mean(s)) for s in r[a]], mode="lines",
+                            line=dict(color=colors[a]), name=f"{a}, mean", legendgroup=a, showlegend=col == 1,
+                            row=1, col=col)
+            fig.add_hline(y=paper[a], line=dict(color=colors[a], dash="dot"), row=1, col=col)
+    fig.update_yaxes(type="log", title_text=f"{task}: first layer, left-right (primary reading)", row=1, col=1)
+    fig.update_layout(height=400, title=f"each factor alone ({task}); dotted: the paper's Tanh and GELU values",
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

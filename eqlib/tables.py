@@ -6,12 +6,14 @@ per-seed values where a count is shown.
 """
 from __future__ import annotations
 
-from eqlib.analysis import DEPTH_NAMES, count, over_seeds, pm, stats
-from eqlib.metric import FLIP_NAMES, READINGS
+from eqlib.analysis import DEPTH_NAMES, FLOOR_NAMES, count, over_seeds, pm, stats
+from eqlib.metric import (DEFAULT_READING, FLIP_NAMES, READING_SHORT, READINGS, activation_tested, floor_key,
+                          floor_ratios)
 from eqlib.symmetry import LABELS
 
 KIND_NAMES = {"equivariant": "equivariant", "control": "control (weight 0)", "at switch-on": "at switch-on",
-              "augmentation": "augmentation", "d4": "D4 loss"}
+              "augmentation": "augmentation", "d4": "D4 loss", "init": "at initialisation",
+              "random": "random filters (same norms)"}
 
 
 def quality_key(task) -> str:
@@ -27,44 +29,79 @@ def test_quality(test: dict, train_seconds: dict, task) -> tuple:
 
 
 def labels(analyses: dict) -> tuple:
-    """Label counts: mean ± sd and the per-seed values, per model kind."""
+    """Label counts in the data metric: mean ± sd and the per-seed values, per model kind (the
+    trained models beside the network at initialisation); the last row is the weights metric's
+    count of explained neurons, the first release's reading."""
     agg = {k: over_seeds(a) for k, a in analyses.items()}
     rows = [[lab, *(x for k in analyses for x in (pm(agg[k]["counts"][lab], 1), [a["counts"][lab] for a in analyses[k]]))]
             for lab in LABELS]
     rows.append(["**explained** (active and matched)",
                  *(x for k in analyses for x in (pm(agg[k]["explained"], 1), [a["explained"] for a in analyses[k]]))])
+    rows.append(["explained, weights metric",
+                 *(x for k in analyses for x in (pm(agg[k]["weights"]["explained"], 1),
+                                                 [a["weights"]["explained"] for a in analyses[k]]))])
     return ["label", *(x for k in analyses for x in (KIND_NAMES[k], "per seed"))], rows
 
 
-def mlp_metric(metric: dict) -> tuple:
-    """The paper's metric, every reading, depth and flip, per model kind."""
+def mlp_metric(metric: dict, samples: dict, depth="first_layer") -> tuple:
+    """The paper's metric at one prefix depth, every reading and flip, per model kind, each value
+    beside its floor (the same prefix without its last activation), with the samples behind it."""
     kinds = list(next(iter(metric.values())))
-    rows = [[r, DEPTH_NAMES[d], FLIP_NAMES[f], *(pm(stats(metric[r][k][d][f])) for k in kinds)]
-            for r in metric for d in DEPTH_NAMES for f in FLIP_NAMES]
-    return ["reading", "layers", "flip", *(KIND_NAMES[k] for k in kinds)], rows
+    fl = floor_key(depth)
+    rows = [[READING_SHORT[r], f"{samples[r]['fit']:,} / {samples[r]['eval']:,}", FLIP_NAMES[f],
+             *(x for k in kinds for x in (pm(stats(metric[r][k][depth][f])), pm(stats(metric[r][k][fl][f]))))]
+            for r in metric for f in FLIP_NAMES]
+    return ["reading", "samples (fit / eval)", "flip",
+            *(x for k in kinds for x in (KIND_NAMES[k], f"floor ({FLOOR_NAMES[depth]})"))], rows
 
 
-def flat_metric(metric: dict) -> tuple:
-    """The metric of a single latent (attention): ``metric[reading][kind][flip]``."""
+def floor_tests(metric: dict, kinds=None, depth="first_layer") -> tuple:
+    """Per reading and model kind: the ratio of the metric to its floor (left-right; the range over
+    seeds) and whether the reading tests the activation (:func:`eqlib.metric.activation_tested`)."""
+    kinds = kinds or [k for k in next(iter(metric.values())) if k != "init"]
+    rows = []
+    for r in metric:
+        row = [READING_SHORT[r]]
+        for k in kinds:
+            ratios = floor_ratios({r: metric[r]}, k, depth)[r]
+            row += [f"{min(ratios):.2g} to {max(ratios):.2g}", "yes" if activation_tested({r: metric[r]}, k, depth)[r]
+                    else "**no**: at its floor"]
+        rows.append(row)
+    return ["reading", *(x for k in kinds for x in (f"{KIND_NAMES[k]}: f / floor", "tests the activation"))], rows
+
+
+def tested_readings(metric: dict, kind="equivariant", depth="first_layer") -> dict:
+    """The glued phrases that say which readings test the activation of ``kind``."""
+    t = activation_tested(metric, kind, depth)
+    names = lambda ok: ", ".join(READING_SHORT[r] for r, v in t.items() if v == ok) or "none"
+    return {"tested": names(True), "at_floor": names(False)}
+
+
+def flat_metric(metric: dict, samples: dict) -> tuple:
+    """The metric of a single latent (attention): ``metric[reading][kind][flip]``, with the samples."""
     kinds = list(next(iter(metric.values())))
-    rows = [[r, FLIP_NAMES[f], *(pm(stats(metric[r][k][f])) for k in kinds)] for r in metric for f in FLIP_NAMES]
-    return ["reading", "flip", *(KIND_NAMES[k] for k in kinds)], rows
+    rows = [[READING_SHORT[r], f"{samples[r]['fit']:,} / {samples[r]['eval']:,}", FLIP_NAMES[f],
+             *(pm(stats(metric[r][k][f])) for k in kinds)] for r in metric for f in FLIP_NAMES]
+    return ["reading", "samples (fit / eval)", "flip", *(KIND_NAMES[k] for k in kinds)], rows
 
 
 def seed_counts(claims: dict) -> tuple:
     """``claims[name][reading]`` lists per-seed booleans; one column per claim."""
     names = list(claims)
     readings = list(claims[names[0]])
-    return ["reading", *names], [[READINGS[r], *(count(claims[n][r]) for n in names)] for r in readings]
+    return ["reading", *names], [[READING_SHORT[r], *(count(claims[n][r]) for n in names)] for r in readings]
 
 
 def bypass(analyses: dict) -> tuple:
+    """Per model kind: the neurons in negated copies, the bypass pairs among them, and how linear the
+    first layer's contribution is."""
     agg = {k: over_seeds(a) for k, a in analyses.items()}
     nl = lambda k, key, d: pm(agg[k]["near_linear"][key], d) if "near_linear" in agg[k] else "–"
-    rows = [[KIND_NAMES[k], [len(a["bypass_pairs"]) for a in v], pm(agg[k]["bypass_share"]), nl(k, "median", 3),
+    rows = [[KIND_NAMES[k], pm(agg[k]["negated_filters"], 1), [a["negated_filters"] for a in v],
+             [len(a["bypass_pairs"]) for a in v], pm(agg[k]["bypass_share"]), nl(k, "median", 3),
              nl(k, "mostly_linear", 1), pm(agg[k]["linear_r2"])] for k, v in analyses.items()]
-    return ["model", "bypass pairs per seed", "their share of $W_2 h_1$", "median near-linear share",
-            "neurons mostly near-linear", "affine $R^2$"], rows
+    return ["model", "filters in negated copies", "per seed", "bypass pairs per seed", "their share of $W_2 h_1$",
+            "median near-linear share", "neurons mostly near-linear", "affine $R^2$"], rows
 
 
 def propagation(analyses: dict) -> tuple:
@@ -77,10 +114,10 @@ def propagation(analyses: dict) -> tuple:
 
 def heads(fits: dict, seeds) -> tuple:
     """The head permutation per model kind and seed (:func:`eqlib.analysis.analyze_attention`)."""
-    rows = [[KIND_NAMES[k], s, h["cycles"], "yes" if h["involution"] else "**no**", h["fixed_heads"],
+    rows = [[KIND_NAMES[k], s, h["cycles"], "yes" if h["involution"] else "**no**", h["moved_heads"],
              f"{h['median_error']:.3f}", f"{h['margin']:.3f} ({h['relative_margin']:.2f})",
              f"{h['median_head_linear_residual']:.3f}"] for k, hs in fits.items() for s, h in zip(seeds, hs)]
-    return ["model", "seed", "permutation", "involution", "heads fixed", "median matching error",
+    return ["model", "seed", "permutation", "involution", "heads moved", "median matching error",
             "margin to 2nd best (relative)", "per-head linear map residual (median)"], rows
 
 
@@ -136,12 +173,40 @@ def trials(ts) -> tuple:
         [t["widths"], t["seed"], "yes" if t["involutions"] else "**no**", f"{t['max_layer_error']:.1e}"] for t in ts]
 
 
-def sensitivity(rows) -> tuple:
-    head = ["weight", "epochs", "schedule", "recon. error", "e2e equiv. error",
-            *(f"metric {rd}: mirror / up-down" for rd in READINGS), "explained", *LABELS]
-    return head, [[r["weight"], r["epochs"], r["schedule"], f"{r['reconstruction']:.4f}", f"{r['equivariance_error']:.3f}",
-                   *(f"{r['metric'][rd]['mirror']:.3f} / {r['metric'][rd]['updown']:.3f}" for rd in READINGS),
-                   r["explained"], *(r["counts"][k] for k in LABELS)] for r in rows]
+def study(rows: dict, verdicts: dict, task="autoencoder") -> tuple:
+    """One row per setting of the protocol study (:func:`eqlib.study.summary_row` per setting, for
+    ``task``): Tanh and GELU side by side, then the setting's verdict."""
+    _pm = pm
+    out = []
+    for name, r in rows.items():
+        if not r:
+            continue
+        t, g = r["tanh"], r["gelu"]
+        out.append([name, _pm(t["f1"]), _pm(t["floor"]), _pm(g["f1"]), _pm(g["floor"]), _pm(t["f2"]), _pm(g["f2"]),
+                    _pm(t["e2e"]), _pm(g["e2e"]), f"{_pm(t['quality'], 4)} / {_pm(g['quality'], 4)}",
+                    f"{_pm(t['explained'], 1)} / {_pm(g['explained'], 1)}",
+                    f"{_pm(t['negated'], 1)} / {_pm(g['negated'], 1)}", f"{t['bypass']} / {g['bypass']}",
+                    verdicts[name]["verdict"]])
+    return (["setting", "Tanh f₁", "Tanh floor", "GELU f₁", "GELU floor", "Tanh f₂", "GELU f₂", "Tanh e2e error",
+             "GELU e2e error", f"{quality_key(task).replace('test_', '').replace('_', ' ')} (Tanh / GELU)",
+             "explained (Tanh / GELU)", "in negated copies (Tanh / GELU)", "bypass pairs, all seeds (Tanh / GELU)",
+             "verdict"], out)
+
+
+def study_criteria(verdicts: dict) -> tuple:
+    """One row per setting: each criterion of :data:`eqlib.study.CRITERIA`, its count, and the verdict."""
+    from eqlib.study import CRITERIA
+    mark = lambda ok: "✓" if ok else "✗"
+    rows = []
+    for name, v in verdicts.items():
+        neg = "; ".join(f"{t}: {c}" for t, c in v["negated"].items())
+        detail = {"tanh_below_gelu": f"{v['tanh_below_gelu']} of {v['pairs']}",
+                  "disjoint": ", ".join(f"{t} {mark(ok)}" for t, ok in v["disjoint"].items()),
+                  "lr_below_ud": f"{sum(v['lr_below_ud'].values())} of {len(v['lr_below_ud'])} models",
+                  "gelu_f2_half": f"f₂ / f₁ = {v['gelu_f2_over_f1']:.2f}", "negated": neg,
+                  "magnitudes": f"{v['within']} of {v['values']}"}
+        rows.append([name, *(f"{mark(v['holds'][k])} {detail[k]}" for k, _ in CRITERIA), f"**{v['verdict']}**"])
+    return ["setting", *(f"({i}) {text}" for i, (_, text) in enumerate(CRITERIA, 1)), "verdict"], rows
 
 
 # --------------------------------------------------------------------------- beyond the paper
@@ -149,14 +214,16 @@ def activation_seeds(res: dict, verdict: dict) -> tuple:
     """One row per seed of an activation page: labels in the activation's group, and the latent
     action's residual inside the group and outside it (the best affine map)."""
     rows = []
-    for s, a, v in zip(res["seeds"], res["per_seed"], verdict["per_seed"]):
+    for s, a, i, v in zip(res["seeds"], res["per_seed"], res["per_seed_init"], verdict["per_seed"]):
         c = a["counts"]
         rows.append([s, a["active"], a["constant"], c["self-symmetric"], c["anti-symmetric"], c["mirrored pair"],
-                     c["mirrored-negated pair"], c["unmatched"], a["explained"], a["negation_only"],
-                     f"{a['pair_norm_ratio']:.2f}", f"{a['in_group']:.3f}", f"{a['unconstrained']:.3f}",
-                     "n/a" if v["holds"] is None else "✓" if v["holds"] else "✗"])
+                     c["mirrored-negated pair"], c["unmatched"], a["explained"], i["explained"],
+                     a["weights"]["explained"], a["negation_only"],
+                     f"{a['pair_norm_ratio']:.2f}", f"{a['in_group']:.3f}", f"{i['in_group']:.3f}",
+                     f"{a['unconstrained']:.3f}", "n/a" if v["holds"] is None else "✓" if v["holds"] else "✗"])
     return ["seed", "active", "constant on data", "self", "anti", "pair", "negated pair", "unmatched", "explained",
-            "negation only", "pair norm ratio", "in-group residual", "unconstrained residual", "holds"], rows
+            "explained at initialisation", "explained, weights metric", "negation only", "pair norm ratio",
+            "in-group residual", "in-group residual at initialisation", "unconstrained residual", "holds"], rows
 
 
 def activations_summary(results: dict, verdicts: dict) -> tuple:
@@ -164,16 +231,18 @@ def activations_summary(results: dict, verdicts: dict) -> tuple:
     first-layer metric under every reading, and in how many seeds the prediction holds."""
     rows = []
     for act, r in results.items():
-        agg, m = r["aggregate"], r["metric"]
-        metric = [pm(stats(m[rd]["equivariant"]["first_layer"]["mirror"])) for rd in READINGS]
-        rows.append([act, r["predicted_group"], f"{pm(agg['explained'], 1)} / {pm(agg['active'], 1)}",
-                     pm(agg["negation_only"], 1), pm(agg["in_group"]), pm(agg["unconstrained"]), *metric,
-                     pm(stats(m["gaussian"]["equivariant"]["first_layer"]["updown"])),
+        agg, m = r["aggregate"], r["metric"][DEFAULT_READING]["equivariant"]
+        init = r["aggregate_init"]["explained"]
+        rows.append([act, r["predicted_group"], f"{pm(agg['explained'], 1)} / {pm(agg['active'], 1)}", pm(init, 1),
+                     pm(agg["negation_only"], 1), pm(agg["in_group"]), pm(agg["unconstrained"]),
+                     pm(stats(m["first_layer"]["mirror"])), pm(stats(m["first_layer_pre"]["mirror"])),
+                     pm(stats(m["first_layer"]["updown"])),
                      f"{verdicts[act]['structure']} of {verdicts[act]['n']}",
                      f"{verdicts[act]['residual']} of {verdicts[act]['n']}",
                      f"{verdicts[act]['holds']} of {verdicts[act]['n']}" if verdicts[act]["applicable"] else "n/a"])
-    return ["activation", "predicted group", "explained / active", "negation only", "in-group residual",
-            "unconstrained residual", *(f"metric ({READINGS[rd]})" for rd in READINGS), "up-down (Gaussian)",
+    return ["activation", "predicted group", "explained / active", "explained at initialisation", "negation only",
+            "in-group residual",
+            "unconstrained residual", "metric, left-right (primary)", "its floor", "metric, up-down (primary)",
             "≥ half explained (seeds)", "in-group ≤ 2× unconstrained (seeds)", "prediction holds (seeds)"], rows
 
 
@@ -187,17 +256,18 @@ def kinds_quality(test: dict, task) -> tuple:
 
 def dihedral(res: dict) -> tuple:
     """Per model kind: how far the fitted first-layer actions are from a D4 homomorphism, and their orbits."""
+    n = len(res["group"]) - 1                    # non-identity elements
     rows = []
     for k, fits in res["fits"].items():
         agg = res["aggregate"][k]
-        sizes = "; ".join(", ".join(f"{n}×{s}" for s, n in f["orbit_sizes"].items()) or "none" for f in fits)
+        sizes = "; ".join(", ".join(f"{m}×{s}" for s, m in f["orbit_sizes"].items()) or "none" for f in fits)
+        e2e = pm(stats([sum(x[1:]) / n for x in res["end_to_end"][k]])) if k in res["end_to_end"] else "–"
         rows.append([KIND_NAMES[k], pm(agg["mean_defect"]), pm(agg["max_defect"]),
-                     f"{pm(agg['exact_products'], 1)} of 49", f"{pm(agg['orders_agree'], 1)} of 7",
-                     f"{pm(agg['matched_by_every_element'], 1)} / {pm(agg['active'], 1)}", sizes,
-                     pm(stats([sum(x[1:]) / 7 for x in res["end_to_end"][k]]))])
+                     f"{pm(agg['exact_products'], 1)} of {n * n}", f"{pm(agg['orders_agree'], 1)} of {n}",
+                     f"{pm(agg['matched_by_every_element'], 1)} / {pm(agg['active'], 1)}", sizes, e2e])
     return ["model", "mean defect", "largest defect", "exact products", "element orders kept",
             "neurons matched by every element / active", "orbits (count × size), per seed",
-            "end-to-end error, mean over the 7 non-identity elements"], rows
+            f"end-to-end error, mean over the {n} non-identity elements"], rows
 
 
 def d4_elements(res: dict) -> tuple:

@@ -2,8 +2,7 @@ import json
 
 import pytest
 
-from eqlib.chapters import (check_seeds, load_or_run_mlp, mlp_chapter, mlp_configs, sensitivity_reading,
-                            sensitivity_settings)
+from eqlib.chapters import check_seeds, load_or_run_mlp, mlp_chapter, mlp_configs
 from conftest import synthetic_cifar
 
 
@@ -40,24 +39,3 @@ def test_load_or_run_reads_an_existing_file_and_refuses_a_mismatched_one(tmp_pat
     assert load_or_run_mlp(path, "classifier", "gelu", [0], data=never)["metric"] == {}
     with pytest.raises(ValueError, match="r.json holds the gelu classifier, not the tanh autoencoder"):
         load_or_run_mlp(path, "autoencoder", "tanh", [0], data=never)
-
-
-def test_sensitivity_settings_validate_and_deduplicate():
-    s = sensitivity_settings([0.3, 1.0], [10, 20], [10.0], default_weight=1.0, default_epochs=20)
-    assert s == [(0.3, 20, "step"), (1.0, 10, "step"), (1.0, 20, "step"), (10.0, 20, "linear")], \
-        "the default run appears once, though both sweeps contain it"
-    for kw, msg in ((dict(weights=[]), "weights"), (dict(weights=[-1.0]), "weights"),
-                    (dict(epoch_grid=[0]), "epoch_grid"), (dict(ramp_weights=[-2]), "ramp_weights")):
-        args = {"weights": [1.0], "epoch_grid": [20], "ramp_weights": [], **kw}
-        with pytest.raises(ValueError, match=msg):
-            sensitivity_settings(**args)
-
-
-def test_sensitivity_reading_is_written_from_the_rows():
-    row = lambda w, e, s, m: {"weight": w, "epochs": e, "schedule": s, "metric_mirror": m, "metric_control": 2 * m,
-                              "reconstruction": 0.1 * w, "equivariance_error": 0.5 / e, "explained": int(10 * w),
-                              "counts": {"mirrored pair": 2, "mirrored-negated pair": int(w)}}
-    rows = [row(0.3, 20, "step", 0.4), row(1.0, 10, "step", 0.35), row(1.0, 20, "step", 0.3), row(3.0, 20, "step", 0.2)]
-    t = sensitivity_reading(rows)
-    assert t["w_range"] == "0.3 to 3.0" and t["w_metric"] == "0.400 to 0.200" and t["w_pairs"] == "2 to 5"
-    assert t["e_range"] == "10 to 20" and t["e_e2e"] == "0.050 to 0.025" and t["ramps"] == "no ramp was run"

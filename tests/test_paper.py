@@ -1,6 +1,6 @@
 import pytest
 
-from eqlib.paper import PAPER_TABLE, side_by_side, verdict_counts, within_factor
+from eqlib.paper import PAPER_TABLE, paper_table, side_by_side, table_rows, verdict_counts, within_factor
 
 
 def fake_metric(scale=1.0, updown_two_layers=1.0, control_scale=1.0):
@@ -15,6 +15,7 @@ def fake_metric(scale=1.0, updown_two_layers=1.0, control_scale=1.0):
                     v = PAPER_TABLE.get((task, d, f), {}).get(act, updown_two_layers)
                     flips[f] = [v * scale * 0.9, v * scale, v * scale * 1.1]
                 layers[d] = flips
+                layers[f"{d}_pre"] = {f: [x / 2 for x in v] for f, v in flips.items()}     # floors at half
             ctrl = {d: {f: [x * control_scale for x in v] for f, v in fl.items()} for d, fl in layers.items()}
             out[(task, act)] = {"gaussian": {"equivariant": layers, "control": ctrl},
                                 "images": {"equivariant": layers, "control": ctrl}}
@@ -50,3 +51,16 @@ def test_missing_configuration_is_named():
     del m[("classifier", "gelu")]
     with pytest.raises(ValueError, match="classifier', 'gelu"):
         side_by_side(m)
+
+
+def test_the_paper_shaped_table_has_the_papers_six_rows_and_our_values_beside_them():
+    rows = side_by_side(fake_metric(scale=2.5))
+    header, out = paper_table(rows, reading="images")
+    assert len(out) == 6 and [o[0] for o in out][:3] == ["AE, 1st layer, left-right", "AE, 1st two, left-right",
+                                                          "AE, 1st layer, up-down"]
+    first = out[0]
+    assert first[1] == "0.029" and first[2] == f"{0.029 * 2.5:.3f} ± {0.029 * 2.5 * 0.1:.3f}"
+    assert first[3] == f"{0.029 * 2.5 / 2:.3f} ± {0.029 * 2.5 * 0.05:.3f}", "the floor beside the value"
+    assert first[7] == "✗✗" and first[8] == "✓" and out[2][9] == "––", "2.5x is outside the factor; orderings hold"
+    header, all_rows = table_rows(rows, primary="images")
+    assert len(all_rows) == 24 and header[3:5] == ["Gaussian", "images"]

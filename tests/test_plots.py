@@ -28,19 +28,26 @@ def test_filter_figures_use_the_analysis():
     W1 = rng.standard_normal((8, 3072))
     a = analyze_first_layer(W1, np.zeros(8), np.ones((2, 8)))
     mosaic = plots.filter_mosaic(W1, a)
-    assert isinstance(mosaic, go.Figure) and len(mosaic.layout.images) + len(mosaic.data) > 0
+    assert sorted(int(an.text) for an in mosaic.layout.annotations) == list(range(8)), "every filter is numbered"
+    legend = {t.name for t in mosaic.data if t.name}
+    assert "unmatched (8)" in legend, "the legend counts the labels of the analysis: random filters are unmatched"
     explorer = plots.filter_explorer(W1, a, mirror)
     assert len(explorer.layout.sliders[0].steps) == 8, "one slider step per filter"
 
 
 def test_metric_paper_and_threshold_figures_have_one_trace_per_series():
     per = {"mirror": [0.1, 0.2, 0.3], "updown": [0.4, 0.5, 0.6]}
-    metric = {r: {"equivariant": {"first_layer": per}, "control": {"first_layer": per}} for r in ("gaussian", "images")}
+    floor = {"mirror": [0.05, 0.05, 0.05], "updown": [0.4, 0.5, 0.6]}
+    metric = {r: {k: {"first_layer": per, "first_layer_pre": floor} for k in ("equivariant", "control")}
+              for r in ("gaussian", "images")}
     fig = plots.metric_readings(metric)
-    assert len(fig.data) == 4 and list(fig.data[0].y) == pytest.approx([0.2, 0.2])
+    assert len(fig.data) == 2 * 2 * 2, "per flip panel: each kind's value and its floor"
+    assert list(fig.data[0].y) == pytest.approx([0.2, 0.2]) and list(fig.data[1].y) == pytest.approx([0.05, 0.05])
+    assert list(fig.data[0].x) == ["Gaussian", "images"] and fig.data[1].marker.pattern.shape == "/"
     assert list(fig.data[0].error_y.array) == pytest.approx([0.1, 0.1]), "whiskers are the sd over seeds"
     curves = {"equivariant": [{"0.5": 3, "1.0": 5}] * 2, "control": [{"0.5": 0, "1.0": 1}] * 2}
-    assert len(plots.threshold_curves(curves, [0, 1]).data) == 4
+    fig = plots.threshold_curves(curves, [0, 1], threshold=0.5)
+    assert len(fig.data) == 4 and list(fig.data[0].y) == [3, 5] and fig.layout.shapes[0].x0 == 0.5
     row = {"paper": 0.1, "kind": "equivariant", "task": "autoencoder", "layers": "first_layer", "flip": "mirror",
            "activation": "tanh", "ours": {"gaussian": {"mean": 0.2}, "images": {"mean": 0.05}}}
     fig = plots.paper_scatter([row, {**row, "kind": "control"}])
