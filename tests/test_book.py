@@ -23,7 +23,7 @@ def cells(nb_path):
 
 def test_there_are_notebooks():
     assert {p.name for p in NOTEBOOKS} >= {"theory.ipynb", "mlp_filters.ipynb", "mlp_summary.ipynb",
-                                           "mlp_sensitivity.ipynb", "attention_heads.ipynb"}
+                                           "protocol_study.ipynb", "attention_heads.ipynb"}
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
