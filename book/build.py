@@ -35,7 +35,7 @@ CHAPTERS = {
                             "Tanh classifier"),
     "mlp_gelu_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "gelu"},
                             "GELU classifier"),
-    "mlp_sensitivity": ("mlp_sensitivity.ipynb", {}, None),
+    "protocol_study": ("protocol_study.ipynb", {}, None),   # reuses the MLP chapters' runs from the model cache
     "mlp_summary": ("mlp_summary.ipynb", {}, None),      # reads the results of the chapters above
     "attention": ("attention_heads.ipynb", {}, None),
     # beyond the paper (the Tanh autoencoder's runs above are reused from the model cache)
@@ -49,10 +49,12 @@ CHAPTERS = {
     "dihedral": ("dihedral.ipynb", {}, None),
     "emergence": ("emergence.ipynb", {}, None),
     "merging": ("merging.ipynb", {}, None),
+    "report": ("report.ipynb", {}, None),       # reads every page's results; first in the book, executed last
 }
 MLP_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "mlp_filters.ipynb"]
 ACTIVATION_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "activation.ipynb"]
-SUMMARIES = {"mlp_summary": MLP_CHAPTERS, "activations_summary": ACTIVATION_CHAPTERS}
+SUMMARIES = {"mlp_summary": MLP_CHAPTERS + ["protocol_study"], "activations_summary": ACTIVATION_CHAPTERS}
+SUMMARIES["report"] = [c for c in CHAPTERS if c != "report"]
 QUICK_TRAIN = {"profile": "quick", "epochs": 2, "train_size": 5000, "seeds": [0, 1]}
 
 PROFILES = {
@@ -61,8 +63,9 @@ PROFILES = {
         "theory": {"profile": "quick"},
         **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000, "n_fit": 5000, "n_images": 4000,
                "seeds": [0, 1]} for c in MLP_CHAPTERS},
-        "mlp_sensitivity": {"profile": "quick", "weights": [0.1, 1.0], "epoch_grid": [2, 4], "default_epochs": 2,
-                            "ramp_weights": [1.0], "train_size": 3000, "n_eval": 2000},
+        "protocol_study": {**QUICK_TRAIN, "widths": [[64, 16, 64]], "weights": [3.0], "init_scales": [1.0],
+                           "lengths": [4], "classifier_factors": ["default", "weight"], "n_images": 2000,
+                           "n_fit": 2000, "n_eval": 2000},
         "mlp_summary": {"profile": "quick", "seeds": [0, 1]},
         "attention": {"profile": "quick", "epochs": 2, "train_size": 3000, "n_images": 256, "n_eval": 2000,
                       "n_fit": 2000, "seeds": [0, 1]},
@@ -72,6 +75,7 @@ PROFILES = {
         "dihedral": {**QUICK_TRAIN, "n_images": 500},
         "emergence": {**QUICK_TRAIN, "n_fit": 1000, "n_eval": 1000},
         "merging": {**QUICK_TRAIN, "n_images": 1000},
+        "report": {"profile": "quick"},
     },
 }
 
@@ -123,6 +127,9 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
         params["live_widgets"] = False        # no widget state in static pages
     if chapter == "mlp_summary":
         params["results_paths"] = [str(out_dir / f"{c}.json") for c in MLP_CHAPTERS]
+        params["study_path"] = str(out_dir / "protocol_study.json")
+    if chapter == "report":
+        params["results_paths"] = {c: str(out_dir / f"{c}.json") for c in SUMMARIES["report"]}
     if chapter == "activations_summary":
         params["results_paths"] = {CHAPTERS[c][1]["activation"]: str(out_dir / f"{c}.json") for c in ACTIVATION_CHAPTERS}
     inputs = [(ROOT / "notebooks" / template).read_bytes(), json.dumps(params, sort_keys=True),
@@ -201,6 +208,27 @@ def write_timings(profile: str, timings: dict):
         f"notebooks executed in this build: {executed:.0f} s.\n\n" + "\n".join(rows) + "\n")
 
 
+def commit_id() -> str:
+    """The checkout's short commit, marked ``-dirty`` when it has uncommitted changes."""
+    run = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    sha = run("rev-parse", "--short", "HEAD") or "unknown"
+    return sha + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def write_readme_claims(profile: str):
+    """After a full build: rewrite the README's generated block (the claim-by-claim verdicts) from the
+    report page's results file, naming the date, the machine and the commit."""
+    from eqlib.reproduction import readme_block, replace_block
+    res = ROOT / ".cache" / "book" / profile / "report.json"
+    if profile != "full" or not res.exists():
+        return
+    r = json.loads(res.read_text())
+    block = readme_block(r["claims"], time.strftime("%Y-%m-%d", time.gmtime()), r["provenance"]["machine"], commit_id())
+    readme = ROOT / "README.md"
+    readme.write_text(replace_block(readme.read_text(), block))
+    print("[book] README.md: the claims block rewritten from this build's results", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)}")
@@ -235,6 +263,7 @@ def main(argv=None):
             if src.with_suffix(suffix).exists():
                 shutil.copyfile(src.with_suffix(suffix), GENERATED / f"{chapter}{suffix}")
     write_timings(args.profile, timings or {c: (0.0, True) for c in CHAPTERS})
+    write_readme_claims(args.profile)
     import plotly
     STATIC.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", STATIC / "plotly.min.js")
