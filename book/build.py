@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "book" / "generated"
 STATIC = ROOT / "book" / "_static"
+KERNEL = "eqlib"      # the project environment's Jupyter kernel; `make install` registers it there
 
 # chapter -> (template notebook, parameters, page title); the profiles override parameters.
 CHAPTERS = {
@@ -110,6 +111,22 @@ def placeholder_warning(profile: str) -> str | None:
     return None
 
 
+def check_kernel(name: str = KERNEL) -> str:
+    """The interpreter of the kernel the chapters run in, which must be this environment's: papermill
+    finds kernels by name, and a kernel of that name elsewhere would run the chapters with other packages."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    fix = f"register it with `{sys.executable} -m ipykernel install --sys-prefix --name {name}` (make install does)"
+    try:
+        argv0 = KernelSpecManager().get_kernel_spec(name).argv[0]
+    except NoSuchKernel:
+        sys.exit(f"[book] no Jupyter kernel {name!r}: {fix}")
+    if argv0 in ("python", "python3"):        # jupyter_client runs these as sys.executable
+        return sys.executable
+    if Path(os.path.abspath(argv0)).parent != Path(os.path.abspath(sys.executable)).parent:
+        sys.exit(f"[book] the Jupyter kernel {name!r} runs {argv0}, not this environment's {sys.executable}: {fix}")
+    return argv0
+
+
 def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]:
     """Execute one chapter (or reuse its cached execution); return its cached notebook."""
     import papermill as pm
@@ -134,6 +151,7 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     if not force and nb_out.exists() and results.exists() and key_file.exists() and key_file.read_text() == key:
         return nb_out, 0.0, True
     key_file.unlink(missing_ok=True)
+    check_kernel()
     start = time.perf_counter()
     # MKL_DYNAMIC=FALSE: MKL must not use fewer threads under load, which changes the order of
     # floating-point sums and so the last bits of the results.
@@ -142,7 +160,7 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     os.environ.update(env)
     try:
         pm.execute_notebook(str(ROOT / "notebooks" / template), str(nb_out), parameters=params,
-                            kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
+                            kernel_name=KERNEL, cwd=str(ROOT / "notebooks"), progress_bar=False)
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -240,9 +258,11 @@ def main(argv=None):
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", STATIC / "plotly.min.js")
 
     out = [] if args.profile == "full" else ["--path-output", str(ROOT / "_build" / args.profile)]
-    cmd = ["jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going", *out]
-    print("[book]", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    jb_args = ["build", str(ROOT), "-W", "-n", "--keep-going", *out]
+    print("[book] jupyter-book", " ".join(jb_args), flush=True)
+    # this environment's jupyter-book, whatever PATH holds (make does not activate the environment)
+    jupyter_book = "import sys; from jupyter_book.cli.main import main; sys.exit(main())"
+    subprocess.run([sys.executable, "-c", jupyter_book, *jb_args], check=True, cwd=ROOT)
     html = ROOT / "_build" / "html" if args.profile == "full" else ROOT / "_build" / args.profile / "_build" / "html"
     print(f"[book] done in {time.perf_counter() - t0:.0f} s: {html / 'index.html'}")
     if warning:

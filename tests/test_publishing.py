@@ -92,7 +92,7 @@ def test_pages_workflow_builds_the_full_book_with_caches_and_deploys_it():
 
 
 # --------------------------------------------------------------------------- the wheel
-def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path):
+def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path, child_venv):
     src = tmp_path / "src"                       # only what the sdist is made of: no stray files
     shutil.copytree(ROOT / "eqlib", src / "eqlib", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):
@@ -108,9 +108,7 @@ def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path):
 
     # A fresh environment that reuses the installed torch & co. but not eqlib's editable install.
     venv = tmp_path / "venv"
-    r = run([sys.executable, "-m", "venv", "--system-site-packages", venv])
-    assert r.returncode == 0, r.stderr
-    python = venv / "bin" / "python"
+    python = child_venv(venv)
     r = run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", wheels[0]])
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -207,7 +205,7 @@ NEW_URL = "https://github.com/someone/layerwise-equivariance"
 
 def copy_of_the_repository(dest: Path) -> Path:
     shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
-        ".git", ".cache", "_build", "generated", "__pycache__", "*.egg-info", "build", "plotly.min.js"))
+        ".git", ".venv", ".cache", "_build", "generated", "__pycache__", "*.egg-info", "build", "plotly.min.js"))
     return dest
 
 
