@@ -23,7 +23,7 @@ KERNEL := eqlib
 # fixed thread counts: same seed, same numbers (a comment on the same line would end up in the value)
 export MKL_DYNAMIC := FALSE
 
-.PHONY: book book-quick test unit install clean benchmark
+.PHONY: book book-quick test unit install lock clean benchmark
 
 # The venv sees $(PYTHON)'s own packages where $(PYTHON) has torch and pip manages its packages, so
 # an installed torch (gigabytes) is reused; a distribution's Python, whose packages belong to the
@@ -36,19 +36,27 @@ $(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(shell $(PYTHON) -c '$(SITE_CHOICE)') $(VENV)
 
 ifeq ($(ENVDIR),$(VENV))
-$(STAMP): | $(VENV)/pyvenv.cfg
+$(STAMP) lock: | $(VENV)/pyvenv.cfg
 endif
 
-# requirements.txt pulls in setuptools>=77 (a fresh venv carries 65.5), which the editable install
-# of eqlib and the wheel test build with; the kernel goes into the environment (--sys-prefix), not
-# into the user's kernels.
-$(STAMP): requirements.txt pyproject.toml
-	$(PY) -m pip install -q -r requirements.txt
+# requirements.txt's ranges, at the versions of requirements.lock (the versions the book was built
+# with). It pulls in setuptools>=77 (a fresh venv carries 65.5), which the editable install of eqlib
+# and the wheel test build with. The kernel goes into the environment (--sys-prefix), not into the
+# user's kernels.
+$(STAMP): requirements.txt requirements.lock pyproject.toml
+	$(PY) -m pip install -q -c requirements.lock -r requirements.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (eqlib)" >/dev/null
 	@touch $@
 
 install: $(STAMP)
+
+# requirements.lock from the environment: requirements.txt's ranges installed (without the old lock),
+# then what they pulled in recorded at its installed version (book/lock.py says how)
+lock:
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) book/lock.py
 
 book: $(STAMP)
 	$(PY) book/build.py --profile $(PROFILE)

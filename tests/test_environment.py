@@ -15,9 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 pytestmark = pytest.mark.slow_install
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "book"))
+import lock  # noqa: E402  (book/lock.py)
+
 REQUIRED = os.environ.get("EQLIB_REQUIRE_EXTERNALLY_MANAGED") == "1"
 PROBE = ("import ensurepip, os, sys, sysconfig, venv\n"
          "marker = os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')\n"
@@ -69,9 +73,11 @@ def test_make_install_on_an_externally_managed_python(tmp_path):
     cfg = dict(line.split(" = ", 1) for line in (venv / "pyvenv.cfg").read_text().splitlines() if " = " in line)
     assert cfg["include-system-site-packages"] == "false", "an externally managed Python's packages stay out"
     probe = ("import json, sys, eqlib, setuptools, torch\n"
+             "from importlib import metadata\n"
              "from jupyter_client.kernelspec import KernelSpecManager\n"
              "print(json.dumps({'prefix': sys.prefix, 'eqlib': eqlib.__file__, 'setuptools': setuptools.__version__,\n"
-             "    'kernel': KernelSpecManager().get_kernel_spec('eqlib').argv[0]}))\n")
+             "    'kernel': KernelSpecManager().get_kernel_spec('eqlib').argv[0],\n"
+             "    'installed': {d.metadata['Name']: d.version for d in metadata.distributions()}}))\n")
     r = subprocess.run([venv / "bin" / "python", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -79,6 +85,10 @@ def test_make_install_on_an_externally_managed_python(tmp_path):
     assert int(out["setuptools"].split(".")[0]) >= 77, "the wheel test builds with setuptools>=77"
     assert out["kernel"] == str(venv / "bin" / "python"), "the eqlib kernel is the venv's interpreter"
     assert not user_jupyter.exists(), "nothing written to the user's Jupyter kernels"
+    installed = {canonicalize_name(name): version.split("+")[0] for name, version in out["installed"].items()}
+    del installed["pip"], installed["eqlib"]
+    assert installed == lock.read_lock(repo / "requirements.lock"), \
+        "the fresh venv holds exactly the lock's packages at the lock's versions"
 
     for target in ("book", "test"):
         r = make("-n", target)

@@ -86,7 +86,7 @@ def test_pages_workflow_builds_the_full_book_with_caches_and_deploys_it():
         assert {".cache/book", ".cache/eqlib"} <= set(s["with"]["path"].split()), \
             "the executed notebooks and the model cache are kept"
     key = next(s for s in cache_steps if "restore" in s["uses"])["with"]["key"]
-    for inputs in ("notebooks/*.ipynb", "eqlib/*.py", "requirements.txt"):
+    for inputs in ("notebooks/*.ipynb", "eqlib/*.py", "requirements.txt", "requirements.lock"):
         assert inputs in key, f"the cache key hashes {inputs}, as book/build.py's keys do"
     assert "EQLIB_CACHE=$PWD/.cache/eqlib" in text, "the models are trained where the cache is kept"
 
