@@ -9,6 +9,8 @@
 PYTHON ?= python3
 PROFILE ?= full
 VENV ?= .venv
+# the exact versions to install (README, Versions); `make install LOCK=` installs the ranges alone
+LOCK ?= requirements.lock
 ifneq ($(VIRTUAL_ENV),)
 ENVDIR := $(VIRTUAL_ENV)
 else ifneq ($(filter-out base,$(CONDA_DEFAULT_ENV)),)
@@ -43,19 +45,17 @@ endif
 # with). It pulls in setuptools>=77 (a fresh venv carries 65.5), which the editable install of eqlib
 # and the wheel test build with. The kernel goes into the environment (--sys-prefix), not into the
 # user's kernels.
-$(STAMP): requirements.txt requirements.lock pyproject.toml
-	$(PY) -m pip install -q -c requirements.lock -r requirements.txt
+$(STAMP): requirements.txt $(LOCK) pyproject.toml
+	$(PY) -m pip install -q $(if $(LOCK),-c $(LOCK)) -r requirements.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (eqlib)" >/dev/null
 	@touch $@
 
 install: $(STAMP)
 
-# requirements.lock from the environment: requirements.txt's ranges installed (without the old lock),
-# then what they pulled in recorded at its installed version (book/lock.py says how)
+# requirements.lock: what pip would install for requirements.txt with this environment's Python,
+# keeping the lock's versions where they still fit (book/lock.py --upgrade: the newest)
 lock:
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) book/lock.py
 
 book: $(STAMP)

@@ -1,10 +1,10 @@
-"""requirements.lock (book/lock.py): exact versions inside requirements.txt's ranges, made from the
-closure of requirements.txt over installed packages, and nothing else of the machine."""
+"""requirements.lock (book/lock.py): exact versions inside requirements.txt's ranges, read off pip's
+own resolution of requirements.txt. That installing with it gives exactly its packages and versions
+is checked by tests/test_environment.py, which installs into a fresh venv."""
 import sys
 import tomllib
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,33 +35,16 @@ def test_violations_catch_a_lock_outside_the_ranges():
                    "jupyter-book==1.0.4.post1: locked at 1.0.4"], bad
 
 
-PLANTED = {          # name -> (installed version, its requirements), as importlib.metadata reports them
-    "app": ("1.0", ["lib>=2", "winonly; sys_platform == 'win32'", "extra-dep; extra == 'fancy'",
-                    "Other_Lib[plots]"]),
-    "lib": ("2.5", ["app"]),                            # a cycle
-    "other-lib": ("0.3", ["plot-dep; extra == 'plots'", "test-dep; extra == 'test'"]),
-    "plot-dep": ("4.0", []),
-    "test-dep": ("1.1", []),
-    "extra-dep": ("9.9", []),
-    "winonly": ("1.0", []),
-    "unrelated": ("7.0", []),                           # installed, but nothing here requires it
-}
-LINUX = {"sys_platform": "linux", "python_version": "3.11", "python_full_version": "3.11.2", "os_name": "posix",
-         "platform_machine": "x86_64", "platform_system": "Linux", "implementation_name": "cpython",
-         "platform_python_implementation": "CPython", "platform_release": "", "platform_version": "",
-         "implementation_version": "3.11.2"}
+def test_pinned_reads_a_pip_report_and_drops_local_version_labels():
+    report = {"install": [{"metadata": {"name": "Torch", "version": "2.14.1+cpu"}},
+                          {"metadata": {"name": "jupyter_book", "version": "1.0.4.post1"}},
+                          {"metadata": {"name": "numpy", "version": "2.4.6"}}]}
+    assert lock.pinned(report) == {"jupyter-book": "1.0.4.post1", "numpy": "2.4.6", "torch": "2.14.1"}, \
+        "canonical names, sorted; 2.14.1+cpu pinned as 2.14.1, which either build satisfies"
 
 
-def test_closure_follows_requirements_markers_and_extras_and_nothing_else():
-    got = lock.closure([Requirement("app")], PLANTED, env=LINUX)
-    assert got == {"app": "1.0", "lib": "2.5", "other-lib": "0.3", "plot-dep": "4.0"}, \
-        "the closure holds what app pulls in on Linux, extras asked for included, at installed versions"
-    fancy = lock.closure([Requirement("app[fancy]")], PLANTED, env=LINUX)
-    assert fancy["extra-dep"] == "9.9" and "test-dep" not in fancy, "an extra is followed only when asked for"
-    windows = lock.closure([Requirement("app")], PLANTED, env={**LINUX, "sys_platform": "win32"})
-    assert "winonly" in windows and "unrelated" not in windows
-
-
-def test_closure_refuses_a_requirement_that_is_not_installed():
-    with pytest.raises(LookupError, match="missing is not installed"):
-        lock.closure([Requirement("app"), Requirement("missing>=1")], PLANTED, env=LINUX)
+def test_the_lock_file_round_trips(tmp_path):
+    pins = {"numpy": "2.4.6", "torch": "2.14.1"}
+    path = tmp_path / "requirements.lock"
+    path.write_text(lock.format_lock(pins))
+    assert lock.read_lock(path) == pins and path.read_text().startswith("# requirements.lock: ")
