@@ -181,6 +181,41 @@ def test_citation_cites_the_reproduction_and_references_the_paper():
     assert ids == {"other": "arXiv:2601.21645", "doi": "10.48550/arXiv.2601.21645"}
 
 
+def release_disagreements(cff: dict, project: dict, zenodo: dict) -> list[str]:
+    """Where CITATION.cff, pyproject.toml's [project] and .zenodo.json disagree on the version, the
+    title (pyproject.toml has none of its own: its description names the paper reproduced), the
+    licence or the authors."""
+    out = []
+    for key, values in {"version": (str(cff["version"]), project["version"], zenodo["version"]),
+                        "licence": (cff["license"], project["license"], zenodo["license"]),
+                        "title": (cff["title"], zenodo["title"])}.items():
+        if len(set(values)) != 1:
+            out.append(f"{key}: {values}")
+    paper = cff["title"].split(" — ")[0]
+    if paper.lower() not in project["description"].lower():
+        out.append(f"title: pyproject's description does not name {paper!r}")
+    if [a["name"] for a in cff["authors"]] != [c["name"] for c in zenodo["creators"]]:
+        out.append(f"authors: {cff['authors']} vs {zenodo['creators']}")
+    return out
+
+
+def test_citation_pyproject_and_zenodo_agree_on_version_title_and_licence():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    zenodo = json.loads((ROOT / ".zenodo.json").read_text())
+    assert not release_disagreements(citation(), project, zenodo), release_disagreements(citation(), project, zenodo)
+    assert zenodo["upload_type"] == "software" and zenodo["description"] and zenodo["access_right"] == "open"
+    assert {"identifier": "10.48550/arXiv.2601.21645", "relation": "references", "scheme": "doi",
+            "resource_type": "publication-conferencepaper"} in zenodo["related_identifiers"]
+
+
+def test_release_disagreements_are_found():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    zenodo = json.loads((ROOT / ".zenodo.json").read_text())
+    bumped = {**project, "version": "0.2.0", "description": "A reproduction"}
+    found = release_disagreements(citation(), bumped, {**zenodo, "license": "Apache-2.0", "title": "x"})
+    assert [f.split(":")[0] for f in found] == ["version", "licence", "title", "title"], found
+
+
 def bibtex_blocks(path: Path) -> dict:
     blocks = re.findall(r"```bibtex\n(.*?)\n```", path.read_text(), re.S)
     return {re.match(r"@\w+\{([^,]+),", b)[1]: b for b in blocks}
