@@ -72,12 +72,15 @@ def test_make_install_on_an_externally_managed_python(tmp_path):
     venv = repo / ".venv"
     cfg = dict(line.split(" = ", 1) for line in (venv / "pyvenv.cfg").read_text().splitlines() if " = " in line)
     assert cfg["include-system-site-packages"] == "false", "an externally managed Python's packages stay out"
-    probe = ("import json, sys, eqlib, setuptools, torch\n"
+    probe = ("import json, sys\n"
              "from importlib import metadata\n"
+             "installed = {}\n"         # before setuptools puts its vendored packages on sys.path
+             "for d in metadata.distributions():\n"
+             "    installed.setdefault(d.metadata['Name'], d.version)\n"
+             "import eqlib, setuptools, torch\n"
              "from jupyter_client.kernelspec import KernelSpecManager\n"
              "print(json.dumps({'prefix': sys.prefix, 'eqlib': eqlib.__file__, 'setuptools': setuptools.__version__,\n"
-             "    'kernel': KernelSpecManager().get_kernel_spec('eqlib').argv[0],\n"
-             "    'installed': {d.metadata['Name']: d.version for d in metadata.distributions()}}))\n")
+             "    'kernel': KernelSpecManager().get_kernel_spec('eqlib').argv[0], 'installed': installed}))\n")
     r = subprocess.run([venv / "bin" / "python", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
