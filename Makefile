@@ -29,19 +29,19 @@ export MKL_DYNAMIC := FALSE
 
 # The venv sees $(PYTHON)'s own packages where $(PYTHON) has torch and pip manages its packages, so
 # an installed torch (gigabytes) is reused; a distribution's Python, whose packages belong to the
-# system's package manager (an EXTERNALLY-MANAGED marker, PEP 668), gets an isolated venv (README, Setup).
+# system's package manager (an EXTERNALLY-MANAGED marker, PEP 668), gets an isolated venv (README, The environment).
 SITE_CHOICE := import importlib.util as u, os, sysconfig; \
   managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")); \
   print("--system-site-packages" if u.find_spec("torch") and not managed else "")
 
 $(VENV)/pyvenv.cfg:
-	$(PYTHON) -m venv $(shell $(PYTHON) -c '$(SITE_CHOICE)') $(VENV)
+	$(PYTHON) -m venv $(strip $(shell $(PYTHON) -c '$(SITE_CHOICE)') $(VENV))
 
 ifeq ($(ENVDIR),$(VENV))
 $(STAMP) lock: | $(VENV)/pyvenv.cfg
 endif
 
-# requirements.txt's ranges, at the versions of requirements.lock (the versions the book was built
+# requirements.txt's ranges, at the versions of requirements.lock (the versions the book is built
 # with). It pulls in setuptools>=77 (a fresh venv carries 65.5), which the editable install of eqlib
 # and the wheel test build with. The kernel goes into the environment (--sys-prefix), not into the
 # user's kernels.
