@@ -1,36 +1,77 @@
 # The two commands of the README:
 #   make book    build the whole book (full profile: paper settings, full CIFAR-10)
 #   make test    run the test suite (unit tests, then a quick build checked in a browser)
+#
+# Everything runs in one Python environment: an active virtual environment, or an active conda
+# environment other than `base`, is used as it is; otherwise the project's own .venv, made on first
+# use with `$(PYTHON) -m venv`. Nothing is installed into $(PYTHON) itself (a distribution's Python
+# refuses that anyway: PEP 668).
 PYTHON ?= python3
 PROFILE ?= full
-STAMP := .cache/installed.stamp
+VENV ?= .venv
+# the exact versions to install (README, Versions); `make install LOCK=` installs the ranges alone
+LOCK ?= requirements.lock
+ifneq ($(VIRTUAL_ENV),)
+ENVDIR := $(VIRTUAL_ENV)
+else ifneq ($(filter-out base,$(CONDA_DEFAULT_ENV)),)
+ENVDIR := $(CONDA_PREFIX)
+else
+ENVDIR := $(VENV)
+endif
+PY := $(ENVDIR)/bin/python
+STAMP := $(ENVDIR)/.eqlib-installed
+# the Jupyter kernel that book/build.py runs the chapters in (book/build.py: KERNEL)
+KERNEL := eqlib
 # fixed thread counts: same seed, same numbers (a comment on the same line would end up in the value)
 export MKL_DYNAMIC := FALSE
 
-.PHONY: book book-quick test unit install clean benchmark
+.PHONY: book book-quick test unit install lock clean benchmark
 
-$(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m pip install -q -r requirements.txt
-	$(PYTHON) -m pip install -q --no-deps -e .
-	$(PYTHON) -m ipykernel install --user --name python3 >/dev/null
-	@mkdir -p $(dir $@) && touch $@
+# The venv sees $(PYTHON)'s own packages where $(PYTHON) has torch and pip manages its packages, so
+# an installed torch (gigabytes) is reused; a distribution's Python, whose packages belong to the
+# system's package manager (an EXTERNALLY-MANAGED marker, PEP 668), gets an isolated venv (README, The environment).
+SITE_CHOICE := import importlib.util as u, os, sysconfig; \
+  managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")); \
+  print("--system-site-packages" if u.find_spec("torch") and not managed else "")
+
+$(VENV)/pyvenv.cfg:
+	$(PYTHON) -m venv $(strip $(shell $(PYTHON) -c '$(SITE_CHOICE)') $(VENV))
+
+ifeq ($(ENVDIR),$(VENV))
+$(STAMP) lock: | $(VENV)/pyvenv.cfg
+endif
+
+# requirements.txt's ranges, at the versions of requirements.lock (the versions the book is built
+# with). It pulls in setuptools>=77 (a fresh venv carries 65.5), which the editable install of eqlib
+# and the wheel test build with. The kernel goes into the environment (--sys-prefix), not into the
+# user's kernels.
+$(STAMP): requirements.txt $(LOCK) pyproject.toml
+	$(PY) -m pip install -q $(if $(LOCK),-c $(LOCK)) -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (eqlib)" >/dev/null
+	@touch $@
 
 install: $(STAMP)
 
+# requirements.lock: what pip would install for requirements.txt with this environment's Python,
+# keeping the lock's versions where they still fit (book/lock.py --upgrade: the newest)
+lock:
+	$(PY) book/lock.py
+
 book: $(STAMP)
-	$(PYTHON) book/build.py --profile $(PROFILE)
+	$(PY) book/build.py --profile $(PROFILE)
 
 book-quick: $(STAMP)
-	$(PYTHON) book/build.py --profile quick
+	$(PY) book/build.py --profile quick
 
 unit: $(STAMP)
-	$(PYTHON) -m pytest -q -m "not browser"
+	$(PY) -m pytest -q -m "not browser and not slow_install"
 
 test: $(STAMP) book-quick
-	$(PYTHON) -m pytest -q
+	$(PY) -m pytest -q
 
 benchmark: $(STAMP)
-	$(PYTHON) benchmarks/throughput.py
+	$(PY) benchmarks/throughput.py
 
 clean:
 	rm -rf _build book/generated book/_static/plotly.min.js

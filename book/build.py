@@ -2,11 +2,20 @@
 
     python book/build.py                  # full profile: paper settings, full CIFAR-10
     python book/build.py --profile quick  # small settings, for CI (pages say so)
+    python book/build.py --plan           # what would execute, and for how long; nothing runs
+    python book/build.py --only mlp_summary   # one chapter, and the inputs it lacks
 
 Executed notebooks are build products. Each is cached under ``.cache/book/<profile>/``
 with a key made of its template, its parameters, the eqlib sources and the data path, so
 a rebuild after a text edit re-executes nothing. Jupyter Book then runs with warnings as
 errors (``-W -n --keep-going``) and notebook execution off.
+
+The build first prints its plan: each chapter, cached or to execute (and why), with an estimate
+from the last build's time on this CPU (``.cache/book/<profile>/timings.json``) or a stated
+default. While a chapter runs, a line every 30 s (on a terminal: one line, updated) gives the
+time spent and left, for the chapter and for the build; at the end, a table of estimated and
+measured times. The chapters run in the Jupyter kernel ``eqlib``, this environment's Python
+(``make install`` registers it).
 """
 from __future__ import annotations
 
@@ -20,9 +29,12 @@ import sys
 import time
 from pathlib import Path
 
+import progress  # noqa: E402  (book/progress.py, beside this file)
+
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "book" / "generated"
 STATIC = ROOT / "book" / "_static"
+KERNEL = "eqlib"      # the project environment's Jupyter kernel; `make install` registers it there
 
 # chapter -> (template notebook, parameters, page title); the profiles override parameters.
 CHAPTERS = {
@@ -114,14 +126,28 @@ def placeholder_warning(profile: str) -> str | None:
     return None
 
 
-def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]:
-    """Execute one chapter (or reuse its cached execution); return its cached notebook."""
-    import papermill as pm
+def check_kernel(name: str = KERNEL) -> str:
+    """The interpreter of the kernel the chapters run in, which must be this environment's: papermill
+    finds kernels by name, and a kernel of that name elsewhere would run the chapters with other packages."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    fix = f"register it with `{sys.executable} -m ipykernel install --sys-prefix --name {name}` (make install does)"
+    try:
+        argv0 = KernelSpecManager().get_kernel_spec(name).argv[0]
+    except NoSuchKernel:
+        sys.exit(f"[book] no Jupyter kernel {name!r}: {fix}")
+    if argv0 in ("python", "python3"):        # jupyter_client runs these as sys.executable
+        return sys.executable
+    if Path(os.path.abspath(argv0)).parent != Path(os.path.abspath(sys.executable)).parent:
+        sys.exit(f"[book] the Jupyter kernel {name!r} runs {argv0}, not this environment's {sys.executable}: {fix}")
+    return argv0
+
+
+def job(chapter: str, profile: str) -> tuple[dict, str | None]:
+    """A chapter's parameters and its cache key (None while a summary's inputs have no results)."""
     template, params, title = CHAPTERS[chapter]
     params = {**params, **PROFILES[profile].get(chapter, {})}
     out_dir = ROOT / ".cache" / "book" / profile
-    out_dir.mkdir(parents=True, exist_ok=True)
-    nb_out, results = out_dir / f"{chapter}.ipynb", out_dir / f"{chapter}.json"
+    results = out_dir / f"{chapter}.json"
     params["results_path"] = str(results)
     if "live_widgets" in (ROOT / "notebooks" / template).read_text():
         params["live_widgets"] = False        # no widget state in static pages
@@ -135,12 +161,35 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     inputs = [(ROOT / "notebooks" / template).read_bytes(), json.dumps(params, sort_keys=True),
               eqlib_digest(), os.environ.get("EQLIB_DATA", "")]
     if chapter in SUMMARIES:
+        if not all((out_dir / f"{c}.json").exists() for c in SUMMARIES[chapter]):
+            return params, None
         inputs += [(out_dir / f"{c}.json").read_bytes() for c in SUMMARIES[chapter]]
-    key = sha(*inputs)
-    key_file = out_dir / f"{chapter}.key"
-    if not force and nb_out.exists() and results.exists() and key_file.exists() and key_file.read_text() == key:
+    return params, sha(*inputs)
+
+
+def status(chapter: str, profile: str) -> str:
+    """"cached" (its executed copy is current), "changed" (executed from other inputs) or "missing"."""
+    out = ROOT / ".cache" / "book" / profile / chapter
+    copies = [out.with_suffix(s) for s in (".ipynb", ".json", ".key")]
+    if not all(c.exists() for c in copies):
+        return "missing"
+    return "cached" if copies[2].read_text() == job(chapter, profile)[1] else "changed"
+
+
+def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]:
+    """Execute one chapter (or reuse its cached execution); return its cached notebook."""
+    import papermill as pm
+    template, _, title = CHAPTERS[chapter]
+    out_dir = ROOT / ".cache" / "book" / profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb_out, key_file = out_dir / f"{chapter}.ipynb", out_dir / f"{chapter}.key"
+    if not force and status(chapter, profile) == "cached":
         return nb_out, 0.0, True
+    params, key = job(chapter, profile)
+    if key is None:
+        sys.exit(f"[book] {chapter} reads the results of {', '.join(SUMMARIES[chapter])}: execute them first")
     key_file.unlink(missing_ok=True)
+    check_kernel()
     start = time.perf_counter()
     # MKL_DYNAMIC=FALSE: MKL must not use fewer threads under load, which changes the order of
     # floating-point sums and so the last bits of the results.
@@ -149,7 +198,7 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     os.environ.update(env)
     try:
         pm.execute_notebook(str(ROOT / "notebooks" / template), str(nb_out), parameters=params,
-                            kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
+                            kernel_name=KERNEL, cwd=str(ROOT / "notebooks"), progress_bar=False)
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -229,11 +278,44 @@ def write_readme_claims(profile: str):
     print("[book] README.md: the claims block rewritten from this build's results", flush=True)
 
 
+def make_plan(profile: str, only: list[str] | None, force: bool) -> list[progress.Step]:
+    """Which chapters execute and why, with estimates from the last build's timings on this CPU."""
+    from eqlib.report import cpu_name
+    steps = progress.plan(list(CHAPTERS), {c: status(c, profile) for c in CHAPTERS}, SUMMARIES, only, force)
+    history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
+    return progress.estimate(steps, history, cpu_name(), progress.DEFAULT_SECONDS.get(profile, progress.FALLBACK_SECONDS))
+
+
+def execute_plan(steps: list[progress.Step], profile: str, took: dict[str, float]):
+    """Execute the plan's chapters in order, with a progress line while each runs, and record in
+    ``took`` and for the next build's estimates the seconds each took."""
+    from eqlib.report import cpu_name
+    timings_file, cpu, t0 = ROOT / ".cache" / "book" / profile / "timings.json", cpu_name(), time.perf_counter()
+    for i, step in enumerate(steps):
+        if not step.execute:
+            continue
+        left_after = sum(s.estimate for s in steps[i + 1:] if s.execute)
+        print(f"[book] {step.chapter}: executing, ~{progress.clock(step.estimate)} ({step.reason})", flush=True)
+        start = time.perf_counter()
+        line = lambda: progress.progress_line(step.chapter, time.perf_counter() - start, step.estimate,  # noqa: E731
+                                              time.perf_counter() - t0, left_after)
+        with progress.Ticker(line):
+            _, took[step.chapter], _ = execute(step.chapter, profile, force=True)
+        history = progress.load_history(timings_file)
+        progress.save_history(timings_file, progress.recorded(history, cpu, step.chapter, took[step.chapter],
+                                                              progress.today()))
+        print(f"[book] {step.chapter}: {progress.clock(took[step.chapter])}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)}")
-    ap.add_argument("--force", action="store_true", help="re-execute every notebook")
-    ap.add_argument("--only", nargs="*", help="execute only these chapters (the book build then needs the others cached)")
+    ap.add_argument("--force", action="store_true", help="re-execute every notebook (with --only: those named)")
+    ap.add_argument("--only", nargs="+", metavar="CHAPTER",
+                    help="execute only these chapters and what they need (a summary's inputs that are not "
+                         "cached), e.g. --only mlp_tanh_autoencoder; the book itself is built only if every "
+                         "other chapter is cached")
+    ap.add_argument("--plan", action="store_true", help="print the plan (what executes, why, estimates) and exit")
     args = ap.parse_args(argv)
     if args.profile not in PROFILES:
         ap.error(f"unknown profile {args.profile!r}; allowed: {', '.join(PROFILES)}")
@@ -244,36 +326,49 @@ def main(argv=None):
     warning = placeholder_warning(args.profile)
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    from eqlib.report import cpu_name
+    steps = make_plan(args.profile, args.only, args.force)
+    print(progress.format_plan(steps, args.profile, cpu_name(),
+                               progress.DEFAULT_SECONDS.get(args.profile, progress.FALLBACK_SECONDS), args.only),
+          flush=True)
+    if args.plan:
+        return
     t0 = time.perf_counter()
     GENERATED.mkdir(parents=True, exist_ok=True)
-    timings = {}
-    for chapter in CHAPTERS:
-        if args.only and chapter not in args.only:
-            continue
-        print(f"[book] {chapter} ...", flush=True)
-        nb, seconds, cached = execute(chapter, args.profile, args.force)
-        timings[chapter] = (seconds, cached)
-        print(f"[book] {chapter}: {'cached' if cached else f'{seconds:.0f} s'}", flush=True)
+    took = {}
+    try:
+        execute_plan(steps, args.profile, took)
+    except BaseException:
+        print(progress.summary_table(steps, took), flush=True)
+        raise
+    missing = [c for c in CHAPTERS if not (ROOT / ".cache" / "book" / args.profile / f"{c}.ipynb").exists()]
+    if missing:          # only with --only: what was asked for is done, the book needs the rest
+        print(progress.summary_table(steps, took))
+        print(f"[book] executed notebooks are in .cache/book/{args.profile}/; the book is not built: "
+              f"{len(missing)} chapters were never executed ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
+        return
     for chapter in CHAPTERS:             # the profile's executed copies become the book's sources
         src = ROOT / ".cache" / "book" / args.profile / f"{chapter}.ipynb"
-        if not src.exists():
-            sys.exit(f"[book] chapter {chapter} of profile {args.profile} was never executed; run without --only")
         shutil.copyfile(src, GENERATED / f"{chapter}.ipynb")
         for suffix in (".json", ".png"):
             if src.with_suffix(suffix).exists():
                 shutil.copyfile(src.with_suffix(suffix), GENERATED / f"{chapter}{suffix}")
-    write_timings(args.profile, timings or {c: (0.0, True) for c in CHAPTERS})
+    write_timings(args.profile, {s.chapter: (took.get(s.chapter, 0.0), not s.execute) for s in steps})
     write_readme_claims(args.profile)
     import plotly
     STATIC.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", STATIC / "plotly.min.js")
 
     out = [] if args.profile == "full" else ["--path-output", str(ROOT / "_build" / args.profile)]
-    cmd = ["jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going", *out]
-    print("[book]", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    jb_args = ["build", str(ROOT), "-W", "-n", "--keep-going", *out]
+    print("[book] jupyter-book", " ".join(jb_args), flush=True)
+    # this environment's jupyter-book, whatever PATH holds (make does not activate the environment)
+    jupyter_book = "import sys; from jupyter_book.cli.main import main; sys.exit(main())"
+    jb_start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", jupyter_book, *jb_args], check=True, cwd=ROOT)
+    print(progress.summary_table(steps, took, time.perf_counter() - jb_start))
     html = ROOT / "_build" / "html" if args.profile == "full" else ROOT / "_build" / args.profile / "_build" / "html"
-    print(f"[book] done in {time.perf_counter() - t0:.0f} s: {html / 'index.html'}")
+    print(f"[book] done in {progress.clock(time.perf_counter() - t0)}: {html / 'index.html'}")
     if warning:
         print(warning, file=sys.stderr, flush=True)     # again, below the build's own output
 

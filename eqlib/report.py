@@ -68,6 +68,27 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def lock_status(path=None) -> dict | None:
+    """The dependency lock beside a checkout's eqlib (requirements.lock): its sha256 prefix, how many
+    packages it pins, and those installed at another version; None without a checkout (Colab)."""
+    import hashlib
+    import re
+    from importlib import metadata
+    path = Path(path) if path else Path(__file__).resolve().parent.parent / "requirements.lock"
+    if not path.is_file():
+        return None
+    text = path.read_text()
+    norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()     # noqa: E731  (PEP 503 names)
+    installed = {}
+    for dist in metadata.distributions():                        # the first on sys.path wins, as in imports
+        installed.setdefault(norm(dist.metadata["Name"] or ""), dist.version)
+    locked = dict(line.strip().split("==") for line in text.splitlines() if "==" in line and not line.startswith("#"))
+    differ = [f"{name} {installed[norm(name)]} (locked {v})" for name, v in locked.items()
+              if norm(name) in installed and installed[norm(name)].split("+")[0] != v]   # 2.14.1+cpu is 2.14.1
+    return {"file": path.name, "sha256": hashlib.sha256(text.encode()).hexdigest()[:12], "packages": len(locked),
+            "differ": differ}
+
+
 class Run:
     """Collects a page's numbers and writes them, with their provenance, as JSON."""
 
@@ -86,6 +107,8 @@ class Run:
              "run_seconds": round(time.perf_counter() - self.start, 1)}
         if data is not None:
             p["data"] = {"source": data.source, "description": data.description}
+        if (lock := lock_status()) is not None:
+            p["lock"] = lock
         return p
 
     def save(self, data=None) -> dict:
@@ -185,8 +208,13 @@ def provenance_note(provenance: dict):
     from IPython.display import Markdown
     v = ", ".join(f"{k} {val}" for k, val in provenance["versions"].items())
     data = provenance.get("data", {}).get("description", "no data set (synthetic networks only)")
+    lock, pinned = provenance.get("lock"), ""
+    if lock:
+        state = (f"{len(lock['differ'])} installed at other versions: {', '.join(lock['differ'][:3])}"
+                 if lock["differ"] else "all installed as locked")
+        pinned = f"- dependency lock: `{lock['file']}` (sha256 {lock['sha256']}), {lock['packages']} packages, {state}\n"
     return Markdown(
         ":::{admonition} How this page was made\n:class: note\n"
         f"- profile: **{provenance['profile']}**; seed: {provenance['seed']}\n"
         f"- data: {data}\n- machine: {provenance['machine']}; device: {provenance['device']}\n"
-        f"- packages: {v}\n- run time of this page: {provenance['run_seconds']} s\n:::")
+        f"- packages: {v}\n{pinned}- run time of this page: {provenance['run_seconds']} s\n:::")

@@ -3,13 +3,35 @@
 Synthetic data lives here only; the library and the book never fall back to it.
 """
 import pickle
+import site
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from eqlib.data import CLASSES, IMAGE_SHAPE, _channel_stats, CIFAR10
+
+
+@pytest.fixture
+def child_venv():
+    """Make a fresh venv that sees this environment's installed packages. ``venv
+    --system-site-packages`` run from inside a venv (make's .venv) sees only the base interpreter's
+    packages, so a .pth file adds the venv's own site-packages after the child's; the .pth files in
+    them do not run (no editable eqlib of the checkout)."""
+    def make(path: Path, with_pip: bool = True) -> Path:
+        args = [sys.executable, "-m", "venv", "--system-site-packages", *([] if with_pip else ["--without-pip"])]
+        subprocess.run([*args, str(path)], check=True, capture_output=True)
+        python = path / "bin" / "python"
+        child_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                    check=True, capture_output=True, text=True).stdout.strip()
+        own = [d for d in site.getsitepackages() if sys.prefix != sys.base_prefix and Path(d).is_relative_to(sys.prefix)]
+        (Path(child_site) / "_parent_environment.pth").write_text("".join(f"{d}\n" for d in own))
+        return python
+    return make
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_bad_parameters_stop_the_notebook_early(tmp_path, params, message):
     with pytest.raises(pm.PapermillExecutionError) as e:
         pm.execute_notebook(str(ROOT / "notebooks" / "mlp_filters.ipynb"), str(tmp_path / "out.ipynb"),
                             parameters={**params, "live_widgets": False, "results_path": str(tmp_path / "r.json")},
-                            kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+                            kernel_name=build.KERNEL, progress_bar=False, cwd=str(tmp_path))
     assert message in str(e.value)
     executed = json.loads((tmp_path / "out.ipynb").read_text())["cells"]
     failed = [i for i, c in enumerate(executed) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
@@ -96,7 +96,7 @@ def test_same_seed_same_results_file(tmp_path, monkeypatch):
                             parameters={"profile": "quick", "epochs": 2, "train_size": 1000, "n_eval": 2000,
                                         "n_fit": 2000, "seeds": [0, 1], "live_widgets": False,
                                         "results_path": str(out)},
-                            kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+                            kernel_name=build.KERNEL, progress_bar=False, cwd=str(tmp_path))
         r = json.loads(out.read_text())
         assert not any(v for kind in r["loaded_from_cache"].values() for v in kind.values()), \
             "each run trains from scratch"
@@ -160,7 +160,7 @@ sys.meta_path[:] = [f for f in sys.meta_path if not str(getattr(f, "__module__",
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("EQLIB_DATA"), reason="needs CIFAR-10 (EQLIB_DATA)")
-def test_colab_rehearsal_notebooks_install_eqlib_through_their_own_first_cell(tmp_path):
+def test_colab_rehearsal_notebooks_install_eqlib_through_their_own_first_cell(tmp_path, child_venv):
     """A fresh environment without eqlib runs the theory notebook and a quick MLP notebook; their
     install cell installs eqlib from this checkout (EQLIB_INSTALL), as Colab installs it from GitHub."""
     import os
@@ -168,8 +168,7 @@ def test_colab_rehearsal_notebooks_install_eqlib_through_their_own_first_cell(tm
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "JUPYTER_PATH": str(venv / "share" / "jupyter"),
            "EQLIB_INSTALL": f"eqlib @ file://{ROOT}", "PIP_NO_BUILD_ISOLATION": "0", "EQLIB_CACHE": str(tmp_path / "cache")}
     run = lambda *args, **kw: subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, **kw)
-    run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv), check=True)  # pip, setuptools: the system's
-    py = str(venv / "bin" / "python")
+    py = str(child_venv(venv, with_pip=False))       # pip, setuptools: this environment's
     site = run(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", check=True).stdout
     (Path(site.strip()) / "sitecustomize.py").write_text(HIDE_CHECKOUT)
     assert run(py, "-c", "import eqlib").returncode != 0, "eqlib starts missing"

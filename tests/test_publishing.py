@@ -86,13 +86,13 @@ def test_pages_workflow_builds_the_full_book_with_caches_and_deploys_it():
         assert {".cache/book", ".cache/eqlib"} <= set(s["with"]["path"].split()), \
             "the executed notebooks and the model cache are kept"
     key = next(s for s in cache_steps if "restore" in s["uses"])["with"]["key"]
-    for inputs in ("notebooks/*.ipynb", "eqlib/*.py", "requirements.txt"):
+    for inputs in ("notebooks/*.ipynb", "eqlib/*.py", "requirements.txt", "requirements.lock"):
         assert inputs in key, f"the cache key hashes {inputs}, as book/build.py's keys do"
     assert "EQLIB_CACHE=$PWD/.cache/eqlib" in text, "the models are trained where the cache is kept"
 
 
 # --------------------------------------------------------------------------- the wheel
-def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path):
+def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path, child_venv):
     src = tmp_path / "src"                       # only what the sdist is made of: no stray files
     shutil.copytree(ROOT / "eqlib", src / "eqlib", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):
@@ -108,9 +108,7 @@ def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path):
 
     # A fresh environment that reuses the installed torch & co. but not eqlib's editable install.
     venv = tmp_path / "venv"
-    r = run([sys.executable, "-m", "venv", "--system-site-packages", venv])
-    assert r.returncode == 0, r.stderr
-    python = venv / "bin" / "python"
+    python = child_venv(venv)
     r = run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", wheels[0]])
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -183,6 +181,41 @@ def test_citation_cites_the_reproduction_and_references_the_paper():
     assert ids == {"other": "arXiv:2601.21645", "doi": "10.48550/arXiv.2601.21645"}
 
 
+def release_disagreements(cff: dict, project: dict, zenodo: dict) -> list[str]:
+    """Where CITATION.cff, pyproject.toml's [project] and .zenodo.json disagree on the version, the
+    title (pyproject.toml has none of its own: its description names the paper reproduced), the
+    licence or the authors."""
+    out = []
+    for key, values in {"version": (str(cff["version"]), project["version"], zenodo["version"]),
+                        "licence": (cff["license"], project["license"], zenodo["license"]),
+                        "title": (cff["title"], zenodo["title"])}.items():
+        if len(set(values)) != 1:
+            out.append(f"{key}: {values}")
+    paper = cff["title"].split(" — ")[0]
+    if paper.lower() not in project["description"].lower():
+        out.append(f"title: pyproject's description does not name {paper!r}")
+    if [a["name"] for a in cff["authors"]] != [c["name"] for c in zenodo["creators"]]:
+        out.append(f"authors: {cff['authors']} vs {zenodo['creators']}")
+    return out
+
+
+def test_citation_pyproject_and_zenodo_agree_on_version_title_and_licence():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    zenodo = json.loads((ROOT / ".zenodo.json").read_text())
+    assert not release_disagreements(citation(), project, zenodo), release_disagreements(citation(), project, zenodo)
+    assert zenodo["upload_type"] == "software" and zenodo["description"] and zenodo["access_right"] == "open"
+    assert {"identifier": "10.48550/arXiv.2601.21645", "relation": "references", "scheme": "doi",
+            "resource_type": "publication-conferencepaper"} in zenodo["related_identifiers"]
+
+
+def test_release_disagreements_are_found():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    zenodo = json.loads((ROOT / ".zenodo.json").read_text())
+    bumped = {**project, "version": "0.2.0", "description": "A reproduction"}
+    found = release_disagreements(citation(), bumped, {**zenodo, "license": "Apache-2.0", "title": "x"})
+    assert [f.split(":")[0] for f in found] == ["version", "licence", "title", "title"], found
+
+
 def bibtex_blocks(path: Path) -> dict:
     blocks = re.findall(r"```bibtex\n(.*?)\n```", path.read_text(), re.S)
     return {re.match(r"@\w+\{([^,]+),", b)[1]: b for b in blocks}
@@ -207,7 +240,7 @@ NEW_URL = "https://github.com/someone/layerwise-equivariance"
 
 def copy_of_the_repository(dest: Path) -> Path:
     shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
-        ".git", ".cache", "_build", "generated", "__pycache__", "*.egg-info", "build", "plotly.min.js"))
+        ".git", ".venv", ".cache", "_build", "generated", "__pycache__", "*.egg-info", "build", "plotly.min.js"))
     return dest
 
 

@@ -47,3 +47,19 @@ def test_parameter_checks_name_the_value():
 
 def test_provenance_names_the_cpu():
     assert report.cpu_name() and report.cpu_name() in report.Run("r.json", "quick").provenance()["machine"]
+
+
+def test_provenance_names_the_dependency_lock_and_what_differs_from_it(tmp_path):
+    import hashlib
+    from importlib import metadata
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(f"# a comment\nnumpy=={metadata.version('numpy')}\npytest==0.0.1\nnot-installed-here==1.0\n")
+    status = report.lock_status(lock)
+    assert status == {"file": "requirements.lock", "sha256": hashlib.sha256(lock.read_bytes()).hexdigest()[:12],
+                      "packages": 3, "differ": [f"pytest {metadata.version('pytest')} (locked 0.0.1)"]}, \
+        "only an installed package at another version differs; one not installed (a platform's) does not"
+    assert report.lock_status(tmp_path / "none.lock") is None, "no lock beside eqlib (Colab): nothing to say"
+    repo = report.lock_status()
+    assert repo["file"] == "requirements.lock" and report.Run("r.json", "quick").provenance()["lock"] == repo
+    note = report.provenance_note({**report.Run("r.json", "quick").provenance(), "lock": status}).data
+    assert f"dependency lock: `requirements.lock` (sha256 {status['sha256']}), 3 packages, 1 installed at other" in note

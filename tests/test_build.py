@@ -1,0 +1,128 @@
+"""The build's plan, estimates, progress lines and summary (book/progress.py, book/build.py): pure
+functions on planted chapter states and timings; nothing is executed."""
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "book"))
+import progress  # noqa: E402  (book/progress.py)
+
+CHAPTERS = ["theory", "mlp_a", "mlp_b", "mlp_summary", "attention"]
+SUMMARIES = {"mlp_summary": ["mlp_a", "mlp_b"]}
+ALL_CACHED = {c: "cached" for c in CHAPTERS}
+
+
+def table(steps):
+    return {s.chapter: (s.execute, s.reason) for s in steps}
+
+
+def test_a_warm_cache_executes_nothing_and_a_changed_chapter_executes_alone():
+    assert not any(s.execute for s in progress.plan(CHAPTERS, ALL_CACHED, SUMMARIES)), "all cached: nothing runs"
+    steps = table(progress.plan(CHAPTERS, {**ALL_CACHED, "attention": "changed", "theory": "missing"}, SUMMARIES))
+    assert steps == {"theory": (True, "never executed"), "mlp_a": (False, "cached"), "mlp_b": (False, "cached"),
+                     "mlp_summary": (False, "cached"), "attention": (True, "changed since its last execution")}
+
+
+def test_a_summary_executes_when_its_inputs_do():
+    steps = table(progress.plan(CHAPTERS, {**ALL_CACHED, "mlp_b": "changed"}, SUMMARIES))
+    assert steps["mlp_summary"] == (True, "its inputs execute (mlp_b)"), "it reads the results they rewrite"
+    assert steps["theory"] == (False, "cached")
+
+
+def test_only_a_summary_executes_its_uncached_inputs_first_and_says_so():
+    steps = progress.plan(CHAPTERS, {**ALL_CACHED, "mlp_a": "missing", "attention": "missing"}, SUMMARIES,
+                          only=["mlp_summary"])
+    assert [s.chapter for s in steps] == ["mlp_a", "mlp_summary"], "inputs in build order, before the summary"
+    assert table(steps) == {"mlp_a": (True, "input of mlp_summary, never executed"),
+                            "mlp_summary": (True, "its inputs execute (mlp_a)")}
+    cached_inputs = progress.plan(CHAPTERS, ALL_CACHED, SUMMARIES, only=["mlp_summary"], force=True)
+    assert table(cached_inputs) == {"mlp_summary": (True, "--force")}, "cached inputs are reused, even with --force"
+
+
+def test_only_one_chapter_plans_that_chapter_alone():
+    steps = progress.plan(CHAPTERS, {c: "missing" for c in CHAPTERS}, SUMMARIES, only=["mlp_a"])
+    assert table(steps) == {"mlp_a": (True, "never executed")}
+
+
+HISTORY = {"CPU A": {"mlp_a": {"seconds": 630.4, "date": "2026-11-27"}},
+           "CPU B": {"mlp_b": {"seconds": 99.0, "date": "2026-11-28"}}}
+
+
+def test_estimates_are_this_cpus_last_times_else_the_stated_default():
+    steps = progress.estimate(progress.plan(CHAPTERS, {c: "missing" for c in CHAPTERS}, SUMMARIES),
+                              HISTORY, "CPU A", default=300.0)
+    est = {s.chapter: (s.estimate, s.measured) for s in steps}
+    assert est["mlp_a"] == (630.4, True), "the last build's time on this CPU"
+    assert est["mlp_b"] == (300.0, False), "another CPU's time is not this machine's estimate"
+    plan = progress.format_plan(steps, "full", "CPU A", 300.0)
+    assert "5:00 a chapter (default)" in plan, "the default is stated"
+    assert "mlp_a" in plan and "~   10:30 (measured)" in plan and "5 to execute, about 30:30; 0 cached" in plan, plan
+
+
+def test_recorded_replaces_one_chapter_on_one_cpu(tmp_path):
+    new = progress.recorded(HISTORY, "CPU A", "mlp_b", 123.456, "2026-11-29")
+    assert new["CPU A"] == {"mlp_a": HISTORY["CPU A"]["mlp_a"], "mlp_b": {"seconds": 123.5, "date": "2026-11-29"}}
+    assert new["CPU B"] == HISTORY["CPU B"] and "mlp_b" not in HISTORY["CPU A"], "the old history is unchanged"
+    path = tmp_path / "quick" / "timings.json"
+    assert progress.load_history(path) == {}, "no timings yet: an empty history"
+    progress.save_history(path, new)
+    assert progress.load_history(path) == new
+
+
+def test_clock():
+    assert [progress.clock(s) for s in (0, 44.6, 60, 425, 3600, 3723)] == \
+        ["0 s", "45 s", "1:00", "7:05", "1:00:00", "1:02:03"]
+
+
+def test_progress_line_within_and_over_the_estimate():
+    line = progress.progress_line("attention", 150, 630, build_elapsed=1500, left_after=2820)
+    assert line == "[book]   attention: 2:30 of ~10:30, ~8:00 left; build: 25:00 so far, ~55:00 left"
+    over = progress.progress_line("attention", 720, 630, build_elapsed=2070, left_after=2820)
+    assert over == "[book]   attention: 12:00, 1:30 over its ~10:30; build: 34:30 so far, ~47:00 left"
+
+
+def test_summary_table_lists_estimate_and_time_of_each_chapter():
+    steps = progress.estimate(progress.plan(CHAPTERS, {**ALL_CACHED, "mlp_a": "changed", "attention": "missing"},
+                                            SUMMARIES), HISTORY, "CPU A", 300.0)
+    text = progress.summary_table(steps, {"mlp_a": 600.0, "mlp_summary": 30.0}, book_seconds=45.0)
+    rows = {line.split()[1]: line.split()[2:] for line in text.splitlines()[1:]}
+    assert rows["theory"] == ["cached"]
+    assert rows["mlp_a"] == ["10:30", "10:00", "-30", "s"], "estimate, time taken, difference"
+    assert rows["mlp_summary"][:2] == ["5:00", "30"], "the summary re-ran after its input"
+    assert rows["attention"] == ["5:00", "not", "run"], "a build that stopped early says what did not run"
+    assert rows["chapters"] == ["15:30", "10:30"] and rows["jupyter-book"] == ["45", "s"]
+
+
+class Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_ticker_prints_lines_in_a_log_and_rewrites_one_line_on_a_terminal():
+    for tty in (False, True):
+        out = Stream(tty)
+        with progress.Ticker(lambda: "[book]   tick", every=0.02, stream=out):
+            time.sleep(0.15)
+        text = out.getvalue()
+        assert text.count("[book]   tick") >= 2, text
+        if tty:
+            assert text.startswith("\r\033[K") and text.endswith("\r\033[K") and "\n" not in text
+        else:
+            assert "\r" not in text and set(text.splitlines()) == {"[book]   tick"}, "a CI log gets plain lines"
+
+
+def test_build_plan_names_every_chapter_and_executes_nothing():
+    import build
+    r = subprocess.run([sys.executable, str(ROOT / "book" / "build.py"), "--profile", "quick", "--plan"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    listed = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("[book]   ")]
+    assert listed == list(build.CHAPTERS), r.stdout
+    assert "to execute, about" in r.stdout.splitlines()[-1]
