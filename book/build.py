@@ -286,25 +286,43 @@ def make_plan(profile: str, only: list[str] | None, force: bool) -> list[progres
     return progress.estimate(steps, history, cpu_name(), progress.DEFAULT_SECONDS.get(profile, progress.FALLBACK_SECONDS))
 
 
-def execute_plan(steps: list[progress.Step], profile: str, took: dict[str, float]):
+def execute_plan(steps: list[progress.Step], profile: str, took: dict[str, float], keep_going=False) -> list:
     """Execute the plan's chapters in order, with a progress line while each runs, and record in
-    ``took`` and for the next build's estimates the seconds each took."""
+    ``took`` and for the next build's estimates the seconds each took. With ``keep_going``, a chapter
+    that fails (its notebook raised, or its inputs are missing) is reported and the next one runs;
+    returns the failed chapters."""
     from eqlib.report import cpu_name
     timings_file, cpu, t0 = ROOT / ".cache" / "book" / profile / "timings.json", cpu_name(), time.perf_counter()
+    failed = []
     for i, step in enumerate(steps):
         if not step.execute:
             continue
-        left_after = sum(s.estimate for s in steps[i + 1:] if s.execute)
-        print(f"[book] {step.chapter}: executing, ~{progress.clock(step.estimate)} ({step.reason})", flush=True)
-        start = time.perf_counter()
-        line = lambda: progress.progress_line(step.chapter, time.perf_counter() - start, step.estimate,  # noqa: E731
-                                              time.perf_counter() - t0, left_after)
-        with progress.Ticker(line):
-            _, took[step.chapter], _ = execute(step.chapter, profile, force=True)
-        history = progress.load_history(timings_file)
-        progress.save_history(timings_file, progress.recorded(history, cpu, step.chapter, took[step.chapter],
-                                                              progress.today()))
-        print(f"[book] {step.chapter}: {progress.clock(took[step.chapter])}", flush=True)
+        if keep_going:
+            try:
+                _execute_step(steps, i, profile, took, timings_file, cpu, t0)
+            except (Exception, SystemExit) as e:
+                failed.append(step.chapter)
+                last = (str(e).strip().splitlines() or [""])[-1][:300]
+                print(f"[book] {step.chapter}: FAILED ({type(e).__name__}: {last}); going on (--keep-going)", flush=True)
+        else:
+            _execute_step(steps, i, profile, took, timings_file, cpu, t0)
+    return failed
+
+
+def _execute_step(steps, i, profile, took, timings_file, cpu, t0):
+    """Execute the plan's ``i``-th chapter with a progress line, and record its time."""
+    step = steps[i]
+    left_after = sum(s.estimate for s in steps[i + 1:] if s.execute)
+    print(f"[book] {step.chapter}: executing, ~{progress.clock(step.estimate)} ({step.reason})", flush=True)
+    start = time.perf_counter()
+    line = lambda: progress.progress_line(step.chapter, time.perf_counter() - start, step.estimate,  # noqa: E731
+                                          time.perf_counter() - t0, left_after)
+    with progress.Ticker(line):
+        _, took[step.chapter], _ = execute(step.chapter, profile, force=True)
+    history = progress.load_history(timings_file)
+    progress.save_history(timings_file, progress.recorded(history, cpu, step.chapter, took[step.chapter],
+                                                          progress.today()))
+    print(f"[book] {step.chapter}: {progress.clock(took[step.chapter])}", flush=True)
 
 
 def main(argv=None):
@@ -316,6 +334,8 @@ def main(argv=None):
                          "cached), e.g. --only mlp_tanh_autoencoder; the book itself is built only if every "
                          "other chapter is cached")
     ap.add_argument("--plan", action="store_true", help="print the plan (what executes, why, estimates) and exit")
+    ap.add_argument("--keep-going", action="store_true",
+                    help="when a chapter fails, go on with the next ones and fail at the end (the book is not built)")
     args = ap.parse_args(argv)
     if args.profile not in PROFILES:
         ap.error(f"unknown profile {args.profile!r}; allowed: {', '.join(PROFILES)}")
@@ -337,10 +357,14 @@ def main(argv=None):
     GENERATED.mkdir(parents=True, exist_ok=True)
     took = {}
     try:
-        execute_plan(steps, args.profile, took)
+        failed = execute_plan(steps, args.profile, took, args.keep_going)
     except BaseException:
         print(progress.summary_table(steps, took), flush=True)
         raise
+    if failed:
+        print(progress.summary_table(steps, took), flush=True)
+        sys.exit(f"[book] {len(failed)} chapters failed: {', '.join(failed)} (their executed notebooks, with the "
+                 f"error, are in .cache/book/{args.profile}/)")
     missing = [c for c in CHAPTERS if not (ROOT / ".cache" / "book" / args.profile / f"{c}.ipynb").exists()]
     if missing:          # only with --only: what was asked for is done, the book needs the rest
         print(progress.summary_table(steps, took))

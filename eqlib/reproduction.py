@@ -34,7 +34,7 @@ RULES = {
     "attention": "reproduced if the head matching error is below both the weight-0 control's and the initial "
                  "model's in every seed; partly if in most seeds; not reproduced otherwise",
 }
-PAGES = {"theory": "theory", "tanh": "mlp_tanh_autoencoder", "gelu": "mlp_gelu_autoencoder", "table": "mlp_summary",
+PAGES = {"theorem": "theory", "tanh": "mlp_tanh_autoencoder", "gelu": "mlp_gelu_autoencoder", "table": "mlp_summary",
          "attention": "attention"}
 MLP = {("autoencoder", "tanh"): "mlp_tanh_autoencoder", ("autoencoder", "gelu"): "mlp_gelu_autoencoder",
        ("classifier", "tanh"): "mlp_tanh_classifier", ("classifier", "gelu"): "mlp_gelu_classifier"}
