@@ -36,12 +36,16 @@ def _pair_residual(a, b):
     return np.sqrt(np.maximum(sq, 0)) / np.maximum(np.maximum(na[:, None], nb[None]), 1e-300)
 
 
+OUTGOING_RESIDUAL = 0.5     # a bypass pair's outgoing weights: ||v_i + v_j|| / max(||v_i||, ||v_j||) at most this
+
+
 def negated_copy_residuals(W1, b1, images, transform=mirror) -> dict:
     """For every pair of first-layer neurons ``(i, j)``, how far ``j`` is from a negated copy of ``i``,
-    in the data metric (:func:`eqlib.symmetry.match_pre_activations`):
+    in the data metric of the labels (:func:`eqlib.symmetry.match_pre_activations`), from either
+    neuron's side (the larger of the two residuals, so the smaller spread is the denominator):
 
-    * ``direct``: ``rms_x(pre_j(x) + pre_i(x)) / max(sd pre_i, sd pre_j)``;
-    * ``mirrored``: ``rms_x(pre_j(x) + pre_i(g x)) / max(sd pre_i, sd pre_j)``.
+    * ``direct``: ``rms_x(pre_j(x) + pre_i(x)) / min(sd pre_i, sd pre_j)``;
+    * ``mirrored``: ``rms_x(pre_j(x) + pre_i(g x)) / min(sd pre_i, sd pre_j)``.
 
     Returns ``{kind: (n, n) array}``; 0 means an exact negated copy, whatever the outgoing weights."""
     x = torch.as_tensor(images).double()
@@ -50,18 +54,19 @@ def negated_copy_residuals(W1, b1, images, transform=mirror) -> dict:
     out = {}
     for kind, A in (("direct", P), ("mirrored", Q)):
         sq = (A.pow(2).mean(0)[:, None] + P.pow(2).mean(0)[None] + 2 * A.T @ P / len(P)).clamp_min(0)
-        out[kind] = (sq.sqrt() / torch.maximum(sd[:, None], sd[None]).clamp_min(1e-300)).numpy()
+        out[kind] = (sq.sqrt() / torch.minimum(sd[:, None], sd[None]).clamp_min(1e-300)).numpy()
     return out
 
 
-def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None, outgoing_residual=0.5):
+def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None, outgoing_residual=OUTGOING_RESIDUAL):
     """Pairs of distinct first-layer neurons ``i < j`` of which one is a negated copy of the other,
     directly (``pre_j ~ -pre_i``) or through the mirror (``pre_j(x) ~ -pre_i(g x)``), within
     ``max_residual`` (default: the data metric's label threshold) in :func:`negated_copy_residuals`;
     inactive neurons (:func:`eqlib.symmetry.active_neurons`) excluded. This is what the paper's GELU
     figure shows, whatever the outgoing weights. Each pair also says whether it is a **bypass**:
     opposite outgoing weights, ``||v_i + v_j|| / max(||v_i||, ||v_j||) <= outgoing_residual``, so that
-    ``GELU(t) - GELU(-t) = t`` makes the two neurons add up to a linear map."""
+    ``GELU(t) - GELU(-t) = t`` makes the two neurons add up to a linear map. A pair that is a negated copy
+    both ways (a mirror-symmetric neuron and its negation) is listed once, with both kinds."""
     max_residual = MAX_RESIDUALS["data"] if max_residual is None else max_residual
     W2 = np.asarray(W2, np.float64)
     active = active_neurons(W2)
@@ -71,9 +76,13 @@ def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None,
     for kind, r in res.items():
         for i, j in zip(*np.nonzero(r <= max_residual)):
             if i != j and active[i] and active[j]:
-                key = (int(min(i, j)), int(max(i, j)), kind)
-                pairs[key] = {"i": key[0], "j": key[1], "kind": kind, "filter_residual": float(min(r[i, j], r[j, i])),
-                              "outgoing_residual": float(out[i, j]), "bypass": bool(out[i, j] <= outgoing_residual)}
+                key = (int(min(i, j)), int(max(i, j)))
+                p = pairs.setdefault(key, {"i": key[0], "j": key[1], "kinds": [], "filter_residual": float("inf"),
+                                           "outgoing_residual": float(out[i, j]),
+                                           "bypass": bool(out[i, j] <= outgoing_residual)})
+                if kind not in p["kinds"]:
+                    p["kinds"].append(kind)
+                p["filter_residual"] = min(p["filter_residual"], float(r[i, j]), float(r[j, i]))
     return [pairs[k] for k in sorted(pairs)]
 
 
@@ -273,6 +282,16 @@ def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) ->
 
 
 # --------------------------------------------------------------------------- attention
+def attention_prefix(model):
+    """The attention layer's output and its floor, as one function ``{"latent": ..., "latent_pre": ...}``:
+    the floor replaces the softmax by uniform attention over the tokens, so the latent is affine in the
+    image (the attention layer's only nonlinearity removed, as an MLP floor removes the activation)."""
+    def f(x):
+        z = model.tokens(x).mean(1)                                     # (B, d): uniform attention
+        return {"latent": model.latent(x), "latent_pre": model.out_proj(model.v_proj(z))}
+    return f
+
+
 @torch.no_grad()
 def analyze_attention(model, x) -> dict:
     """Every per-model number of the attention chapter on images ``x``: the head permutation

@@ -210,13 +210,14 @@ def group_equivariance_errors(model, group, x) -> list:
 # --------------------------------------------------------------------------- emergence over training
 def trace_prefix(trace, epoch, activations):
     """The first two layers of a traced MLP after ``epoch`` epochs, as a function returning
-    ``{"first_layer": h1, "first_two_layers": h2}``."""
+    ``{"first_layer": h1, "first_layer_pre": W1 x + b1, "first_two_layers": h2}`` (the first layer with its floor)."""
     W1, b1, W2, b2 = (trace[k][epoch] for k in ("weight1", "bias1", "weight2", "bias2"))
     a1, a2 = ACTIVATIONS[activations[0]], ACTIVATIONS[activations[1]]
 
     def f(x):
-        h1 = a1(x @ W1.T + b1)
-        return {"first_layer": h1, "first_two_layers": a2(h1 @ W2.T + b2)}
+        pre = x @ W1.T + b1
+        h1 = a1(pre)
+        return {"first_layer": h1, "first_layer_pre": pre, "first_two_layers": a2(h1 @ W2.T + b2)}
     return f
 
 

@@ -94,12 +94,12 @@ def majority(flags) -> bool:
 
 
 def seeds_off_floor(metric: dict, kind="equivariant", reading=None, depth="first_layer") -> list:
-    """Per seed, whether ``depth``'s value differs from its floor by :data:`eqlib.metric.FLOOR_FACTOR`
-    for at least one flip under ``reading`` (default: the primary one)."""
-    from eqlib.metric import DEFAULT_READING, FLIPS, FLOOR_FACTOR, floor_ratios
-    m = {reading or DEFAULT_READING: metric[reading or DEFAULT_READING]}
-    per_flip = [next(iter(floor_ratios(m, kind, depth, f).values())) for f in FLIPS]
-    return [any(x >= FLOOR_FACTOR or x <= 1 / FLOOR_FACTOR for x in xs) for xs in zip(*per_flip)]
+    """Per seed, whether ``depth``'s value is off its floor (:func:`eqlib.metric.off_floor`) for at least
+    one flip under ``reading`` (default: the primary one)."""
+    from eqlib.metric import DEFAULT_READING, FLIPS, floor_key, off_floor
+    m = metric[reading or DEFAULT_READING][kind]
+    return [any(off_floor(m[depth][f][s], m[floor_key(depth)][f][s]) for f in FLIPS)
+            for s in range(len(m[depth]["mirror"]))]
 
 
 MLP_FINDINGS = {
@@ -107,7 +107,7 @@ MLP_FINDINGS = {
     "more_than_init": "the equivariant model explains more first-layer neurons than at initialisation",
     "lr_below_ud": "its first layer is closer to mirror- than to up-down-equivariant (primary reading)",
     "below_control": "its first layer is more mirror-equivariant than its control's (primary reading)",
-    "off_floor": "the primary reading tests the first activation: the value is off its floor",
+    "off_floor": "the primary reading tests the first activation: for at least one flip, the value is off its floor",
 }
 
 
@@ -186,7 +186,7 @@ class AttentionChapter:
     runs: dict          # {seed: {kind: TrainResult}}
     models: dict        # {kind: [model per seed]}, kinds: equivariant, control, at switch-on, init
     fits: dict          # {kind: [analyze_attention(...) per seed]}
-    metric: dict        # {reading: {kind: {flip: [per seed]}}}
+    metric: dict        # {reading: {kind: {"latent" or "latent_pre": {flip: [per seed]}}}}
     seeds: list
     samples: dict       # {reading: {"fit": n, "eval": n}}
 
@@ -205,7 +205,7 @@ def attention_chapter(model_config, train_config, data, seeds, n_images=2000, n_
     """Train (or load) every seed and its control; fit the head permutation of both and of their
     shared state at the switch-on epoch on ``n_images`` test images; the metric of the latent."""
     from dataclasses import replace
-    from eqlib.analysis import analyze_attention, seed_metric
+    from eqlib.analysis import analyze_attention, attention_prefix, seed_metric
     from eqlib.train import load_snapshot
     seeds = check_seeds(seeds)
     runs = train_seeds(model_config, train_config, data, seeds, progress=progress)
@@ -214,7 +214,8 @@ def attention_chapter(model_config, train_config, data, seeds, n_images=2000, n_
     models["init"] = [initial_model(model_config, replace(train_config, seed=s)).eval() for s in seeds]
     x = data.tensors()[2][:n_images]
     fits = {k: [analyze_attention(m, x) for m in ms] for k, ms in models.items()}
-    metric = seed_metric({k: [m.latent for m in models[k]] for k in NULL_KINDS}, data, n_fit=n_fit, n_eval=n_eval)
+    metric = seed_metric({k: [attention_prefix(m) for m in models[k]] for k in NULL_KINDS}, data, n_fit=n_fit,
+                         n_eval=n_eval)
     return AttentionChapter(runs, models, fits, metric, seeds, metric_samples(data, n_fit, n_eval))
 
 

@@ -342,7 +342,7 @@ def emergence_texts(res: dict) -> dict:
     from eqlib.analysis import count, pm, stats
     s = res["switch_epoch"]
     ex = lambda k, e: [per[e]["explained"] for per in res["labels"][k]]
-    mm = lambda k, e: [m["first_layer"]["mirror"][e] for m in res["metric"][k]]
+    mm = lambda k, e, d="first_layer": [m[d]["mirror"][e] for m in res["metric"][k]]
     end = res["epochs"]
     # the first epoch after which the equivariant model explains more neurons than at switch-on plus half the rise
     firsts = []
@@ -355,6 +355,8 @@ def emergence_texts(res: dict) -> dict:
             "explained_end": pm(stats(ex("equivariant", end)), 1), "control_end": pm(stats(ex("control", end)), 1),
             "metric_init": pm(stats(mm("equivariant", 0))), "metric_switch": pm(stats(mm("equivariant", s))),
             "metric_end": pm(stats(mm("equivariant", end))), "control_metric_end": pm(stats(mm("control", end))),
+            "floor_init": pm(stats(mm("equivariant", 0, "first_layer_pre"))),
+            "floor_end": pm(stats(mm("equivariant", end, "first_layer_pre"))),
             "half_rise": pm(stats(firsts), 1), "above_init": count(f["above initialisation"]),
             "rises": count(f["rises after switch-on"]), "above_control": count(f["above the control"])}
 
@@ -386,5 +388,6 @@ def merging_texts(res: dict, max_residual=0.5) -> dict:
                     pm(stats([p["layer_residuals"][i] for p in ps]), 2) for i in range(n))
                 layers = lambda ok: ", ".join(f"layer {i + 1}" for i in range(n) if (med[i] <= max_residual) == ok) or "none"
                 out[f"mirrored_{k}_perm_layers"] = layers(True)
+                out["perm_threshold"] = f"{max_residual:g}"
                 out[f"mirrored_{k}_other_layers"] = layers(False)
     return out

@@ -249,17 +249,29 @@ def floor_ratios(metric: dict, kind: str, depth="first_layer", flip="mirror") ->
             for r, m in metric.items() if kind in m}
 
 
+FLOOR_ATOL = 1e-3     # below this, a value and its floor are both "zero": no ratio is read off them
+
+
+def off_floor(value: float, floor: float, factor=FLOOR_FACTOR, atol=FLOOR_ATOL) -> bool:
+    """Whether a metric value differs clearly from its floor: by at least ``factor`` (above or below),
+    and by more than ``atol`` (two values near 0 say nothing about the activation)."""
+    if abs(value - floor) <= atol:
+        return False
+    return value >= factor * floor or value * factor <= floor
+
+
 def activation_tested(metric: dict, kind: str, depth="first_layer", flips=tuple(FLIPS), factor=FLOOR_FACTOR) -> dict:
     """``{reading: bool}``: whether the reading tests the activation of the ``kind`` models, that is,
-    whether for at least one of ``flips`` the value at ``depth`` differs from its floor by at least
-    ``factor`` (above or below) in every seed. One flip suffices: where the flip permutes the filters
-    exactly, value and floor are both 0 whatever the activation, and only the other flip can show
-    whether the probes reach the range where the activation bends. A reading that fails this for
-    every flip measures the filters' span, not the activation."""
+    whether for at least one of ``flips`` the value at ``depth`` is off its floor (:func:`off_floor`)
+    in every seed. One flip suffices: where the flip permutes the filters exactly, value and floor are
+    both 0 whatever the activation, and only the other flip can show whether the probes reach the
+    range where the activation bends. A reading that fails this for every flip measures the filters'
+    span, not the activation."""
     out = {}
-    for r in metric:
-        if kind not in metric[r]:
+    for r, m in metric.items():
+        if kind not in m:
             continue
-        off = [all(x >= factor or x <= 1 / factor for x in floor_ratios({r: metric[r]}, kind, depth, f)[r]) for f in flips]
-        out[r] = any(off)
+        fl = floor_key(depth)
+        out[r] = any(all(off_floor(v, f, factor) for v, f in zip(m[kind][depth][flip], m[kind][fl][flip]))
+                     for flip in flips)
     return out

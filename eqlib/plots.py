@@ -511,6 +511,7 @@ def study_factors(rows: dict, paper: dict, task="autoencoder"):
                             line=dict(color=colors[a]), name=f"{a}, mean", legendgroup=a, showlegend=col == 1,
                             row=1, col=col)
             fig.add_hline(y=paper[a], line=dict(color=colors[a], dash="dot"), row=1, col=col)
+    fig.update_xaxes(type="category")           # "default" beside numbers: every setting is a category
     fig.update_yaxes(type="log", title_text=f"{task}: first layer, left-right (primary reading)", row=1, col=1)
     fig.update_layout(height=400, title=f"each factor alone ({task}); dotted: the paper's Tanh and GELU values",
                       legend=dict(orientation="h", y=-0.2))

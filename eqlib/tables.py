@@ -56,18 +56,22 @@ def mlp_metric(metric: dict, samples: dict, depth="first_layer") -> tuple:
 
 
 def floor_tests(metric: dict, kinds=None, depth="first_layer") -> tuple:
-    """Per reading and model kind: the ratio of the metric to its floor (left-right; the range over
-    seeds) and whether the reading tests the activation (:func:`eqlib.metric.activation_tested`)."""
+    """Per reading and model kind: the ratio of the metric to its floor for each flip (the range over
+    seeds) and whether the reading tests the activation (:func:`eqlib.metric.activation_tested`: off
+    the floor for at least one flip, in every seed)."""
     kinds = kinds or [k for k in next(iter(metric.values())) if k != "init"]
     rows = []
     for r in metric:
         row = [READING_SHORT[r]]
         for k in kinds:
-            ratios = floor_ratios({r: metric[r]}, k, depth)[r]
-            row += [f"{min(ratios):.2g} to {max(ratios):.2g}", "yes" if activation_tested({r: metric[r]}, k, depth)[r]
-                    else "**no**: at its floor"]
+            for f in FLIP_NAMES:
+                ratios = floor_ratios({r: metric[r]}, k, depth, f)[r]
+                row.append(f"{min(ratios):.2g} to {max(ratios):.2g}")
+            row.append("yes" if activation_tested({r: metric[r]}, k, depth)[r] else "**no**: at its floor")
         rows.append(row)
-    return ["reading", *(x for k in kinds for x in (f"{KIND_NAMES[k]}: f / floor", "tests the activation"))], rows
+    short = {"mirror": "left-right", "updown": "up-down"}
+    return ["reading", *(x for k in kinds for x in (*(f"{KIND_NAMES[k]}: {short[f]} / floor" for f in FLIP_NAMES),
+                                                   "tests the activation"))], rows
 
 
 def tested_readings(metric: dict, kind="equivariant", depth="first_layer") -> dict:
@@ -77,12 +81,14 @@ def tested_readings(metric: dict, kind="equivariant", depth="first_layer") -> di
     return {"tested": names(True), "at_floor": names(False)}
 
 
-def flat_metric(metric: dict, samples: dict) -> tuple:
-    """The metric of a single latent (attention): ``metric[reading][kind][flip]``, with the samples."""
+def flat_metric(metric: dict, samples: dict, key="latent") -> tuple:
+    """The metric of a single latent (attention), ``metric[reading][kind][key][flip]``, beside its floor
+    (``<key>_pre``), with the samples."""
     kinds = list(next(iter(metric.values())))
     rows = [[READING_SHORT[r], f"{samples[r]['fit']:,} / {samples[r]['eval']:,}", FLIP_NAMES[f],
-             *(pm(stats(metric[r][k][f])) for k in kinds)] for r in metric for f in FLIP_NAMES]
-    return ["reading", "samples (fit / eval)", "flip", *(KIND_NAMES[k] for k in kinds)], rows
+             *(x for k in kinds for x in (pm(stats(metric[r][k][key][f])), pm(stats(metric[r][k][f"{key}_pre"][f]))))]
+            for r in metric for f in FLIP_NAMES]
+    return ["reading", "samples (fit / eval)", "flip", *(x for k in kinds for x in (KIND_NAMES[k], "floor"))], rows
 
 
 def seed_counts(claims: dict) -> tuple:

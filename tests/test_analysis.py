@@ -22,12 +22,20 @@ def test_planted_negated_copies_and_bypass_pairs_are_found_and_random_layers_hav
     W1, b1, W2 = planted_bypass()
     x = torch.randn(2000, 3072, generator=torch.Generator().manual_seed(0))
     noisy = W1 + 0.05 * np.random.default_rng(1).standard_normal(W1.shape)
-    found = {(p["i"], p["j"], p["kind"]): p["bypass"] for p in find_negated_copies(noisy, b1, W2, x)}
+    found = {(p["i"], p["j"], *p["kinds"]): p["bypass"] for p in find_negated_copies(noisy, b1, W2, x)}
     assert found == {(0, 1, "direct"): True, (2, 3, "mirrored"): True}, "both planted pairs, nothing else"
     W2[:, 1] = W2[:, 0]                              # same outgoing weights: a negated copy that adds, not cancels
     pairs = find_negated_copies(W1, b1, W2, x)
-    assert {(p["i"], p["j"], p["kind"]): p["bypass"] for p in pairs} == {(0, 1, "direct"): False, (2, 3, "mirrored"): True}
+    assert {(p["i"], p["j"], *p["kinds"]): p["bypass"] for p in pairs} == {(0, 1, "direct"): False,
+                                                                           (2, 3, "mirrored"): True}
     assert members(pairs) == [0, 1, 2, 3]
+    sym = W1[0] + np.asarray(mirror(torch.from_numpy(W1[0])))      # a mirror-symmetric neuron and its negation:
+    W1[4], W1[5], b1[4], b1[5] = sym, -sym, 0.2, -0.2                   # a negated copy directly and through the mirror
+    both = [p for p in find_negated_copies(W1, b1, W2, x) if (p["i"], p["j"]) == (4, 5)]
+    assert len(both) == 1 and both[0]["kinds"] == ["direct", "mirrored"], "listed once, with both kinds"
+    W1[5], b1[5] = -0.78 * sym, -0.78 * 0.2
+    assert not [p for p in find_negated_copies(W1, b1, W2, x) if (p["i"], p["j"]) == (4, 5)], \
+        "at 0.78 of the scale the residual is 0.22 of the larger neuron's spread but 0.28 of the smaller's: no copy"
     rng = np.random.default_rng(2)
     assert find_negated_copies(rng.standard_normal((64, 3072)), rng.standard_normal(64), rng.standard_normal((9, 64)),
                                x) == [], "random filters hold no negated copy"
@@ -116,3 +124,17 @@ def test_analyze_attention_on_a_model_with_mirror_symmetric_heads():
     with torch.no_grad():
         m.embed.weight.normal_()                       # break the symmetry: heads no longer mirror themselves
     assert analyze_attention(m, x)["median_error"] > 0.01
+
+
+def test_the_attention_floor_is_the_latent_under_uniform_attention():
+    from eqlib.analysis import attention_prefix
+    from eqlib.models import AttentionAutoencoder, AttentionConfig
+    torch.manual_seed(0)
+    m = AttentionAutoencoder(AttentionConfig(image_size=8, patch=2, dim=8, heads=2, decoder_hidden=4))
+    x = torch.randn(20, 3 * 8 * 8)
+    with torch.no_grad():
+        out = attention_prefix(m)(x)
+        assert (out["latent"] - out["latent_pre"]).abs().max() > 1e-4, "a random query attends unevenly"
+        m.k_proj.weight.zero_()                          # every logit equal: the softmax is uniform
+        out = attention_prefix(m)(x)
+    assert torch.allclose(out["latent"], out["latent_pre"], atol=1e-6), "uniform attention is the floor"

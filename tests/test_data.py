@@ -153,6 +153,9 @@ def book_sample_sizes():
             if "parameters" in c["metadata"].get("tags", []):
                 sizes |= {int(v.replace("_", "")) for v in re.findall(r"^(?:train_size|n_\w+) = ([\d_]+)", "".join(c["source"]), re.M)}
     import importlib.util
+    import sys
+    if str(root / "book") not in sys.path:           # build.py imports its neighbour progress.py
+        sys.path.insert(0, str(root / "book"))
     spec = importlib.util.spec_from_file_location("build", root / "book" / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)

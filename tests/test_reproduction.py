@@ -31,6 +31,8 @@ def test_gelu_claim_needs_bypass_and_negated_copies():
     assert gelu_claim(mlp(bypass=(1, 2, 0), negated=(6, 8, 9)))["verdict"] == "reproduced"
     assert gelu_claim(mlp(negated=(6, 8, 9)))["verdict"] == "partly", "negated copies, but no bypass"
     assert gelu_claim(mlp(negated=(6, 0, 0)))["verdict"] == "not reproduced"
+    assert gelu_claim(mlp(bypass=(1, 1, 0), negated=(0, 8, 9)))["verdict"] == "partly", \
+        "a bypass in seeds 0 and 1, the copies in seeds 1 and 2: both together in one seed only"
 
 
 def test_table_claim_is_the_study_verdict_on_the_chapters_runs():
@@ -43,8 +45,12 @@ def test_attention_and_theorem_claims():
     att = {"heads": {"equivariant": h([0.05, 0.05, 0.9]), "control": h([0.6, 0.6, 0.6]), "init": h([0.7, 0.7, 0.7])}}
     assert attention_claim(att)["verdict"] == "partly"
     theory = {"trials": [{"involutions": True, "max_layer_error": 1e-15}] * 3,
-              "recovery": {"involutions": [True], "agrees_with_planted": True}, "equivariant_student": {"error": 1e-7}}
+              "recovery": {"involutions": [True], "agrees_with_planted": True},
+              "equivariant_student": {"error": 1e-7, "layer_errors": [1e-6]}}
     assert theorem_claim(theory)["verdict"] == "reproduced"
+    theory["equivariant_student"]["layer_errors"] = [0.3]
+    assert theorem_claim(theory)["verdict"] == "not reproduced", "a student that fits but is not layerwise equivariant"
+    theory["equivariant_student"]["layer_errors"] = [1e-6]
     theory["trials"][0] = {"involutions": False, "max_layer_error": 1e-15}
     assert theorem_claim(theory)["verdict"] == "not reproduced"
 

@@ -39,6 +39,20 @@ def test_a_swapped_first_layer_row_does_not_reproduce():
     assert v["tanh_below_gelu"] == 4 and v["verdict"] == "does not reproduce"
 
 
+def test_each_ordering_alone_decides_and_the_last_two_only_grade():
+    """Planted tables in which exactly one criterion fails."""
+    t = planted()
+    t["rows"][("classifier", "first_layer", "mirror")]["tanh"][2] = 0.2        # one Tanh seed above a GELU seed
+    v = verdict(t)
+    assert [k for k, ok in v["holds"].items() if not ok] == ["disjoint"] and v["verdict"] == "does not reproduce"
+    t = planted()
+    t["rows"][("autoencoder", "first_two_layers", "mirror")]["gelu"] = [0.25, 0.26, 0.27]   # f2 > f1 / 2
+    v = verdict(t)
+    assert [k for k, ok in v["holds"].items() if not ok] == ["gelu_f2_half"] and v["verdict"] == "does not reproduce"
+    v = verdict(planted(scale=5.0, negated=(0, 0, 0)))
+    assert [k for k, ok in v["holds"].items() if not ok] == ["negated", "magnitudes"] and v["verdict"] == "partly reproduces"
+
+
 def test_left_right_must_be_below_up_down_in_every_seed():
     t = planted()
     t["rows"][("classifier", "first_layer", "updown")]["gelu"][2] = 0.01      # one seed's up-down below its left-right

@@ -191,6 +191,54 @@ def test_a_matching_bias_alone_does_not_explain_a_neuron_in_the_data_metric():
     assert analyze_first_layer(W1, b1, W2, images=x).explained == 0, "not as the data sees them"
 
 
+def brute_force_pre_activation_match(P, Q, scaling):
+    """Exhaustive search over permutations and, per pair, the best factor allowed by ``scaling``, of the sum
+    of squared relative residuals rms(Q_i - c P_pi(i))^2 / var(P_i): an oracle for n <= 5."""
+    import itertools
+    best = None
+    for perm in itertools.permutations(range(P.shape[1])):
+        total, cs = 0.0, []
+        for i, j in enumerate(perm):
+            q, p = Q[:, i], P[:, j]
+            c = {"none": 1.0, "sign": 1.0 if q @ p >= 0 else -1.0,
+                 "positive": max(float(q @ p / (p @ p)), 0.0), "nonzero": float(q @ p / (p @ p))}[scaling]
+            total += float(((q - c * p) ** 2).mean() / P[:, i].var(unbiased=False))
+            cs.append(c)
+        if best is None or total < best[0] - 1e-12:
+            best = (total, perm, cs)
+    return best
+
+
+@pytest.mark.parametrize("scaling", ["none", "sign", "positive", "nonzero"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pre_activation_matching_matches_the_brute_force_oracle(scaling, seed):
+    from eqlib.symmetry import match_pre_activations
+    g = torch.Generator().manual_seed(seed)
+    P = torch.randn(200, 5, generator=g, dtype=torch.float64) + torch.randn(5, generator=g, dtype=torch.float64)
+    perm = torch.randperm(5, generator=g)
+    c = torch.tensor([1.5, -0.7, 2.0, -1.2, 0.9], dtype=torch.float64)
+    Q = P[:, perm] * c + 0.3 * torch.randn(200, 5, generator=g, dtype=torch.float64)
+    match, res = match_pre_activations(P, Q, scaling)
+    total, best_perm, best_c = brute_force_pre_activation_match(P, Q, scaling)
+    assert np.isclose((res ** 2).sum(), total), f"{scaling}: the Hungarian assignment reaches the exhaustive optimum"
+    if scaling != "positive":       # with negated partners clipped to factor 0, several assignments tie
+        assert list(match.perm) == list(best_perm) and np.allclose(match.factors(), best_c), "same match, same factors"
+
+
+def test_positive_scalings_leave_a_negated_partner_unmatched():
+    """Negative control: in a group without negation (ReLU's), a partner that is the neuron's negation
+    gets the factor 0 and a residual of at least 1; a signed group explains it."""
+    x = torch.randn(3000, 3072, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    rng = np.random.default_rng(2)
+    v = rng.standard_normal(3072) / 55
+    W1 = np.stack([v, -np.asarray(mirror(torch.from_numpy(v)))] + [rng.standard_normal(3072) / 55 for _ in range(3)])
+    b1 = np.array([0.1, -0.1, 0.0, 0.2, -0.3])
+    pos = analyze_first_layer(W1, b1, np.ones((2, 5)), activation="relu", images=x)
+    assert pos.labels[:2] == ["unmatched"] * 2 and pos.residuals[:2].min() >= 0.99 and pos.negation_only == 2
+    assert analyze_first_layer(W1, b1, np.ones((2, 5)), activation="tanh", images=x).labels[:2] == \
+        ["mirrored-negated pair"] * 2
+
+
 @pytest.mark.parametrize("activation", ["tanh", "gelu"])
 def test_fresh_paper_mlps_explain_no_neuron_in_the_data_metric(activation, cifar):
     """The null at initialisation on real images: the paper's MLP, untrained, at the book's init scale
@@ -203,6 +251,7 @@ def test_fresh_paper_mlps_explain_no_neuron_in_the_data_metric(activation, cifar
             L = [(l.weight.detach().double().numpy(), l.bias.detach().double().numpy()) for l in m.linears]
             a = analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=activation, images=x)
             assert a.explained == 0, f"{activation}, init scale {scale}, seed {seed}: {a.counts}"
+            assert a.residuals[a.active].min() > MAX_RESIDUALS["data"], "every residual of the null is above the threshold"
 
 
 def planted_gelu_network(sign_flip_in_gelu_layer, seed=0):

@@ -32,7 +32,7 @@ def test_metric_and_propagation_tables_cover_every_reading_depth_and_flip():
     assert len(rows) == 2 * 2 and rows[1][-2:] == ["0.400 ± 0.141", "0.400 ± 0.141"] and rows[2][1] == "20,000 / 10,000"
     assert rows[0][-1] == "0.075 ± 0.035", "the floor beside the value"
     header, rows = tables.floor_tests(metric)
-    assert rows[0] == ["Gaussian", "2 to 2", "yes"], "left-right twice its floor in every seed (up-down at it)"
+    assert rows[0] == ["Gaussian", "2 to 2", "1 to 1", "yes"], "left-right twice its floor in every seed (up-down at it)"
     assert tables.tested_readings(metric) == {"tested": "Gaussian, images", "at_floor": "none"}
     metric["images"]["equivariant"]["first_layer_pre"] = per
     assert tables.tested_readings(metric) == {"tested": "Gaussian", "at_floor": "images"}
@@ -70,3 +70,11 @@ def test_activation_summary_row_counts_the_seeds_where_the_prediction_holds():
     assert rows[0][3] == "0.0 ± 0.0", "the null: explained at initialisation"
     assert rows[0][-6:-3] == ["0.150 ± 0.071", "0.050 ± 0.000", "0.350 ± 0.071"], "value, floor, up-down"
     assert len(header) == len(rows[0])
+
+
+def test_the_attention_metric_table_puts_each_value_beside_its_floor():
+    per, floor = {"mirror": [0.1, 0.3], "updown": [0.5, 0.5]}, {"mirror": [0.2, 0.2], "updown": [0.4, 0.4]}
+    metric = {"covariance": {"equivariant": {"latent": per, "latent_pre": floor}}}
+    header, rows = tables.flat_metric(metric, {"covariance": {"fit": 100, "eval": 200}})
+    assert header[-2:] == ["equivariant", "floor"] and rows[0] == ["covariance", "100 / 200", "left-right (mirror)",
+                                                                   "0.200 ± 0.141", "0.200 ± 0.000"]
