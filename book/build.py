@@ -272,7 +272,8 @@ def write_readme_claims(profile: str):
     if profile != "full" or not res.exists():
         return
     r = json.loads(res.read_text())
-    block = readme_block(r["claims"], time.strftime("%Y-%m-%d", time.gmtime()), r["provenance"]["machine"], commit_id())
+    block = readme_block(r["claims"], time.strftime("%Y-%m-%d", time.gmtime()), r["provenance"]["machine"], commit_id(),
+                         r.get("study"))
     readme = ROOT / "README.md"
     readme.write_text(replace_block(readme.read_text(), block))
     print("[book] README.md: the claims block rewritten from this build's results", flush=True)

@@ -90,8 +90,8 @@ def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_ima
                          n_eval=20_000, progress=False, **train_kw) -> dict:
     """For each task (Tanh first layer), three ways to the second half of training: the
     equivariance loss, random mirroring of the inputs (and targets), and neither (weight 0);
-    all three fork from one snapshot per seed. Per model: the MLP chapter's analysis; per kind:
-    the metric under every reading."""
+    all three fork from one snapshot per seed. Per model, and for the shared initialisation: the MLP
+    chapter's analysis; per kind: the metric under every reading."""
     seeds = check_seeds(seeds)
     out, models_out = {}, {}
     x_train, _, x_test, _ = data.tensors()
@@ -103,6 +103,7 @@ def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_ima
                                             progress=progress)
         kinds = ("equivariant", "augmentation", "control")
         models = {k: [runs[s][k].model.cpu().eval() for s in seeds] for k in kinds}
+        models["init"] = [initial_model(mc, replace(tc, seed=s)).eval() for s in seeds]     # the null
         analyses = {k: [analyze_mlp(m, task, x_train[:n_images], x_test[:5000]) for m in ms] for k, ms in models.items()}
         out[task] = {"per_seed": analyses, "aggregate": {k: over_seeds(a) for k, a in analyses.items()},
                      "metric": mlp_metric(models, data, n_fit=n_fit, n_eval=n_eval),
@@ -229,7 +230,9 @@ def activation_findings(res: dict) -> dict:
 def activation_texts(res: dict, verdict: dict) -> dict:
     """The glued phrases of an activation page."""
     from eqlib.analysis import count, pm, stats
+    from eqlib.tables import tested_readings
     agg, init = res["aggregate"], res["aggregate_init"]
+    tested = tested_readings(res["metric"])
     first = lambda rd, flip: res["metric"][rd]["equivariant"]["first_layer"][flip]
     below = [m < u for m, u in zip(first(DEFAULT_READING, "mirror"), first(DEFAULT_READING, "updown"))]
     return {"predicted": res["predicted_group"], "scaling_note": SCALING_NOTES[res["scaling"]],
@@ -244,6 +247,7 @@ def activation_texts(res: dict, verdict: dict) -> dict:
             "— not applicable: all of GL(n) passes through the identity, so no discrete structure is predicted",
             "min_explained": f"{verdict['min_explained']:.0%}", "max_ratio": f"{verdict['max_ratio']:g}",
             "explained_init": pm(init["explained"], 1), "in_group_init": pm(init["in_group"]),
+            "tested_readings": tested["tested"], "floor_readings": tested["at_floor"],
             "holds_init": count([activation_verdict({**res, "per_seed": res["per_seed_init"]})["per_seed"][k]["holds"]
                                  for k in range(len(res["seeds"]))]) if verdict["applicable"] else "n/a"}
 

@@ -176,12 +176,15 @@ def compute(results: dict) -> dict:
 START, END = "<!-- generated:claims (book/build.py writes this block) -->", "<!-- /generated:claims -->"
 
 
-def readme_block(rows: list, date: str, machine: str, commit: str) -> str:
-    """The README's generated block: when and where it was measured, and the claim-by-claim table."""
+def readme_block(rows: list, date: str, machine: str, commit: str, study: str | None = None) -> str:
+    """The README's generated block: when and where it was measured, the claim-by-claim table, and the
+    protocol study's answer in one sentence."""
     lines = [START, f"From the full build of {date}, commit `{commit}`, on {machine}; "
                     "see the [reproduction report](book/generated/report.ipynb) for the evidence and the rules.", "",
              "| # | the paper's claim | verdict | our evidence |", "|---|---|---|---|"]
     lines += [f"| {i} | {r['claim']} | **{r['verdict']}** | {r['evidence']} |" for i, r in enumerate(rows, 1)]
+    if study:
+        lines += ["", f"**The protocol study** (does the Tanh–GELU contrast depend on our protocol?): {study}."]
     return "\n".join(lines + [END])
 
 

@@ -165,6 +165,13 @@ def configurations(res: dict) -> tuple:
             "bypass pairs per seed"], rows
 
 
+def configuration_floor_tests(res: dict) -> tuple:
+    """Per MLP configuration (``res[(task, activation)]``, a chapter's results file): the readings that test
+    its first activation, and those at their floor (:func:`tested_readings`, equivariant models)."""
+    rows = [[f"{act} {task}", *tested_readings(r["metric"]).values()] for (task, act), r in res.items()]
+    return ["configuration", "readings that test the activation", "readings at their floor"], rows
+
+
 def recovery(rec) -> tuple:
     """The recovered layerwise action of :func:`eqlib.theory.recover_layerwise_action`, per layer."""
     from eqlib.symmetry import cycles

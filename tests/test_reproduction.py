@@ -57,11 +57,12 @@ def test_attention_and_theorem_claims():
 
 def test_the_readme_block_replaces_only_its_marked_region():
     rows = [{"claim": c, "verdict": "partly", "evidence": "x"} for c in CLAIMS.values()]
-    block = readme_block(rows, "2026-11-29", "a CPU", "abc1234")
+    block = readme_block(rows, "2026-11-29", "a CPU", "abc1234", "no setting reproduces the paper")
     text = f"intro\n{START}\nold\n{END}\noutro"
     new = replace_block(text, block)
     assert new.startswith("intro\n") and new.endswith("\noutro") and "old" not in new
     assert new.count("| **partly** |") == len(CLAIMS) and "commit `abc1234`" in new
+    assert "**The protocol study** (does the Tanh–GELU contrast depend on our protocol?): no setting" in new
     with pytest.raises(ValueError, match="exactly one generated block"):
         replace_block("no markers", block)
 

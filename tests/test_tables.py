@@ -78,3 +78,12 @@ def test_the_attention_metric_table_puts_each_value_beside_its_floor():
     header, rows = tables.flat_metric(metric, {"covariance": {"fit": 100, "eval": 200}})
     assert header[-2:] == ["equivariant", "floor"] and rows[0] == ["covariance", "100 / 200", "left-right (mirror)",
                                                                    "0.200 ± 0.141", "0.200 ± 0.000"]
+
+
+def test_configuration_floor_tests_name_the_readings_per_configuration():
+    off = {"first_layer": {"mirror": [0.3, 0.3], "updown": [0.3, 0.3]},
+           "first_layer_pre": {"mirror": [0.1, 0.1], "updown": [0.1, 0.1]}}
+    at = {"first_layer": {"mirror": [0.1, 0.1], "updown": [0.1, 0.1]}, "first_layer_pre": off["first_layer_pre"]}
+    res = {("autoencoder", "tanh"): {"metric": {"covariance": {"equivariant": off}, "gaussian": {"equivariant": at}}}}
+    header, rows = tables.configuration_floor_tests(res)
+    assert rows == [["tanh autoencoder", "covariance", "Gaussian"]]
