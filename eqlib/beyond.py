@@ -56,6 +56,10 @@ def group_fit_residuals(model, analysis, x_fit, x_eval, transform=mirror) -> dic
     * ``in_group``: the action predicted by the activation's group, built from the filter match
       (``h_i(g x) ~ alpha_i h_pi(i)(x) + beta_i``), nothing fitted on the latents;
     * ``unconstrained``: the best affine map of the latents, fitted by least squares on ``x_fit``.
+
+    Both are relative to the latent's spread, ``||h(x) - mean h||`` (the mean over ``x_eval``): a constant
+    offset such as sigmoid's 1/2 would otherwise shrink every error, most of all at initialisation, where
+    the latent hardly varies about it.
     """
     act = model.config.activations[0]
     idx = torch.as_tensor(np.flatnonzero(analysis.active))
@@ -67,11 +71,12 @@ def group_fit_residuals(model, analysis, x_fit, x_eval, transform=mirror) -> dic
     perm = torch.as_tensor([pos[int(analysis.match.perm[i])] for i in idx.tolist()])
     a, b = torch.as_tensor(alpha[idx.numpy()]), torch.as_tensor(beta[idx.numpy()])
     y, z = h(x_eval), h(transform(x_eval))
-    in_group = (z - (a * y[:, perm] + b)).norm(dim=1) / y.norm(dim=1).clamp_min(1e-300)
+    spread = (y - y.mean(0)).norm(dim=1).clamp_min(1e-300)
+    in_group = (z - (a * y[:, perm] + b)).norm(dim=1) / spread
     one = lambda t: torch.cat([t, torch.ones(len(t), 1, dtype=t.dtype)], 1)
     fit = LinearFit()
     fit.add(one(h(x_fit)), h(transform(x_fit)))
-    free = (z - one(y) @ fit.solve()).norm(dim=1) / y.norm(dim=1).clamp_min(1e-300)    # same denominator
+    free = (z - one(y) @ fit.solve()).norm(dim=1) / spread    # same denominator
     return {"in_group": float(in_group.median()), "unconstrained": float(free.median())}
 
 

@@ -111,6 +111,20 @@ def test_the_predicted_latent_action_is_exact_on_a_planted_layer_and_wrong_on_a_
     assert group_fit_residuals(mr, ar, x[:200], x[200:])["in_group"] > 0.1
 
 
+def test_the_latent_residual_of_a_random_small_sigmoid_layer_is_large():
+    """The null at initialisation: small random sigmoid filters leave a latent that hardly varies about
+    sigmoid's 1/2. Relative to ||h(x)||, the in-group residual of such a layer was about 0.002 (a trained
+    sigmoid network's: 0.09 to 0.16), so the null looked better than every trained network; relative to
+    the latent's spread about its mean, a random match is as wrong as it is at any scale."""
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((3, 3072)) / 4000, np.array([0.3, 0.2, -0.2])
+    m = _mlp_with_first_layer(W, b, "sigmoid")
+    a = analyze_first_layer(W, b, m.linears[1].weight.detach().numpy(), activation="sigmoid")
+    x = torch.randn(400, 3072, dtype=torch.float64)
+    r = group_fit_residuals(m, a, x[:200], x[200:])
+    assert r["in_group"] > 0.5 and r["unconstrained"] > 0.1
+
+
 def test_analyze_activation_exempts_dead_relus():
     gen = torch.Generator().manual_seed(2)
     v0 = torch.randn(3072, generator=gen, dtype=torch.float64)
