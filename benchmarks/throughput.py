@@ -139,6 +139,62 @@ def attention_layout_ratio(config, batch=512, repeats=20):
     return {**out, "ratio": out["reference_ms"] / out["eqlib_ms"], "max_abs_difference": max(diffs)}
 
 
+def _train_one(args):
+    """In a worker process: train the benchmark MLP with ``threads`` torch threads; images per second."""
+    threads, epochs, seed = args
+    torch.set_num_threads(threads)
+    data = load_cifar10()
+    mlp = MLPConfig.paper("autoencoder", "tanh", first_init_scale=0.01)
+    tc = TrainConfig(epochs=epochs, equivariance_start=0.0, seed=seed)
+    r = train(mlp, tc, data, progress=False, use_cache=False)
+    return len(data.x_train) * epochs / sum(h["seconds"] for h in r.history)
+
+
+def threads_throughput(epochs=1) -> dict:
+    """Training throughput (images/s, all processes together) of one process using every core against
+    as many single-threaded processes side by side, each training its own model (as a build could)."""
+    import multiprocessing as mp
+    n = torch.get_num_threads()
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        one = pool.map(_train_one, [(n, epochs, 0)])[0]
+    with ctx.Pool(n) as pool:
+        many = sum(pool.map(_train_one, [(1, epochs, s) for s in range(n)]))
+    return {"threads": n, "one_process_images_per_s": one, "single_threaded_processes_images_per_s": many,
+            "ratio": many / one}
+
+
+def metric_throughput(model, data, n_fit=20_000, n_eval=100_000):
+    """The paper's metric on one MLP under the primary reading (samples per second, whole metric) beside
+    the bare forward passes it needs (each sample and its two flips through the prefixes); and the three
+    covariance readings with one shared draw against a draw per reading."""
+    from eqlib.analysis import _mlp_metric
+    from eqlib.metric import FLIPS, reading_batches
+    kw = dict(n_fit=n_fit, n_eval=n_eval)
+    t = time.perf_counter()
+    _mlp_metric({"m": [model]}, data, readings=[DEFAULT_READING], **kw)
+    metric_s = time.perf_counter() - t
+    batches = [b for part, n in (("fit", n_fit), ("eval", n_eval))
+               for b in reading_batches(DEFAULT_READING, data, n, part=part)]
+    t = time.perf_counter()
+    with torch.no_grad():
+        for x in batches:
+            for T in (lambda v: v, *FLIPS.values()):
+                model.hidden(T(x), 2)
+    forward_s = time.perf_counter() - t
+    amps = ["covariance", "covariance_x0.25", "covariance_x4"]
+    t = time.perf_counter()
+    paper_metric({"f": lambda x: model.hidden(x, 1)}, data, readings=amps, **kw)
+    shared = time.perf_counter() - t
+    t = time.perf_counter()
+    paper_metric({"f": lambda x: model.hidden(x, 1)}, data, readings=amps, share_draws=False, **kw)
+    separate = time.perf_counter() - t
+    n = n_fit + n_eval
+    return {"samples": n, "metric_s": metric_s, "metric_samples_per_s": n / metric_s, "forward_s": forward_s,
+            "forward_samples_per_s": n / forward_s, "ratio_to_forward": forward_s / metric_s,
+            "amplitudes_shared_s": shared, "amplitudes_separate_s": separate}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=2, help="whole epochs per eqlib measurement")
@@ -194,13 +250,22 @@ def main(argv=None):
     t = time.perf_counter()
     fit_signed_permutation(A, B)
     res["fit_signed_permutation_4096x3072_s"] = time.perf_counter() - t
-    model = MLP(mlp)
-    t = time.perf_counter()
-    paper_metric({"f": lambda x: model.hidden(x, 2)}, data, readings=[DEFAULT_READING], n_fit=20_000, n_eval=100_000)
-    res["paper_metric_100k_s"] = time.perf_counter() - t
-    print(f"fit_signed_permutation 4096 x 3072: {res['fit_signed_permutation_4096x3072_s']:.1f} s; "
-          f"paper_metric ({DEFAULT_READING} reading, 20,000 + 100,000 samples, both flips), first two layers: "
-          f"{res['paper_metric_100k_s']:.1f} s")
+    res["metric"] = metric_throughput(MLP(mlp).eval(), data)
+    m = res["metric"]
+    print(f"fit_signed_permutation 4096 x 3072: {res['fit_signed_permutation_4096x3072_s']:.1f} s")
+    print(f"the paper's metric, one MLP (two depths and their floors, both flips), {DEFAULT_READING} reading, "
+          f"{m['samples']:,} samples: {m['metric_samples_per_s']:,.0f} samples/s; its forward passes alone (x and both "
+          f"flips through the prefixes): {m['forward_samples_per_s']:,.0f} samples/s; metric / forward = "
+          f"{m['ratio_to_forward']:.2f}")
+    print(f"the three covariance readings (x1, x0.25, x4): {m['amplitudes_shared_s']:.1f} s with one shared draw, "
+          f"{m['amplitudes_separate_s']:.1f} s drawing each (separate / shared = "
+          f"{m['amplitudes_separate_s'] / m['amplitudes_shared_s']:.2f}x; the same samples, bitwise)")
+
+    th = threads_throughput()
+    res["threads"] = th
+    print(f"training, all {th['threads']} threads in one process: {th['one_process_images_per_s']:,.0f} images/s; "
+          f"{th['threads']} single-threaded processes side by side: {th['single_threaded_processes_images_per_s']:,.0f} "
+          f"images/s together (ratio {th['ratio']:.2f})")
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -257,6 +257,18 @@ def write_timings(profile: str, timings: dict):
         f"notebooks executed in this build: {executed:.0f} s.\n\n" + "\n".join(rows) + "\n")
 
 
+def write_reference(profile: str):
+    """Record this CPU's last time of every chapter of ``profile``, with its matmul rate, as the reference
+    that other machines' plans scale (``--write-reference``; run it after a cold build)."""
+    from eqlib.report import cpu_name
+    history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
+    record = progress.reference_record(history, cpu_name(), progress.matmul_rate(3.0), progress.today(), list(CHAPTERS))
+    old = json.loads(progress.REFERENCE.read_text()) if progress.REFERENCE.exists() else {}
+    progress.REFERENCE.write_text(json.dumps({**old, profile: record}, indent=1, sort_keys=True) + "\n")
+    print(f"[book] {progress.REFERENCE.relative_to(ROOT)}: the {profile} profile's reference from {cpu_name()} "
+          f"({record['matmul_gflops']:.0f} GFLOP/s)", flush=True)
+
+
 def commit_id() -> str:
     """The checkout's short commit, marked ``-dirty`` when it has uncommitted changes."""
     run = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -273,18 +285,31 @@ def write_readme_claims(profile: str):
         return
     r = json.loads(res.read_text())
     block = readme_block(r["claims"], time.strftime("%Y-%m-%d", time.gmtime()), r["provenance"]["machine"], commit_id(),
-                         r.get("study"))
+                         r.get("study"), r.get("contrast"), r.get("stage2"))
     readme = ROOT / "README.md"
     readme.write_text(replace_block(readme.read_text(), block))
     print("[book] README.md: the claims block rewritten from this build's results", flush=True)
 
 
-def make_plan(profile: str, only: list[str] | None, force: bool) -> list[progress.Step]:
-    """Which chapters execute and why, with estimates from the last build's timings on this CPU."""
+def make_plan(profile: str, only: list[str] | None, force: bool, reference=None, rate=None) -> list[progress.Step]:
+    """Which chapters execute and why, with estimates from the last build's timings on this CPU, else the
+    reference timings scaled to this machine's matmul ``rate``."""
     from eqlib.report import cpu_name
     steps = progress.plan(list(CHAPTERS), {c: status(c, profile) for c in CHAPTERS}, SUMMARIES, only, force)
     history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
-    return progress.estimate(steps, history, cpu_name(), progress.DEFAULT_SECONDS.get(profile, progress.FALLBACK_SECONDS))
+    return progress.estimate(steps, history, cpu_name(), progress.DEFAULT_SECONDS.get(profile, progress.FALLBACK_SECONDS),
+                             reference, rate)
+
+
+def reference_and_rate(profile: str, history: dict) -> tuple:
+    """The shipped reference timings of ``profile`` and this machine's matmul rate (measured only when a
+    chapter has no time of its own on this CPU, about a second)."""
+    from eqlib.report import cpu_name
+    reference = progress.load_reference(progress.REFERENCE, profile)
+    timed = history.get(cpu_name(), {})
+    if reference is None or all(c in timed for c in CHAPTERS):
+        return reference, None
+    return reference, progress.matmul_rate()
 
 
 def execute_plan(steps: list[progress.Step], profile: str, took: dict[str, float], keep_going=False) -> list:
@@ -314,15 +339,19 @@ def _execute_step(steps, i, profile, took, timings_file, cpu, t0):
     """Execute the plan's ``i``-th chapter with a progress line, and record its time."""
     step = steps[i]
     left_after = sum(s.estimate for s in steps[i + 1:] if s.execute)
+    done = [s for s in steps[:i] if s.execute and s.chapter in took]
+    done_took, done_est = sum(took[s.chapter] for s in done), sum(s.estimate for s in done)
     print(f"[book] {step.chapter}: executing, ~{progress.clock(step.estimate)} ({step.reason})", flush=True)
     start = time.perf_counter()
     line = lambda: progress.progress_line(step.chapter, time.perf_counter() - start, step.estimate,  # noqa: E731
-                                          time.perf_counter() - t0, left_after)
+                                          time.perf_counter() - t0, left_after, done_took, done_est)
     with progress.Ticker(line):
         _, took[step.chapter], _ = execute(step.chapter, profile, force=True)
+    res = ROOT / ".cache" / "book" / profile / f"{step.chapter}.json"
+    trained = json.loads(res.read_text()).get("provenance", {}).get("train_seconds_here") if res.exists() else None
     history = progress.load_history(timings_file)
     progress.save_history(timings_file, progress.recorded(history, cpu, step.chapter, took[step.chapter],
-                                                          progress.today()))
+                                                          progress.today(), trained))
     print(f"[book] {step.chapter}: {progress.clock(took[step.chapter])}", flush=True)
 
 
@@ -335,6 +364,9 @@ def main(argv=None):
                          "cached), e.g. --only mlp_tanh_autoencoder; the book itself is built only if every "
                          "other chapter is cached")
     ap.add_argument("--plan", action="store_true", help="print the plan (what executes, why, estimates) and exit")
+    ap.add_argument("--write-reference", action="store_true",
+                    help="write book/reference_timings.json for this profile from this CPU's timings (after a cold "
+                         "full build: the estimates of machines that never built the book scale them) and exit")
     ap.add_argument("--keep-going", action="store_true",
                     help="when a chapter fails, go on with the next ones and fail at the end (the book is not built)")
     args = ap.parse_args(argv)
@@ -348,11 +380,15 @@ def main(argv=None):
     if warning:
         print(warning, file=sys.stderr, flush=True)
     from eqlib.report import cpu_name
-    steps = make_plan(args.profile, args.only, args.force)
+    reference, rate = reference_and_rate(args.profile, progress.load_history(
+        ROOT / ".cache" / "book" / args.profile / "timings.json"))
+    steps = make_plan(args.profile, args.only, args.force, reference, rate)
     print(progress.format_plan(steps, args.profile, cpu_name(),
-                               progress.DEFAULT_SECONDS.get(args.profile, progress.FALLBACK_SECONDS), args.only),
-          flush=True)
-    if args.plan:
+                               progress.DEFAULT_SECONDS.get(args.profile, progress.FALLBACK_SECONDS), args.only,
+                               reference, rate), flush=True)
+    if args.write_reference:
+        write_reference(args.profile)
+    if args.plan or args.write_reference:
         return
     t0 = time.perf_counter()
     GENERATED.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,14 @@ chapters execute and why, which are cached, how long each should take), a progre
 chapter runs, and a table of the times at the end.
 
 Estimates come from the last build's measured time of each chapter on this CPU, kept per profile in
-``.cache/book/<profile>/timings.json`` ({cpu name: {chapter: {"seconds": s, "date": d}}}); a chapter
-never timed on this CPU gets a stated default. Everything here but ``Ticker`` is a pure function.
+``.cache/book/<profile>/timings.json`` ({cpu name: {chapter: {"seconds": s, "train_seconds": t,
+"analysis_seconds": a, "date": d}}}: training the models this run had to train, and the rest); a
+chapter never timed on this CPU gets the reference machine's time (``book/reference_timings.json``,
+written from a cold full build) scaled by the ratio of the two machines' float32 matrix-multiply rates,
+this one's measured in about a second; failing that, a stated default. While a chapter runs, the
+build's remaining time is scaled by how far the finished chapters and the running one have overrun
+their estimates, so it keeps moving when a chapter runs long. Everything here but ``Ticker`` and
+``matmul_rate`` is a pure function.
 """
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-DEFAULT_SECONDS = {"full": 300.0, "quick": 20.0}    # a chapter never timed on this CPU (about the mean)
+DEFAULT_SECONDS = {"full": 300.0, "quick": 20.0}    # a chapter never timed, here or on the reference machine
 FALLBACK_SECONDS = 300.0                            # a profile without a default above
+REFERENCE = Path(__file__).with_name("reference_timings.json")
+SOURCES = ("measured", "reference", "default")
 
 
 @dataclass
@@ -26,7 +34,12 @@ class Step:
     execute: bool
     reason: str                 # why it executes, or "cached"
     estimate: float = 0.0       # seconds
-    measured: bool = False      # the estimate is the last build's time on this CPU, not the default
+    source: str = "default"     # "measured": the last build's time on this CPU; "reference": the reference
+                                # machine's, scaled by the matmul rates; "default": the stated default
+
+    @property
+    def measured(self) -> bool:
+        return self.source == "measured"
 
 
 def plan(chapters: list[str], status: dict[str, str], summaries: dict[str, list[str]],
@@ -60,20 +73,67 @@ def plan(chapters: list[str], status: dict[str, str], summaries: dict[str, list[
     return steps
 
 
-def estimate(steps: list[Step], history: dict, cpu: str, default: float) -> list[Step]:
-    """Fill each step's estimate: its last measured time on this CPU, else ``default``."""
+def estimate(steps: list[Step], history: dict, cpu: str, default: float, reference: dict | None = None,
+             rate: float | None = None) -> list[Step]:
+    """Fill each step's estimate: its last measured time on this CPU; else the reference machine's time
+    (``reference = {"matmul_gflops": r, "seconds": {chapter: s}}``) times ``r / rate``, ``rate`` being this
+    machine's float32 matmul rate in GFLOP/s; else ``default``."""
     timed = history.get(cpu, {})
+    ref = (reference or {}).get("seconds", {})
+    scale = reference["matmul_gflops"] / rate if reference and rate else None
     for s in steps:
         if s.chapter in timed:
-            s.estimate, s.measured = float(timed[s.chapter]["seconds"]), True
+            s.estimate, s.source = float(timed[s.chapter]["seconds"]), "measured"
+        elif s.chapter in ref and scale:
+            s.estimate, s.source = float(ref[s.chapter]) * scale, "reference"
         else:
-            s.estimate, s.measured = default, False
+            s.estimate, s.source = default, "default"
     return steps
 
 
-def recorded(history: dict, cpu: str, chapter: str, seconds: float, date: str) -> dict:
-    """``history`` with this chapter's time on this CPU replaced."""
-    return {**history, cpu: {**history.get(cpu, {}), chapter: {"seconds": round(seconds, 1), "date": date}}}
+def recorded(history: dict, cpu: str, chapter: str, seconds: float, date: str, train_seconds: float | None = None) -> dict:
+    """``history`` with this chapter's time on this CPU replaced; with ``train_seconds`` (the training
+    this run did), the training and the analysis (the rest) apart."""
+    entry = {"seconds": round(seconds, 1), "date": date}
+    if train_seconds is not None:
+        t = min(float(train_seconds), seconds)
+        entry.update(train_seconds=round(t, 1), analysis_seconds=round(seconds - t, 1))
+    return {**history, cpu: {**history.get(cpu, {}), chapter: entry}}
+
+
+def reference_record(history: dict, cpu: str, rate: float, date: str, chapters: list[str]) -> dict:
+    """The reference file's content from this CPU's timings of a cold build: each chapter's time, with
+    its training and analysis where recorded, and the matmul rate that scales them on other machines."""
+    timed = history.get(cpu, {})
+    missing = [c for c in chapters if c not in timed]
+    if missing:
+        raise ValueError(f"no time on {cpu} for {missing}; a reference needs every chapter of a full build")
+    return {"cpu": cpu, "matmul_gflops": round(rate, 1), "date": date,
+            "seconds": {c: timed[c]["seconds"] for c in chapters},
+            "split": {c: {k: timed[c][k] for k in ("train_seconds", "analysis_seconds") if k in timed[c]}
+                      for c in chapters}}
+
+
+def load_reference(path: Path, profile: str) -> dict | None:
+    """The reference timings of ``profile`` (``{profile: reference_record(...)}`` in ``path``), if any."""
+    try:
+        return json.loads(path.read_text()).get(profile)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def matmul_rate(seconds: float = 1.0, n: int = 1024) -> float:
+    """This machine's float32 matrix-multiply rate in GFLOP/s, the best of as many ``n``-by-``n`` products
+    as fit in about ``seconds``."""
+    import torch
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
 
 
 def load_history(path: Path) -> dict:
@@ -99,14 +159,17 @@ def clock(seconds: float) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
-def format_plan(steps: list[Step], profile: str, cpu: str, default: float, only: list[str] | None = None) -> str:
+def format_plan(steps: list[Step], profile: str, cpu: str, default: float, only: list[str] | None = None,
+                reference: dict | None = None, rate: float | None = None) -> str:
     width = max([len(s.chapter) for s in steps] + [7])
+    ref = (f", else the reference machine's ({reference['cpu']}, {reference['matmul_gflops']:.0f} GFLOP/s, "
+           f"{reference['date']}) scaled to this one's {rate:.0f} GFLOP/s (reference)") if reference and rate else ""
     lines = [f"[book] plan: profile {profile}, on {cpu}; estimates are the last build's times on this CPU "
-             f"(measured) or {clock(default)} a chapter (default)"]
+             f"(measured){ref}, or {clock(default)} a chapter (default)"]
     for s in steps:
         if s.execute:
             lines.append(f"[book]   {s.chapter:<{width}}  execute  ~{clock(s.estimate):>8} "
-                         f"{'(measured)' if s.measured else '(default) '}  {s.reason}")
+                         f"{'(' + s.source + ')':<11} {s.reason}")
         else:
             lines.append(f"[book]   {s.chapter:<{width}}  cached")
     run = [s for s in steps if s.execute]
@@ -116,13 +179,24 @@ def format_plan(steps: list[Step], profile: str, cpu: str, default: float, only:
     return "\n".join(lines)
 
 
-def progress_line(chapter: str, elapsed: float, estimate: float, build_elapsed: float, left_after: float) -> str:
-    """One line while a chapter runs: its elapsed and remaining time, and the build's."""
+def overrun(done_took: float, done_estimate: float, elapsed: float, estimate: float) -> float:
+    """How much longer than estimated the build runs: the finished chapters' time over their estimates,
+    with the running chapter counted at its estimate until it overruns it, then at its elapsed time."""
+    est = done_estimate + estimate
+    return (done_took + max(elapsed, estimate)) / est if est > 0 else 1.0
+
+
+def progress_line(chapter: str, elapsed: float, estimate: float, build_elapsed: float, left_after: float,
+                  done_took: float = 0.0, done_estimate: float = 0.0) -> str:
+    """One line while a chapter runs: its elapsed and remaining time, and the build's. The chapters after
+    it are estimated at ``left_after`` times :func:`overrun`, so the build's remaining time grows while a
+    chapter overruns instead of freezing."""
+    later = left_after * overrun(done_took, done_estimate, elapsed, estimate)
     if elapsed <= estimate:
         this, left = f"{clock(elapsed)} of ~{clock(estimate)}, ~{clock(estimate - elapsed)} left", estimate - elapsed
     else:
         this, left = f"{clock(elapsed)}, {clock(elapsed - estimate)} over its ~{clock(estimate)}", 0.0
-    return f"[book]   {chapter}: {this}; build: {clock(build_elapsed)} so far, ~{clock(left + left_after)} left"
+    return f"[book]   {chapter}: {this}; build: {clock(build_elapsed)} so far, ~{clock(left + later)} left"
 
 
 def summary_table(steps: list[Step], took: dict[str, float], book_seconds: float | None = None) -> str:

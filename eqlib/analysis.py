@@ -15,6 +15,7 @@ import torch
 
 from eqlib.data import mirror
 from eqlib.losses import output_action
+from eqlib.memo import memo, per_model
 from eqlib.models import ACTIVATIONS
 from eqlib.symmetry import (MAX_RESIDUALS, active_neurons, analyze_first_layer, explained_by_threshold,
                             hidden_equivariance_errors, match_networks, mlp_layers, pre_activations,
@@ -36,7 +37,8 @@ def _pair_residual(a, b):
     return np.sqrt(np.maximum(sq, 0)) / np.maximum(np.maximum(na[:, None], nb[None]), 1e-300)
 
 
-OUTGOING_RESIDUAL = 0.5     # a bypass pair's outgoing weights: ||v_i + v_j|| / max(||v_i||, ||v_j||) at most this
+OUTGOING_RESIDUAL = 0.5     # a bypass pair's outgoing weights: ||v_i + v_j|| / max(||v_i||, ||v_j||) at most this;
+                            # an even pair's: ||v_i - v_j|| / max(||v_i||, ||v_j||) at most this
 
 
 def negated_copy_residuals(W1, b1, images, transform=mirror) -> dict:
@@ -65,13 +67,16 @@ def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None,
     inactive neurons (:func:`eqlib.symmetry.active_neurons`) excluded. This is what the paper's GELU
     figure shows, whatever the outgoing weights. Each pair also says whether it is a **bypass**:
     opposite outgoing weights, ``||v_i + v_j|| / max(||v_i||, ||v_j||) <= outgoing_residual``, so that
-    ``GELU(t) - GELU(-t) = t`` makes the two neurons add up to a linear map. A pair that is a negated copy
-    both ways (a mirror-symmetric neuron and its negation) is listed once, with both kinds."""
+    ``GELU(t) - GELU(-t) = t`` makes the two neurons add up to a linear map; and whether it is **even**:
+    equal outgoing weights, ``||v_i - v_j|| / max(...) <= outgoing_residual``, so that the two compute
+    ``v (GELU(t) + GELU(-t)) = v t erf(t / sqrt 2)``, an even, ``|t|``-like unit (for Tanh, equal weights
+    cancel: ``tanh(t) + tanh(-t) = 0``). A pair that is a negated copy both ways (a mirror-symmetric neuron
+    and its negation) is listed once, with both kinds."""
     max_residual = MAX_RESIDUALS["data"] if max_residual is None else max_residual
     W2 = np.asarray(W2, np.float64)
     active = active_neurons(W2)
     res = negated_copy_residuals(W1, b1, images, transform)
-    out = _pair_residual(W2.T, W2.T)
+    out, even = _pair_residual(W2.T, W2.T), _pair_residual(W2.T, -W2.T)
     pairs = {}
     for kind, r in res.items():
         for i, j in zip(*np.nonzero(r <= max_residual)):
@@ -79,7 +84,9 @@ def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None,
                 key = (int(min(i, j)), int(max(i, j)))
                 p = pairs.setdefault(key, {"i": key[0], "j": key[1], "kinds": [], "filter_residual": float("inf"),
                                            "outgoing_residual": float(out[i, j]),
-                                           "bypass": bool(out[i, j] <= outgoing_residual)})
+                                           "bypass": bool(out[i, j] <= outgoing_residual),
+                                           "even_residual": float(even[i, j]),
+                                           "even": bool(even[i, j] <= outgoing_residual)})
                 if kind not in p["kinds"]:
                     p["kinds"].append(kind)
                 p["filter_residual"] = min(p["filter_residual"], float(r[i, j]), float(r[j, i]))
@@ -89,6 +96,22 @@ def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None,
 def members(pairs) -> list:
     """The distinct neurons of a list of pairs."""
     return sorted({k for p in pairs for k in (p["i"], p["j"])})
+
+
+def direct_negated_filters(analysis: dict) -> int:
+    """The first-layer filters in a *direct* negated copy (``pre_j ~ -pre_i``) of one model's analysis."""
+    return len(members([p for p in analysis["negated_copies"] if "direct" in p["kinds"]]))
+
+
+def pair_outgoing(analyses: list, kind="direct") -> dict:
+    """What the negated pairs of ``kind`` compute, over the analyses of several models (seeds): how many
+    pairs, how many are a bypass (opposite outgoing weights) or even (equal ones), and every pair's
+    outgoing residual ``||v_i + v_j|| / max(||v_i||, ||v_j||)`` (0: a bypass, 2: equal weights)."""
+    pairs = [p for a in analyses for p in a["negated_copies"] if kind in p["kinds"]]
+    res = [p["outgoing_residual"] for p in pairs]
+    return {"pairs": len(pairs), "bypass": sum(p["bypass"] for p in pairs), "even": sum(p["even"] for p in pairs),
+            "outgoing_residuals": res, "median_outgoing": float(np.median(res)) if res else float("nan"),
+            "min_outgoing": min(res) if res else float("nan")}
 
 
 @torch.no_grad()
@@ -151,6 +174,7 @@ def label_summary(a) -> dict:
             "explained_by_threshold": dict(zip(map(str, THRESHOLDS), explained_by_threshold(a, THRESHOLDS)))}
 
 
+@memo
 def analyze_mlp(model, task, x_fit, x_eval, n_function=2000):
     """Every per-model number of the MLP chapter, as plain data.
 
@@ -263,7 +287,12 @@ def seed_metric(fs: dict, data, readings=None, **kw) -> dict:
 def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
     """:func:`seed_metric` of every prefix depth of MLPs ``{kind: [model per seed]}`` and of its floor
     (the same prefix without its last activation, keyed ``"<depth>_pre"``), each model's layers
-    computed once for all depths: ``{reading: {kind: {depth: {flip: [value per seed]}}}}``."""
+    computed once for all depths: ``{reading: {kind: {depth: {flip: [value per seed]}}}}``. Cached per
+    model (:func:`eqlib.memo.per_model`): only models without an entry are measured, in shared passes."""
+    return per_model("mlp_metric", models, _mlp_metric, data, readings, tuple(depths), **kw)
+
+
+def _mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
     from eqlib.metric import floor_key
 
     def prefixes(m):
@@ -282,6 +311,14 @@ def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) ->
 
 
 # --------------------------------------------------------------------------- attention
+def attention_metric(models: dict, data, **kw) -> dict:
+    """:func:`seed_metric` of every model's :func:`attention_prefix` (``{kind: [model per seed]}``), cached
+    per model (:func:`eqlib.memo.per_model`)."""
+    def compute(ms, data, **k):
+        return seed_metric({kind: [attention_prefix(m) for m in v] for kind, v in ms.items()}, data, **k)
+    return per_model("attention_metric", models, compute, data, **kw)
+
+
 def attention_prefix(model):
     """The attention layer's output and its floor, as one function ``{"latent": ..., "latent_pre": ...}``:
     the floor replaces the softmax by uniform attention over the tokens, so the latent is affine in the
@@ -293,6 +330,7 @@ def attention_prefix(model):
 
 
 @torch.no_grad()
+@memo
 def analyze_attention(model, x) -> dict:
     """Every per-model number of the attention chapter on images ``x``: the head permutation
     (centred maps, involution check, margin), the per-head linear maps' residuals, and the

@@ -12,6 +12,7 @@ import torch
 
 from eqlib.data import mirror
 from eqlib.losses import output_action, task_loss
+from eqlib.memo import memo
 from eqlib.metric import LinearFit
 from eqlib.models import ACTIVATIONS
 from eqlib.symmetry import (MAX_RESIDUALS, ODD_ACTIVATIONS, SCALINGS, SignedPermutation, active_neurons,
@@ -90,6 +91,7 @@ def first_layer_in_group(model, x, transform=mirror, constant=None):
                                active_extra=~constant, images=x)
 
 
+@memo
 def analyze_activation(model, x_fit, x_eval, transform=mirror) -> dict:
     """First-layer labels in the activation's own group (data metric on the training images ``x_fit``,
     neurons constant there exempt; the weights metric under ``"weights"``), the fitted factors of the

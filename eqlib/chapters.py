@@ -205,7 +205,7 @@ def attention_chapter(model_config, train_config, data, seeds, n_images=2000, n_
     """Train (or load) every seed and its control; fit the head permutation of both and of their
     shared state at the switch-on epoch on ``n_images`` test images; the metric of the latent."""
     from dataclasses import replace
-    from eqlib.analysis import analyze_attention, attention_prefix, seed_metric
+    from eqlib.analysis import analyze_attention, attention_metric
     from eqlib.train import load_snapshot
     seeds = check_seeds(seeds)
     runs = train_seeds(model_config, train_config, data, seeds, progress=progress)
@@ -214,8 +214,7 @@ def attention_chapter(model_config, train_config, data, seeds, n_images=2000, n_
     models["init"] = [initial_model(model_config, replace(train_config, seed=s)).eval() for s in seeds]
     x = data.tensors()[2][:n_images]
     fits = {k: [analyze_attention(m, x) for m in ms] for k, ms in models.items()}
-    metric = seed_metric({k: [attention_prefix(m) for m in models[k]] for k in NULL_KINDS}, data, n_fit=n_fit,
-                         n_eval=n_eval)
+    metric = attention_metric({k: models[k] for k in NULL_KINDS}, data, n_fit=n_fit, n_eval=n_eval)
     return AttentionChapter(runs, models, fits, metric, seeds, metric_samples(data, n_fit, n_eval))
 
 

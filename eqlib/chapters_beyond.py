@@ -41,7 +41,7 @@ def activation_chapter(activation, data, seeds, n_images=20_000, n_fit=20_000, n
     x_train, _, x_test, _ = data.tensors()
     per_seed = [analyze_activation(m, x_train[:n_images], x_test[:5000]) for m in models]
     per_seed_init = [analyze_activation(m, x_train[:n_images], x_test[:5000]) for m in inits]
-    metric = mlp_metric({"equivariant": models, "init": inits}, data, n_fit=n_fit, n_eval=n_eval)
+    metric = mlp_metric({"equivariant": models, "init": inits}, data, n_fit=n_fit, n_eval=n_eval, centred=True)
     return {"activation": activation, "predicted_group": PREDICTED_GROUP[activation], "scaling": SCALINGS[activation],
             "seeds": seeds, "per_seed": per_seed, "aggregate": over_seeds(per_seed), "metric": metric,
             "metric_samples": metric_samples(data, n_fit, n_eval),
@@ -242,6 +242,9 @@ def activation_texts(res: dict, verdict: dict) -> dict:
                                                                                 if a["pairs"]] or [float("nan")]), 2),
             "metric_mirror": pm(stats(first(DEFAULT_READING, "mirror"))),
             "metric_updown": pm(stats(first(DEFAULT_READING, "updown"))),
+            "metric_init": pm(stats(res["metric"][DEFAULT_READING]["init"]["first_layer"]["mirror"])),
+            "metric_centred": pm(stats(res["metric"][DEFAULT_READING]["equivariant"]["first_layer_centred"]["mirror"])),
+            "metric_centred_init": pm(stats(res["metric"][DEFAULT_READING]["init"]["first_layer_centred"]["mirror"])),
             "mirror_below": count(below),
             "holds": count([r["holds"] for r in verdict["per_seed"]]) if verdict["applicable"] else
             "— not applicable: all of GL(n) passes through the identity, so no discrete structure is predicted",

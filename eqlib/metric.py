@@ -64,25 +64,36 @@ class LinearFit:
 
     def __init__(self):
         self.YtY, self.YtZ = None, {}
+        self.sy, self.sz = None, {}        # column sums, for the centred fit
         self.n = 0
 
     def add(self, y, z, t=None):
         """Rows ``y`` and their targets: ``z`` a batch (one target) or a dict ``{t: batch}``."""
         y = y.double()
         self.YtY = y.T @ y if self.YtY is None else self.YtY + y.T @ y
+        self.sy = y.sum(0) if self.sy is None else self.sy + y.sum(0)
         for k, zt in (z.items() if isinstance(z, dict) else [(t, z)]):
-            yz = y.T @ zt.double()
+            yz, sz = y.T @ zt.double(), zt.double().sum(0)
             self.YtZ[k] = yz if k not in self.YtZ else self.YtZ[k] + yz
+            self.sz[k] = sz if k not in self.sz else self.sz[k] + sz
         self.n += len(y)
 
-    def solve(self, t=None) -> torch.Tensor:
-        """``A_t^T`` (a tiny ridge, 1e-10 of the mean eigenvalue, only keeps singular systems solvable)."""
+    def means(self, t=None) -> tuple:
+        """The fitting rows' mean ``y`` and target ``t``'s mean."""
+        return self.sy / self.n, self.sz[t] / self.n
+
+    def solve(self, t=None, centred=False) -> torch.Tensor:
+        """``A_t^T`` (a tiny ridge, 1e-10 of the mean eigenvalue, only keeps singular systems solvable);
+        ``centred``: the least squares of ``z - mean z`` on ``y - mean y`` (means over the fitting rows)."""
         m = self.YtY.shape[0]
         if self.n < m:
             raise ValueError(f"{self.n} fitting samples are fewer than the latent dimension {m}")
-        ridge = 1e-10 * torch.trace(self.YtY) / m
-        return torch.linalg.solve(self.YtY + ridge * torch.eye(m, dtype=self.YtY.dtype, device=self.YtY.device),
-                                  self.YtZ[t])
+        YtY, YtZ = self.YtY, self.YtZ[t]
+        if centred:
+            my, mz = self.means(t)
+            YtY, YtZ = YtY - self.n * torch.outer(my, my), YtZ - self.n * torch.outer(my, mz)
+        ridge = 1e-10 * torch.trace(YtY) / m
+        return torch.linalg.solve(YtY + ridge * torch.eye(m, dtype=YtY.dtype, device=YtY.device), YtZ)
 
 
 def relative_errors(y, z, At) -> torch.Tensor:
@@ -114,22 +125,38 @@ def _latent_pairs(fs, transforms, batches):
                 yield key, y, {t: moved[t][key] for t in transforms}
 
 
+def centred_key(key):
+    """The key of a prefix's centred variant: ``(k, name)`` -> ``(k, name + "_centred")``, ``k`` -> ``(k, "centred")``."""
+    return (key[0], f"{key[1]}_centred") if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str) \
+        else (key, "centred")
+
+
 @torch.no_grad()
-def shared_linear_equivariance(fs: dict, transforms: dict, fit_batches, eval_batches) -> dict:
+def shared_linear_equivariance(fs: dict, transforms: dict, fit_batches, eval_batches, centred=False) -> dict:
     """For every prefix ``fs[k]`` and transformation ``transforms[t]``: the least-squares ``A``
     fitted on ``fit_batches`` and the relative errors on ``eval_batches``.
 
     ``fit_batches`` and ``eval_batches`` are iterables of input batches ``(B, D)``; each batch
     is used by every prefix. A prefix returning a dict ``{name: latent}`` counts as one prefix
     per name, keyed ``(k, name)``. Returns ``{key: {t: errors}}``, ``errors`` a 1-D float64 tensor.
+
+    ``centred`` adds, under :func:`centred_key`, the same least squares on the latents less their means
+    over the fitting samples, each error relative to ``||phi(x) - mean phi||``: for an activation with a
+    constant offset (sigmoid's 1/2), whose norm the offset dominates, the uncentred error is small for any
+    map that carries the constant.
     """
     fits, errs = {}, {}
     for key, y, zs in _latent_pairs(fs, transforms, fit_batches):
         fits.setdefault(key, LinearFit()).add(y, zs)
     At = {key: {t: fit.solve(t) for t in transforms} for key, fit in fits.items()}
+    Ac = {key: {t: fit.solve(t, centred=True) for t in transforms} for key, fit in fits.items()} if centred else {}
     for key, y, zs in _latent_pairs(fs, transforms, eval_batches):
         for t, z in zs.items():
             errs.setdefault(key, {}).setdefault(t, []).append(relative_errors(y, z, At[key][t]))
+            if centred:
+                my, mz = fits[key].means(t)
+                errs.setdefault(centred_key(key), {}).setdefault(t, []).append(
+                    relative_errors(y.double() - my, z.double() - mz, Ac[key][t]))
     return {key: {t: torch.cat(e) for t, e in v.items()} for key, v in errs.items()}
 
 
@@ -173,10 +200,14 @@ def reading_samples(reading, data: CIFAR10 | None, n_fit, n_eval) -> dict:
     return {"fit": n_fit, "eval": n_eval}
 
 
-def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_size=10_000, cache=None):
+def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_size=10_000, cache=None, draws=None):
     """The inputs of one reading, in batches: ``part`` is ``"fit"`` or ``"eval"`` (independent
     draws; for ``"images"``, the first ``n`` training images or the first ``n`` test images; the
-    covariance readings scaled by :data:`AMPLITUDES` draw the same standard normals for every scale)."""
+    covariance readings scaled by :data:`AMPLITUDES` draw the same standard normals for every scale).
+
+    ``draws``, a dict shared across calls, keeps the covariance readings' centred samples ``z L^T``,
+    so that the amplitude readings scale one draw instead of repeating it: ``sqrt(a) (z L^T) + mean``,
+    bitwise the same as ``z (sqrt(a) L)^T + mean`` for the power-of-two factors of :data:`AMPLITUDES`."""
     check_readings([reading])
     if reading != "gaussian" and data is None:
         raise ValueError(f"reading {reading!r} needs the data set (its statistics or its images)")
@@ -188,8 +219,9 @@ def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_
     base = "covariance" if reading in AMPLITUDES else reading
     gen = torch.Generator().manual_seed(_seed(seed, f"{base}-{part}"))
     if reading in AMPLITUDES:
-        mean, L = image_covariance_factor(data, cache)
-        L = L * AMPLITUDES[reading] ** 0.5
+        mean, L0 = image_covariance_factor(data, cache)
+        scale = AMPLITUDES[reading] ** 0.5
+        L = L0 * scale
     if reading == "uniform":
         std = torch.as_tensor(data.std, dtype=torch.float32)[:, None, None]
         shift = torch.as_tensor(data.mean, dtype=torch.float32)[:, None, None]
@@ -200,8 +232,13 @@ def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_
         elif reading == "uniform":
             u = torch.rand(b, *IMAGE_SHAPE, generator=gen)
             yield ((u - shift) / std).reshape(b, dim)
-        else:
+        elif draws is None:
             yield torch.randn(b, dim, generator=gen) @ L.T + mean
+        else:
+            key = (seed, part, n, batch_size, start)
+            if key not in draws:
+                draws[key] = torch.randn(b, dim, generator=gen) @ L0.T
+            yield draws[key] * scale + mean
 
 
 @dataclass
@@ -213,9 +250,12 @@ class MetricTable:
 
 
 def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips=tuple(FLIPS), n_fit=20_000,
-                 n_eval=100_000, seed=0, batch_size=10_000, cache=None) -> MetricTable:
+                 n_eval=100_000, seed=0, batch_size=10_000, cache=None, centred=False, share_draws=True) -> MetricTable:
     """The paper's metric for every prefix in ``fs`` (name -> function of a batch of flat
-    images) under every reading and flip, from shared passes (see the module's docstring)."""
+    images) under every reading and flip, from shared passes (see the module's docstring);
+    ``centred`` adds each prefix's centred variant (:func:`shared_linear_equivariance`); ``share_draws``
+    draws the covariance readings' samples once for every amplitude (:func:`reading_batches`; the same
+    samples, bitwise, in less time)."""
     readings = check_readings(readings)
     bad = [f for f in flips if f not in FLIPS]
     if bad:
@@ -225,10 +265,11 @@ def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips
             raise ValueError(f"{k} must be a positive integer; got {v!r}")
     transforms = {f: FLIPS[f] for f in flips}
     medians, nf, ne = {}, {}, {}
+    draws = {} if share_draws and sum(r in AMPLITUDES for r in readings) > 1 else None   # one draw for every amplitude
     for r in readings:
-        fit = lambda: reading_batches(r, data, n_fit, seed, "fit", batch_size, cache)
-        ev = lambda: reading_batches(r, data, n_eval, seed, "eval", batch_size, cache)
-        errs = shared_linear_equivariance(fs, transforms, fit(), ev())
+        fit = lambda: reading_batches(r, data, n_fit, seed, "fit", batch_size, cache, draws)
+        ev = lambda: reading_batches(r, data, n_eval, seed, "eval", batch_size, cache, draws)
+        errs = shared_linear_equivariance(fs, transforms, fit(), ev(), centred)
         medians[r] = {k: {t: float(e.quantile(0.5)) for t, e in v.items()} for k, v in errs.items()}
         first = next(iter(errs.values()))
         ne[r] = len(next(iter(first.values())))

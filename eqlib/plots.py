@@ -494,6 +494,28 @@ def study_heatmap(verdicts: dict, title="GELU / Tanh under the primary reading (
     return fig
 
 
+def study_reading_heatmap(ratios: dict, paper: float, hits=(), title="The autoencoder's first layer, left-right: GELU / Tanh"):
+    """Settings × readings: the ratio of GELU's mean to Tanh's for the autoencoder's first layer
+    (``ratios[setting][reading]``), on a log colour scale centred on the paper's ratio ``paper``, so
+    white is the paper's contrast; a dot marks where :data:`eqlib.study.CONTRAST` appears (``hits``)."""
+    from eqlib.metric import READING_SHORT
+    names = list(ratios)
+    readings = list(next(iter(ratios.values())))
+    cols = [READING_SHORT.get(r, r) for r in readings]
+    z = np.log10([[ratios[n][r] / paper for r in readings] for n in names])
+    text = [[f"{ratios[n][r]:.2g}" for r in readings] for n in names]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=names, text=text, texttemplate="%{text}", zmid=0, colorscale="RdBu",
+                               colorbar=dict(title="log₁₀ (ratio / paper's)"),
+                               hovertemplate="%{y}<br>%{x}: GELU/Tanh %{text}<extra></extra>"))
+    dots = [(READING_SHORT.get(h["reading"], h["reading"]), h["setting"]) for h in hits if h["setting"] in ratios]
+    if dots:
+        fig.add_scatter(x=[c for c, _ in dots], y=[n for _, n in dots], mode="markers", showlegend=False,
+                        marker=dict(symbol="circle", size=8, color="black"), hoverinfo="skip")
+    fig.update_layout(title=f"{title}<br><sub>the paper: {paper:.3g} (white); ● the contrast appears</sub>",
+                      height=140 + 34 * len(names), yaxis=dict(autorange="reversed"), margin=dict(t=90))
+    return fig
+
+
 def study_factors(rows: dict, paper: dict, task="autoencoder"):
     """One panel per factor: the first-layer left-right metric of Tanh and GELU against the setting, the
     seeds as dots and their mean as a line; dotted lines are the paper's values (``paper[activation]``)."""

@@ -11,7 +11,20 @@ from pathlib import Path
 
 import numpy as np
 
+from eqlib.precision import describe as describe_precision
+
 PROFILES = ("full", "quick")
+_TRAINING = {"seconds": 0.0}     # training done in this process (eqlib.train adds to it; loads add nothing)
+
+
+def count_training(seconds: float):
+    """Add ``seconds`` of training done in this process (called by :func:`eqlib.train.train`)."""
+    _TRAINING["seconds"] += float(seconds)
+
+
+def training_seconds() -> float:
+    """The seconds this process has spent training models (not loading them) so far."""
+    return _TRAINING["seconds"]
 
 
 def in_book() -> bool:
@@ -95,7 +108,7 @@ class Run:
     def __init__(self, path, profile, seed=0, config=None):
         self.path = Path(path)
         self.profile = check_choice("profile", profile, PROFILES)
-        self.start = time.perf_counter()
+        self.start, self.trained_before = time.perf_counter(), training_seconds()
         self.results = {"config": config or {}, "seed": seed}
 
     def provenance(self, data=None) -> dict:
@@ -104,7 +117,9 @@ class Run:
              "machine": f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPU threads, "
                         f"torch threads {torch.get_num_threads()}",
              "device": "cuda" if torch.cuda.is_available() else "cpu",
-             "run_seconds": round(time.perf_counter() - self.start, 1)}
+             "precision": describe_precision(),
+             "run_seconds": round(time.perf_counter() - self.start, 1),
+             "train_seconds_here": round(training_seconds() - self.trained_before, 1)}
         if data is not None:
             p["data"] = {"source": data.source, "description": data.description}
         if (lock := lock_status()) is not None:
@@ -142,7 +157,7 @@ def load_or_run(path, expected, found, compute, data, profile="full", seeds=()) 
     return run.save(d)
 
 
-VOLATILE = {"seconds", "run_seconds", "train_seconds", "loaded_from_cache", "digest"}
+VOLATILE = {"seconds", "run_seconds", "train_seconds", "train_seconds_here", "loaded_from_cache", "digest"}
 
 
 def _strip(x):
@@ -216,5 +231,6 @@ def provenance_note(provenance: dict):
     return Markdown(
         ":::{admonition} How this page was made\n:class: note\n"
         f"- profile: **{provenance['profile']}**; seed: {provenance['seed']}\n"
-        f"- data: {data}\n- machine: {provenance['machine']}; device: {provenance['device']}\n"
+        f"- data: {data}\n- machine: {provenance['machine']}; device: {provenance['device']}; training precision: "
+        f"{provenance.get('precision', 'float32')}\n"
         f"- packages: {v}\n{pinned}- run time of this page: {provenance['run_seconds']} s\n:::")

@@ -6,7 +6,10 @@ per-seed values where a count is shown.
 """
 from __future__ import annotations
 
-from eqlib.analysis import DEPTH_NAMES, FLOOR_NAMES, count, over_seeds, pm, stats
+import numpy as np
+
+from eqlib.analysis import (DEPTH_NAMES, FLOOR_NAMES, count, direct_negated_filters, over_seeds, pair_outgoing, pm,
+                            stats)
 from eqlib.metric import (DEFAULT_READING, FLIP_NAMES, READING_SHORT, READINGS, activation_tested, floor_key,
                           floor_ratios)
 from eqlib.symmetry import LABELS
@@ -14,6 +17,9 @@ from eqlib.symmetry import LABELS
 KIND_NAMES = {"equivariant": "equivariant", "control": "control (weight 0)", "at switch-on": "at switch-on",
               "augmentation": "augmentation", "d4": "D4 loss", "init": "at initialisation",
               "random": "random filters (same norms)"}
+
+
+ACT_NAMES = {"tanh": "Tanh", "gelu": "GELU"}
 
 
 def quality_key(task) -> str:
@@ -45,14 +51,19 @@ def labels(analyses: dict) -> tuple:
 
 def mlp_metric(metric: dict, samples: dict, depth="first_layer") -> tuple:
     """The paper's metric at one prefix depth, every reading and flip, per model kind, each value
-    beside its floor (the same prefix without its last activation), with the samples behind it."""
+    beside its floor (the same prefix without its last activation), with the samples behind it; and
+    beside them the centred variant (``<depth>_centred``, :func:`eqlib.metric.shared_linear_equivariance`)
+    where the metric holds one."""
     kinds = list(next(iter(metric.values())))
-    fl = floor_key(depth)
+    fl, ce = floor_key(depth), f"{depth}_centred"
+    centred = all(ce in metric[r][k] for r in metric for k in kinds)
+    cols = lambda r, k, f: (pm(stats(metric[r][k][depth][f])), pm(stats(metric[r][k][fl][f])),
+                            *((pm(stats(metric[r][k][ce][f])),) if centred else ()))
     rows = [[READING_SHORT[r], f"{samples[r]['fit']:,} / {samples[r]['eval']:,}", FLIP_NAMES[f],
-             *(x for k in kinds for x in (pm(stats(metric[r][k][depth][f])), pm(stats(metric[r][k][fl][f]))))]
-            for r in metric for f in FLIP_NAMES]
+             *(x for k in kinds for x in cols(r, k, f))] for r in metric for f in FLIP_NAMES]
     return ["reading", "samples (fit / eval)", "flip",
-            *(x for k in kinds for x in (KIND_NAMES[k], f"floor ({FLOOR_NAMES[depth]})"))], rows
+            *(x for k in kinds for x in (KIND_NAMES[k], f"floor ({FLOOR_NAMES[depth]})",
+                                         *((f"{KIND_NAMES[k]}, centred",) if centred else ())))], rows
 
 
 def floor_tests(metric: dict, kinds=None, depth="first_layer") -> tuple:
@@ -104,10 +115,28 @@ def bypass(analyses: dict) -> tuple:
     agg = {k: over_seeds(a) for k, a in analyses.items()}
     nl = lambda k, key, d: pm(agg[k]["near_linear"][key], d) if "near_linear" in agg[k] else "–"
     rows = [[KIND_NAMES[k], pm(agg[k]["negated_filters"], 1), [a["negated_filters"] for a in v],
-             [len(a["bypass_pairs"]) for a in v], pm(agg[k]["bypass_share"]), nl(k, "median", 3),
+             [direct_negated_filters(a) for a in v], [len(a["bypass_pairs"]) for a in v],
+             [pair_outgoing([a])["even"] for a in v], pm(agg[k]["bypass_share"]), nl(k, "median", 3),
              nl(k, "mostly_linear", 1), pm(agg[k]["linear_r2"])] for k, v in analyses.items()]
-    return ["model", "filters in negated copies", "per seed", "bypass pairs per seed", "their share of $W_2 h_1$",
+    return ["model", "filters in negated copies", "per seed", "of them in direct copies, per seed",
+            "bypass pairs per seed", "even pairs per seed", "bypass pairs' share of $W_2 h_1$",
             "median near-linear share", "neurons mostly near-linear", "affine $R^2$"], rows
+
+
+def negated_pairs(mlp: dict) -> tuple:
+    """What the direct negated pairs compute, per configuration and model kind, over all seeds
+    (:func:`eqlib.analysis.pair_outgoing`): the pairs, the bypasses (opposite outgoing weights) and even
+    units (equal ones) among them, and the outgoing residual's quartiles (0: a bypass, 2: equal weights).
+    ``mlp[(task, activation)]`` is an MLP chapter's results."""
+    rows = []
+    for (task, act), r in mlp.items():
+        for kind, analyses in r["per_seed"].items():
+            p = pair_outgoing(analyses)
+            q = np.quantile(p["outgoing_residuals"], [0, 0.25, 0.5, 0.75, 1]) if p["pairs"] else [float("nan")] * 5
+            rows.append([f"{ACT_NAMES.get(act, act)} {task}", KIND_NAMES[kind], [direct_negated_filters(a) for a in analyses],
+                         p["pairs"], p["bypass"], p["even"], " / ".join(f"{x:.2f}" for x in q)])
+    return ["configuration", "model", "filters in direct copies, per seed", "pairs, all seeds", "bypass", "even",
+            "outgoing residual: min / q1 / median / q3 / max"], rows
 
 
 def propagation(analyses: dict) -> tuple:
@@ -220,6 +249,61 @@ def study_criteria(verdicts: dict) -> tuple:
                   "magnitudes": f"{v['within']} of {v['values']}"}
         rows.append([name, *(f"{mark(v['holds'][k])} {detail[k]}" for k, _ in CRITERIA), f"**{v['verdict']}**"])
     return ["setting", *(f"({i}) {text}" for i, (_, text) in enumerate(CRITERIA, 1)), "verdict"], rows
+
+
+def study_task_criteria(v: dict) -> str:
+    """One per-task verdict's criteria as marks, e.g. ``"✓ order 3/3, ✗ disjoint, ..."``."""
+    mark = lambda ok: "✓" if ok else "✗"
+    short = {"tanh_below_gelu": f"order {v['tanh_below_gelu']}/{v['pairs']}", "disjoint": "disjoint",
+             "lr_below_ud": "left-right < up-down", "gelu_f2_half": "f₂ < f₁/2", "negated": "negated copies",
+             "magnitudes": f"within ×2 {v['within']}/{v['values']}"}
+    return ", ".join(f"{mark(ok)} {short[k]}" for k, ok in v["holds"].items())
+
+
+def stage2_choice(chosen: dict) -> tuple:
+    """Stage 2's rule applied: per factor, the level chosen and its log distance from the paper's ratio
+    beside the default's (:func:`eqlib.study.combine`)."""
+    d = chosen["distance"]
+    return (["factor", "level chosen", "its distance from the paper's ratio", "the default's"],
+            [[f, n, f"{d[n]:.2f}" if n != "default" else "–", f"{d['default']:.2f}"] for f, n in chosen["chosen"].items()])
+
+
+def stage2_verdicts(name: str, v: dict) -> tuple:
+    """Stage 2's setting against each task's criteria (the pre-registered verdict has its own table)."""
+    return ["setting", "task", "verdict", "criteria"], [[name, t, v[t]["verdict"], study_task_criteria(v[t])]
+                                                       for t in ("autoencoder", "classifier")]
+
+
+def study_exploratory(explore: dict) -> tuple:
+    """Settings × readings, each cell the autoencoder's and the classifier's per-task verdicts as marks
+    (:data:`eqlib.study.VERDICT_MARKS`; ``·``: the setting did not run that task)."""
+    from eqlib.study import VERDICT_MARKS
+    readings = list(next(iter(explore.values())))
+    m = lambda v: VERDICT_MARKS[None if v is None else v["verdict"]]
+    rows = [[name, *(f"AE {m(per[r]['autoencoder'])} · cl {m(per[r]['classifier'])}" for r in readings)]
+            for name, per in explore.items()]
+    return ["setting", *(READING_SHORT.get(r, r) for r in readings)], rows
+
+
+def study_readings(cells: dict, explore: dict, digits=3) -> tuple:
+    """One row per setting and reading: the autoencoder's first layer left-right for Tanh and GELU (mean ± sd
+    over seeds), their ratio, the GELU autoencoder's filters in negated copies, and each task's verdict with
+    the criteria behind it."""
+    out = []
+    for name, per in explore.items():
+        c = cells[name]
+        if "autoencoder" not in c:
+            continue
+        neg = pm(stats([a["negated_filters"] for a in c["autoencoder"]["gelu"]["analyses"]]), 1)
+        for r, v in per.items():
+            f1 = {a: stats(c["autoencoder"][a]["metric"][r]["equivariant"]["first_layer"]["mirror"]) for a in ("tanh", "gelu")}
+            out.append([name, READING_SHORT.get(r, r), pm(f1["tanh"], digits), pm(f1["gelu"], digits),
+                        f"{f1['gelu']['mean'] / f1['tanh']['mean']:.2g}", neg,
+                        f"{v['autoencoder']['verdict']} ({study_task_criteria(v['autoencoder'])})",
+                        "not run" if v["classifier"] is None else
+                        f"{v['classifier']['verdict']} ({study_task_criteria(v['classifier'])})"])
+    return ["setting", "reading", "AE f₁ Tanh", "AE f₁ GELU", "GELU/Tanh", "GELU AE in negated copies",
+            "autoencoder's rows", "classifier's rows"], out
 
 
 # --------------------------------------------------------------------------- beyond the paper

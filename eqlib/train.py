@@ -30,6 +30,8 @@ from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivarianc
                           group_equivariance_loss,
                           relative_equivariance_error, task_loss)
 from eqlib.models import build_model, config_dict
+from eqlib.precision import DEFAULT as DEFAULT_PRECISION, resolve as resolve_precision
+from eqlib.report import count_training
 
 CHECKPOINT_FORMAT = "eqlib-checkpoint-v2"   # v2: MLP checkpoints carry the per-epoch trace of their first two layers
 OPTIMIZERS = ("adam", "adamw")
@@ -49,7 +51,7 @@ class TrainConfig:
     equivariance_start: float = 0.5    # fraction of training after which the loss is on
     equivariance_schedule: str = "step"  # "step" (full weight at once) or "linear" (ramp to it)
     seed: int = 0
-    precision: str = "float32"         # or "bfloat16" (autocast)
+    precision: str = DEFAULT_PRECISION  # "float32", "bfloat16" (autocast) or "auto" (eqlib.precision.resolve)
     train_size: int = 0                # 0: all training images; else the first n
     equivariance_mode: str = "loss"    # "loss" (the paper's) or "augment": random group elements on the inputs
     group: str = "mirror"              # the group of the loss or the augmentation: "mirror" or "d4"
@@ -62,8 +64,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
+        # "auto" is resolved here, so the cache key and the results name the precision actually used
+        object.__setattr__(self, "precision", resolve_precision(self.precision))
         for k in ("lr", "weight_decay", "equivariance_weight"):
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
@@ -150,6 +152,7 @@ def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, de
     start = time.perf_counter()
     model, history, forked_at, trace = _fit(model_config, train_config, data, device, progress, snap)
     seconds = time.perf_counter() - start
+    count_training(seconds)
     info = {"source": data.source, "description": data.description}
     if use_cache:
         save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "key": key, "model": config_dict(model_config),

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, count, find_negated_copies, members,
-                            near_linear_fractions, over_seeds, pm, share_of_output, stats)
+from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, count, direct_negated_filters,
+                            find_negated_copies, members, near_linear_fractions, over_seeds, pair_outgoing, pm,
+                            share_of_output, stats)
 from eqlib.data import mirror
 from eqlib.models import MLP, MLPConfig
 
@@ -55,6 +56,41 @@ def test_a_gelu_bypass_pair_is_exactly_linear_and_carries_its_share():
     assert affine_r2(single, x, torch.randn(200, 3072)) < 0.99, "one GELU neuron alone is not"
     assert 0 < share_of_output(m, x, [0, 1]) < 1 and share_of_output(m, x, []) == 0.0
     assert share_of_output(m, x, [0, 1, 2, 3]) == pytest.approx(1.0)
+
+
+def test_a_gelu_pair_with_equal_outgoing_weights_is_an_even_unit_not_a_bypass():
+    """GELU(t) + GELU(-t) = t (2 Phi(t) - 1) = t erf(t / sqrt 2): a negated copy whose outgoing weights are
+    equal computes an even, |t|-like unit; with opposite weights it computes t (the bypass)."""
+    torch.manual_seed(0)
+    m = MLP(MLPConfig((3072, 6, 3), ("gelu",)))
+    with torch.no_grad():
+        W1, b1, W2 = m.linears[0].weight, m.linears[0].bias, m.linears[1].weight
+        W1[1], b1[1], W2[:, 1] = -W1[0], -b1[0], W2[:, 0]          # equal outgoing weights: even
+        W1[3], b1[3], W2[:, 3] = -W1[2], -b1[2], -W2[:, 2]         # opposite outgoing weights: bypass
+    x = torch.randn(3000, 3072, generator=torch.Generator().manual_seed(1)).double()
+    m = m.double()
+    with torch.no_grad():
+        h, t = m.hidden(x, 1), m.linears[0](x)
+        even = h[:, :2] @ W2[:, :2].double().T
+        bypass = h[:, 2:4] @ W2[:, 2:4].double().T
+    expected_even = W2[:, 0].double()[None] * (t[:, :1] * torch.erf(t[:, :1] / 2 ** 0.5))
+    assert torch.allclose(even, expected_even, atol=1e-10), "equal outgoing weights: v t erf(t / sqrt 2)"
+    assert torch.allclose(bypass, W2[:, 2].double()[None] * t[:, 2:3], atol=1e-10), "opposite: v t, linear"
+    pairs = find_negated_copies(m.linears[0].weight.detach(), m.linears[0].bias.detach(),
+                                m.linears[1].weight.detach(), x[:2000].float())
+    kinds = {(p["i"], p["j"]): (p["bypass"], p["even"]) for p in pairs if "direct" in p["kinds"]}
+    assert kinds == {(0, 1): (False, True), (2, 3): (True, False)}, "each pair classified by its outgoing weights"
+    assert next(p for p in pairs if (p["i"], p["j"]) == (0, 1))["even_residual"] < 1e-6
+    assert direct_negated_filters({"negated_copies": pairs}) == 4
+    summary = pair_outgoing([{"negated_copies": pairs}])
+    assert summary["pairs"] == 2 and summary["bypass"] == 1 and summary["even"] == 1
+    assert summary["outgoing_residuals"] == pytest.approx([2.0, 0.0], abs=1e-6), "equal weights give 2, opposite 0"
+
+
+def test_direct_negated_filters_counts_only_direct_pairs_once_per_neuron():
+    pairs = [{"i": 0, "j": 1, "kinds": ["direct"]}, {"i": 1, "j": 2, "kinds": ["direct", "mirrored"]},
+             {"i": 4, "j": 5, "kinds": ["mirrored"]}]
+    assert direct_negated_filters({"negated_copies": pairs}) == 3, "neurons 0, 1, 2; the mirrored-only pair not"
 
 
 def test_near_linear_fraction_oracle():

@@ -81,7 +81,50 @@ def test_progress_line_within_and_over_the_estimate():
     line = progress.progress_line("attention", 150, 630, build_elapsed=1500, left_after=2820)
     assert line == "[book]   attention: 2:30 of ~10:30, ~8:00 left; build: 25:00 so far, ~55:00 left"
     over = progress.progress_line("attention", 720, 630, build_elapsed=2070, left_after=2820)
-    assert over == "[book]   attention: 12:00, 1:30 over its ~10:30; build: 34:30 so far, ~47:00 left"
+    assert over == "[book]   attention: 12:00, 1:30 over its ~10:30; build: 34:30 so far, ~53:43 left", \
+        "the chapters after it scaled by the overrun, 720 / 630"
+
+
+def test_the_build_eta_grows_while_a_chapter_overruns_and_follows_the_finished_chapters():
+    left = lambda line: line.rsplit("~", 1)[1]
+    etas = [left(progress.progress_line("study", t, 600, 1000 + t, left_after=3000)) for t in (700, 900, 1200)]
+    assert etas == ["58:20 left", "1:15:00 left", "1:40:00 left"], "never frozen: it grows with the overrun"
+    fast = progress.progress_line("study", 100, 600, 1100, 3000, done_took=500, done_estimate=1000)
+    assert left(fast) == "42:42 left", "finished chapters at half their estimates: 8:20 + 3000 s scaled by (500 + 600) / 1600"
+    assert progress.overrun(0, 0, 0, 0) == 1.0
+
+
+def test_a_machine_that_never_built_scales_the_reference_by_its_matmul_rate():
+    reference = {"cpu": "Ref CPU", "matmul_gflops": 300.0, "date": "2026-11-30",
+                 "seconds": {"theory": 60.0, "mlp_a": 600.0, "mlp_b": 900.0, "mlp_summary": 10.0}}
+    steps = progress.estimate(progress.plan(CHAPTERS, {c: "missing" for c in CHAPTERS}, SUMMARIES),
+                              HISTORY, "CPU A", 300.0, reference, rate=150.0)
+    est = {s.chapter: (s.estimate, s.source) for s in steps}
+    assert est["mlp_a"] == (630.4, "measured"), "this CPU's own time first"
+    assert est["mlp_b"] == (1800.0, "reference") and est["theory"] == (120.0, "reference"), \
+        "half the matmul rate: twice the reference's time"
+    assert est["attention"] == (300.0, "default"), "no reference time: the default"
+    plan = progress.format_plan(steps, "full", "CPU A", 300.0, None, reference, 150.0)
+    assert "the reference machine's (Ref CPU, 300 GFLOP/s, 2026-11-30) scaled to this one's 150 GFLOP/s" in plan
+    assert "~   30:00 (reference)" in plan and "5 to execute, about 47:50" in plan, plan
+
+
+def test_recorded_keeps_training_and_analysis_apart_and_the_reference_needs_every_chapter():
+    new = progress.recorded({}, "CPU A", "mlp_a", 700.0, "2026-11-30", train_seconds=520.04)
+    assert new["CPU A"]["mlp_a"] == {"seconds": 700.0, "date": "2026-11-30", "train_seconds": 520.0,
+                                     "analysis_seconds": 180.0}
+    ref = progress.reference_record(new, "CPU A", 303.04, "2026-11-30", ["mlp_a"])
+    assert ref["seconds"] == {"mlp_a": 700.0} and ref["matmul_gflops"] == 303.0
+    assert ref["split"]["mlp_a"] == {"train_seconds": 520.0, "analysis_seconds": 180.0}
+    import pytest
+    with pytest.raises(ValueError, match=r"no time on CPU A for \['theory'\]"):
+        progress.reference_record(new, "CPU A", 303.0, "2026-11-30", ["theory", "mlp_a"])
+
+
+def test_the_matmul_rate_is_measured_in_about_a_second():
+    t = time.perf_counter()
+    rate = progress.matmul_rate(0.3, n=256)
+    assert 0.3 <= time.perf_counter() - t < 3 and 1 < rate < 1e5, rate
 
 
 def test_summary_table_lists_estimate_and_time_of_each_chapter():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from eqlib.data import mirror, vflip
-from eqlib.metric import (READINGS, floor_ratios, image_covariance_factor, lstsq_residual, paper_metric,
+from eqlib.metric import (READINGS, LinearFit, floor_ratios, image_covariance_factor, lstsq_residual, paper_metric,
                           reading_batches, reading_samples, shared_linear_equivariance, activation_tested)
 from eqlib.models import MLP, MLPConfig
 from conftest import synthetic_cifar
@@ -45,6 +45,44 @@ def test_sharing_the_inputs_does_not_change_any_prefix_result():
     both = shared_linear_equivariance({"f": f, "h": h}, {"m": mirror, "v": vflip}, batches(0), batches(10))
     alone = shared_linear_equivariance({"h": h}, {"v": vflip}, batches(0), batches(10))
     assert torch.equal(both["h"]["v"], alone["h"]["v"]), "each prefix's result is independent of the others"
+
+
+def test_the_centred_fit_is_least_squares_on_centred_latents():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(500, 6, generator=g, dtype=torch.float64) + 3.0
+    z = y @ torch.randn(6, 6, generator=g, dtype=torch.float64) + 0.3 * torch.randn(500, 6, generator=g, dtype=torch.float64) + 5.0
+    fit = LinearFit()
+    fit.add(y[:250], {"t": z[:250]})
+    fit.add(y[250:], {"t": z[250:]})
+    ref = torch.linalg.lstsq(y - y.mean(0), z - z.mean(0)).solution
+    assert torch.allclose(fit.solve("t", centred=True), ref, atol=1e-8), "the oracle: lstsq on explicitly centred rows"
+    assert not torch.allclose(fit.solve("t"), ref, atol=1e-3), "the uncentred fit is another map"
+
+
+def test_an_offset_earns_the_uncentred_metric_credit_that_the_centred_one_withdraws():
+    """sigmoid(W x) with small random W is about 1/2 + W x / 4: the constant dominates ||phi||, so any map that
+    carries it scores near 0 uncentred, although the layer is not mirror-equivariant; centred it is not near 0.
+    An exactly equivariant layer scores 0 both ways."""
+    W = torch.randn(16, 3072, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 1e-3
+    offset = lambda x: torch.sigmoid(x.double() @ W.T)
+    batches = lambda seed: [torch.randn(2000, 3072, generator=torch.Generator().manual_seed(seed + k)) for k in range(2)]
+    errs = shared_linear_equivariance({"sig": offset, "eq": mirror_closed_layer()}, {"m": mirror}, batches(0),
+                                      batches(10), centred=True)
+    plain, centred = float(errs["sig"]["m"].median()), float(errs[("sig", "centred")]["m"].median())
+    assert plain < 0.05 and centred > 0.5, (plain, centred)
+    assert float(errs[("eq", "centred")]["m"].median()) < 1e-8 and float(errs["eq"]["m"].median()) < 1e-8
+
+
+def test_amplitude_readings_scale_one_shared_draw_bitwise_as_if_each_drew_its_own(data, tmp_path):
+    """Power-of-two amplitudes: scaling the shared centred draw gives bitwise the samples that scaling the
+    covariance factor did, so sharing the draw changes no result."""
+    draws = {}
+    for r in ("covariance", "covariance_x0.25", "covariance_x4"):
+        for part, n in (("fit", 2500), ("eval", 3000)):
+            shared = torch.cat(list(reading_batches(r, data, n, part=part, batch_size=1000, cache=tmp_path, draws=draws)))
+            alone = torch.cat(list(reading_batches(r, data, n, part=part, batch_size=1000, cache=tmp_path)))
+            assert torch.equal(shared, alone), f"{r}, {part}: the shared draw is bitwise the reading's own"
+    assert len(draws) == 3 + 3, "one draw per batch of each part, shared by the three amplitudes"
 
 
 def test_reading_inputs_have_their_stated_distribution(data, tmp_path):

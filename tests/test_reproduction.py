@@ -2,16 +2,37 @@
 import pytest
 
 from eqlib.paper import PAPER_TABLE
-from eqlib.reproduction import (CLAIMS, END, START, attention_claim, gelu_claim, readme_block, replace_block,
-                                tanh_claim, table_claim, theorem_claim)
+from eqlib.reproduction import (CLAIMS, END, RULES, SOURCES, START, attention_claim, bypass_claim, claims,
+                                gelu_claim, readme_block, replace_block, tanh_claim, table_claim, theorem_claim)
 
 
-def mlp(explained=(60, 60, 60), control=(0, 0, 0), init=(0, 0, 0), bypass=(0, 0, 0), negated=(0, 0, 0), scale=1.0):
-    per = lambda ex, k: [{"explained": e, "active": 64, "bypass_pairs": [{}] * (bypass[i] if k == "equivariant" else 0),
-                          "negated_filters": negated[i] if k == "equivariant" else 0} for i, e in enumerate(ex)]
+def copies(n, bypass=0, even=0):
+    """``n`` filters in direct negated copies (``n // 2`` pairs), ``bypass`` of the pairs with opposite
+    outgoing weights and ``even`` with equal ones."""
+    out = []
+    for k in range(n // 2):
+        b, e = k < bypass, bypass <= k < bypass + even
+        out.append({"i": 2 * k, "j": 2 * k + 1, "kinds": ["direct"], "outgoing_residual": 0.1 if b else 2.0 if e else 1.2,
+                    "bypass": b, "even_residual": 2.0 if b else 0.1 if e else 1.2, "even": e})
+    return out
+
+
+def mlp(explained=(60, 60, 60), control=(0, 0, 0), init=(0, 0, 0), bypass=(0, 0, 0), negated=(0, 0, 0), scale=1.0,
+        direct=None):
+    """Planted results of the four MLP chapters. ``negated`` and ``bypass``: the GELU equivariant networks'
+    filters in negated copies and bypass pairs per seed (both tasks); ``direct[(task, act, kind)]``: filters in
+    direct negated copies per seed, for any network (default none)."""
+    direct = direct or {}
     out = {}
     for task in ("autoencoder", "classifier"):
         for act in ("tanh", "gelu"):
+            def per(ex, k):
+                d = direct.get((task, act, k), [0] * len(ex))
+                return [{"explained": e, "active": 64,
+                         "bypass_pairs": [{}] * (bypass[i] if k == "equivariant" and act == "gelu" else 0),
+                         "negated_filters": max(d[i], negated[i] if k == "equivariant" and act == "gelu" else 0),
+                         "negated_copies": copies(d[i], bypass=bypass[i] if act == "gelu" and k == "equivariant" else 0)}
+                        for i, e in enumerate(ex)]
             metric = {"covariance": {"equivariant": {d: {f: [PAPER_TABLE.get((task, d, f), {}).get(act, 1.0) * scale * x
                                                           for x in (0.95, 1.0, 1.05)] for f in ("mirror", "updown")}
                                                      for d in ("first_layer", "first_two_layers")}}}
@@ -27,17 +48,56 @@ def test_tanh_claim_grades_every_most_and_no_seed():
     assert tanh_claim(mlp(control=(61, 61, 61)))["verdict"] == "not reproduced", "no more than the control"
 
 
-def test_gelu_claim_needs_bypass_and_negated_copies():
-    assert gelu_claim(mlp(bypass=(1, 2, 0), negated=(6, 8, 9)))["verdict"] == "reproduced"
-    assert gelu_claim(mlp(negated=(6, 8, 9)))["verdict"] == "partly", "negated copies, but no bypass"
-    assert gelu_claim(mlp(negated=(6, 0, 0)))["verdict"] == "not reproduced"
-    assert gelu_claim(mlp(bypass=(1, 1, 0), negated=(0, 8, 9)))["verdict"] == "partly", \
-        "a bypass in seeds 0 and 1, the copies in seeds 1 and 2: both together in one seed only"
+def test_gelu_claim_reads_the_autoencoders_direct_copies_against_tanh_and_initialisation():
+    ae = lambda g, t=(2, 2, 2), i=(0, 0, 0): {("autoencoder", "gelu", "equivariant"): list(g),
+                                              ("autoencoder", "tanh", "equivariant"): list(t),
+                                              ("autoencoder", "gelu", "init"): list(i)}
+    assert gelu_claim(mlp(direct=ae((8, 10, 6))))["verdict"] == "reproduced", \
+        "the autoencoder alone carries the paper's GELU picture; the classifier has none, as the paper allows"
+    cl = {("classifier", "gelu", "equivariant"): [8, 10, 6]}
+    assert gelu_claim(mlp(direct=cl))["verdict"] == "not reproduced", "a classifier-only picture is not the paper's"
+    assert gelu_claim(mlp(direct=ae((8, 10, 6), t=(12, 12, 4))))["verdict"] == "partly", \
+        "at least 5, but no more than Tanh's in most seeds: the degeneracy is not GELU's"
+    assert gelu_claim(mlp(direct=ae((8, 4, 2))))["verdict"] == "not reproduced", "at least 5 in one seed of three"
+    assert gelu_claim(mlp(direct=ae((8, 10, 6), i=(10, 10, 10))))["verdict"] == "partly", "not above initialisation"
+    assert gelu_claim(mlp(negated=(30, 30, 30)))["verdict"] == "not reproduced", \
+        "copies through the mirror alone are not the direct copies the rule reads"
+
+
+def test_gelu_claim_reports_controls_classifier_and_what_the_pairs_compute():
+    d = {("autoencoder", "gelu", "equivariant"): [8, 10, 6], ("autoencoder", "gelu", "control"): [20, 22, 24],
+         ("classifier", "gelu", "equivariant"): [2, 0, 0]}
+    ev = gelu_claim(mlp(direct=d))["evidence"]
+    assert "[8, 10, 6]" in ev and "[20, 22, 24]" in ev and "[2, 0, 0]" in ev, ev
+    assert "0 of 12 pairs a bypass" in ev and "median outgoing residual 1.2" in ev, ev
+
+
+def test_the_bypass_is_a_row_of_its_own_and_marked_as_ours():
+    d = {("autoencoder", "gelu", "equivariant"): [8, 10, 6]}
+    assert bypass_claim(mlp(direct=d, bypass=(1, 2, 0)))["verdict"] == "reproduced", "a bypass in 2 of 3 seeds"
+    assert bypass_claim(mlp(direct=d, bypass=(1, 0, 0)))["verdict"] == "partly"
+    assert bypass_claim(mlp(direct=d))["verdict"] == "not reproduced"
+    assert CLAIMS["bypass"].startswith("Ours, beyond the paper's claim")
+    assert set(SOURCES) == set(CLAIMS) == set(RULES), "every claim names its source and its rule"
+    assert "particularly in the autoencoder" in CLAIMS["gelu"], "the claim as its source words it"
 
 
 def test_table_claim_is_the_study_verdict_on_the_chapters_runs():
     assert table_claim(mlp(negated=(6, 8, 9)))["verdict"] == "reproduced", "the paper's own values"
     assert table_claim(mlp(negated=(6, 8, 9), scale=5))["verdict"] == "partly", "right orderings, wrong magnitudes"
+
+
+def test_table_claim_split_by_task():
+    m = mlp(negated=(6, 8, 9))
+    for act in ("tanh", "gelu"):          # the classifier's rows swapped: Tanh above GELU
+        r = m[("classifier", act)]["metric"]["covariance"]["equivariant"]
+        r["first_layer"]["mirror"] = [PAPER_TABLE[("classifier", "first_layer", "mirror")]["gelu" if act == "tanh" else "tanh"] * x
+                                      for x in (0.95, 1.0, 1.05)]
+    assert table_claim(m)["verdict"] == "not reproduced"
+    assert table_claim(m, tasks=("autoencoder",))["verdict"] == "reproduced"
+    assert table_claim(m, tasks=("classifier",))["verdict"] == "not reproduced"
+    ae = table_claim(mlp(negated=(0, 0, 0)), tasks=("autoencoder",))
+    assert ae["verdict"] == "partly", "the autoencoder's rows without its negated copies"
 
 
 def test_attention_and_theorem_claims():
@@ -57,19 +117,22 @@ def test_attention_and_theorem_claims():
 
 def test_the_readme_block_replaces_only_its_marked_region():
     rows = [{"claim": c, "verdict": "partly", "evidence": "x"} for c in CLAIMS.values()]
-    block = readme_block(rows, "2026-11-29", "a CPU", "abc1234", "no setting reproduces the paper")
+    block = readme_block(rows, "2026-11-29", "a CPU", "abc1234", "no setting reproduces the paper",
+                         "under widths (64, 32, 64), covariance reading: Tanh 0.07/0.05, GELU 0.35/0.35")
     text = f"intro\n{START}\nold\n{END}\noutro"
     new = replace_block(text, block)
     assert new.startswith("intro\n") and new.endswith("\noutro") and "old" not in new
     assert new.count("| **partly** |") == len(CLAIMS) and "commit `abc1234`" in new
     assert "**The protocol study** (does the Tanh–GELU contrast depend on our protocol?): no setting" in new
+    assert "appears under widths (64, 32, 64), covariance reading: Tanh 0.07/0.05" in new
     with pytest.raises(ValueError, match="exactly one generated block"):
         replace_block("no markers", block)
 
 
 def test_the_readme_carries_a_well_formed_generated_block():
-    """The README's block was written by a full build: dated, with a commit, one row per claim, a
-    verdict from the allowed ones in each."""
+    """The README's block was written by a full build: dated, with a commit, a row per claim of that build,
+    a verdict from the allowed ones in each. (Only a full build rewrites it, so after the claims change it
+    holds the last build's claims until the next one: ``readme_block`` itself is tested above.)"""
     import re
     from pathlib import Path
     from eqlib.reproduction import VERDICTS
@@ -78,5 +141,16 @@ def test_the_readme_carries_a_well_formed_generated_block():
     block = text[text.index(START):text.index(END)]
     assert re.search(r"From the full build of \d{4}-\d{2}-\d{2}, commit `[0-9a-f]{7,}(-dirty)?`, on .+;", block)
     rows = [line for line in block.splitlines() if re.match(r"\| \d+ \|", line)]
-    assert len(rows) == len(CLAIMS)
+    assert rows and [int(r.split("|")[1]) for r in rows] == list(range(1, len(rows) + 1)), "numbered rows"
     assert all(re.search(r"\| \*\*(" + "|".join(VERDICTS) + r")\*\* \|", r) for r in rows), rows
+
+
+def test_the_negated_pairs_table_says_what_the_pairs_compute():
+    from eqlib import tables
+    m = mlp(direct={("autoencoder", "gelu", "equivariant"): [8, 10, 6]}, bypass=(1, 2, 0))
+    header, rows = tables.negated_pairs(m)
+    row = next(r for r in rows if r[:2] == ["GELU autoencoder", "equivariant"])
+    assert row[2] == [8, 10, 6] and row[3:6] == [12, 3, 0], row
+    assert row[6].startswith("0.10 / ") and row[6].endswith(" / 1.20"), "quartiles from the bypasses' 0.1 to 1.2"
+    none = next(r for r in rows if r[:2] == ["Tanh classifier", "control (weight 0)"])
+    assert none[3] == 0 and none[6] == "nan / nan / nan / nan / nan"

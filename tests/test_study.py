@@ -1,9 +1,13 @@
 import math
 
+import numpy as np
+
 import pytest
 
 from eqlib.paper import PAPER_TABLE
-from eqlib.study import (CRITERIA, Setting, check_settings, decay_for, most_moved, overall, settings, verdict)
+from eqlib.study import (CRITERIA, STAGE2_RULE, Setting, check_settings, combine, contrast_cells, contrast_line,
+                         criteria, decay_for, exploratory, implication_text, most_moved, overall, reading_ratios, settings,
+                         stage2_text, stage2_verdicts, study_verdicts, verdict)
 
 
 def planted(scale=1.0, negated=(8, 9, 7), swap=(), spread=0.1):
@@ -98,3 +102,158 @@ def test_the_page_states_the_criteria_word_for_word():
     text = next("".join(c["source"]) for c in nb["cells"] if "## The criteria, decided before the run" in "".join(c["source"]))
     for i, (_, criterion) in enumerate(CRITERIA, 1):
         assert f"{i}. {criterion};" in text or f"{i}. {criterion}." in text, f"criterion {i} on the page: {criterion}"
+    stage2 = next("".join(c["source"]) for c in nb["cells"] if "## Stage 2, decided before its run" in "".join(c["source"]))
+    assert STAGE2_RULE in stage2, "the stage-2 rule on the page, word for word, above the results"
+    order = ["## Stage 2, decided before its run", "## The results", "## Stage 2: the combined setting"]
+    where = [next(i for i, c in enumerate(nb["cells"]) if h in "".join(c["source"])) for h in order]
+    assert where == sorted(where), "the rule stands before the results"
+
+
+def test_exploratory_table_and_heatmap_show_the_per_task_verdicts_and_the_ratio():
+    from eqlib import plots, tables
+    bad = planted(scale=20.0, swap=list(PAPER_TABLE))
+    cells = cells_from({"default": bad, "widths": {"covariance": bad, "gaussian": planted()}})
+    del cells["widths"]["classifier"]
+    ex = exploratory(cells)
+    header, rows = tables.study_exploratory(ex)
+    assert header == ["setting", "covariance", "Gaussian"]
+    assert rows[1] == ["widths", "AE ✗ · cl ·", "AE ✓ · cl ·"] and rows[0][1] == "AE ✗ · cl ✗"
+    header, rows = tables.study_readings(cells, ex)
+    gauss = next(r for r in rows if r[:2] == ["widths", "Gaussian"])
+    assert gauss[4] == "14" and gauss[6].startswith("reproduces (✓ order 3/3") and gauss[7] == "not run"
+    fig = plots.study_reading_heatmap(reading_ratios(cells), 0.40 / 0.029, contrast_cells(cells))
+    assert fig.data[0].text[1][1] == "14" and abs(fig.data[0].z[1][1]) < 1e-12, "the paper's ratio sits at the centre"
+    assert list(fig.data[1].y) == ["widths"] and list(fig.data[1].x) == ["Gaussian"], "the dot where the contrast appears"
+
+
+# --------------------------------------------------------------------------- per task, per reading, stage 2
+def test_the_pre_registered_criteria_are_the_rows_the_verdict_checks():
+    assert criteria() == CRITERIA, "the six-row verdict's criteria are the page's"
+    v = verdict(planted())
+    assert list(v["holds"]) == [k for k, _ in CRITERIA] and v["tasks"] == ["autoencoder", "classifier"]
+
+
+def test_per_task_verdicts_read_only_that_tasks_rows():
+    t = planted(swap=[("classifier", "first_layer", "mirror"), ("classifier", "first_two_layers", "mirror")])
+    t["negated"]["classifier"] = [0, 0, 0]
+    assert verdict(t)["verdict"] == "does not reproduce", "the pre-registered verdict reads both tasks"
+    ae = verdict(t, ("autoencoder",))
+    assert ae["verdict"] == "reproduces" and ae["pairs"] == 3 and ae["values"] == 6, "the autoencoder alone is the paper's"
+    assert list(ae["holds"]) == ["tanh_below_gelu", "disjoint", "lr_below_ud", "gelu_f2_half", "negated", "magnitudes"]
+    cl = verdict(t, ("classifier",))
+    assert cl["verdict"] == "does not reproduce" and "negated" not in cl["holds"] and "gelu_f2_half" not in cl["holds"], \
+        "the classifier is judged without the autoencoder's criteria"
+
+
+def test_per_task_thresholds_scale_with_the_rows():
+    """5 of 6 pairs becomes 3 of 3; 8 of 12 values becomes 4 of 6."""
+    t = planted(swap=[("autoencoder", "first_two_layers", "mirror")])
+    assert verdict(t)["holds"]["tanh_below_gelu"], "5 of 6 pairs"
+    assert not verdict(t, ("autoencoder",))["holds"]["tanh_below_gelu"], "2 of 3 is not enough for one task"
+    rows = dict(planted()["rows"])
+    t = {"rows": rows, "negated": {"autoencoder": [9, 9, 9], "classifier": [0, 0, 0]}}
+    for key in [("classifier", "first_layer", "updown"), ("classifier", "first_two_layers", "mirror")]:
+        rows[key] = {a: [x * 5 for x in v] for a, v in rows[key].items()}    # 4 of the classifier's 6 values off
+    cl = verdict(t, ("classifier",))
+    assert cl["within"] == 2 and not cl["holds"]["magnitudes"] and cl["verdict"] == "partly reproduces"
+    rows[("classifier", "first_two_layers", "mirror")] = planted()["rows"][("classifier", "first_two_layers", "mirror")]
+    cl = verdict(t, ("classifier",))
+    assert cl["within"] == 4 and cl["verdict"] == "reproduces", "4 of 6 values is the per-task threshold"
+    with pytest.raises(ValueError, match="unknown tasks"):
+        verdict(t, ("segmentation",))
+
+
+def cells_from(table_by_setting, readings=("covariance", "gaussian"), tasks=("autoencoder", "classifier")):
+    """Planted study cells ``{setting: {task: {act: {"metric": ..., "analyses": ...}}}}`` from six-row
+    tables, the same table under every reading unless ``table_by_setting[name]`` is a dict per reading."""
+    cells = {}
+    for name, per_reading in table_by_setting.items():
+        per_reading = per_reading if isinstance(per_reading, dict) and "rows" not in per_reading else \
+            {r: per_reading for r in readings}
+        for task in tasks:
+            for a in ("tanh", "gelu"):
+                metric = {r: {"equivariant": {}} for r in per_reading}
+                for r, t in per_reading.items():
+                    for (tk, layers, flip), v in t["rows"].items():
+                        if tk == task:
+                            metric[r]["equivariant"].setdefault(layers, {})[flip] = v[a]
+                neg = next(iter(per_reading.values()))["negated"][task]
+                cells.setdefault(name, {}).setdefault(task, {})[a] = {
+                    "metric": metric, "analyses": [{"negated_filters": n} for n in (neg if a == "gelu" else [0] * 3)]}
+    return cells
+
+
+def test_exploratory_verdicts_per_setting_reading_and_task():
+    bad = planted(scale=20.0, swap=list(PAPER_TABLE))
+    cells = cells_from({"default": bad, "widths": {"covariance": bad, "gaussian": planted()}})
+    del cells["widths"]["classifier"]                       # an autoencoder-only setting
+    ex = exploratory(cells)
+    assert ex["default"]["covariance"]["autoencoder"]["verdict"] == "does not reproduce"
+    assert ex["widths"]["gaussian"]["autoencoder"]["verdict"] == "reproduces"
+    assert ex["widths"]["covariance"]["autoencoder"]["verdict"] == "does not reproduce"
+    assert ex["widths"]["gaussian"]["classifier"] is None, "a task the setting did not run has no verdict of its own"
+    hits = contrast_cells(cells)
+    assert [(h["setting"], h["reading"]) for h in hits] == [("widths", "gaussian")]
+    line = contrast_line(hits)
+    assert "widths" in line and "Gaussian" in line and "0.0261/0.029/0.0319" in line, line
+    assert contrast_line([]).startswith("under no setting and reading")
+    ratios = reading_ratios(cells)
+    assert ratios["widths"]["gaussian"] == pytest.approx(0.40 / 0.029) and set(ratios) == {"default", "widths"}
+
+
+def stage1(ratios):
+    """Planted stage-1 verdicts with the autoencoder's first-layer GELU/Tanh ratio per setting."""
+    return {n: {"ratio": {"autoencoder|first_layer|mirror": r}} for n, r in ratios.items()}
+
+
+def test_stage2_takes_each_factors_level_closest_to_the_papers_ratio():
+    grid = settings(0.25)
+    paper = 0.40 / 0.029                                            # 13.8
+    vs = stage1({"default": 2.0, "widths (64, 32, 64)": 6.0, "widths (64, 16, 64)": 3.0, "weight 0.3": 1.5,
+                 "weight 3": 2.5, "weight 10": 30.0, "init × 1": 1.0, "40 epochs": 2.2, "weight decay 0.25": 1.9})
+    c = combine(vs, grid)
+    assert c["chosen"] == {"widths": "widths (64, 32, 64)", "weight": "weight 10", "init": "default",
+                           "length": "40 epochs", "weight decay": "default"}, \
+        "weight 10 (log distance 0.78) beats weight 3 (1.71); the default beats init × 1 and the decay"
+    s = c["setting"]
+    assert s.overrides == {"hidden": (64, 32, 64), "equivariance_weight": 10.0, "epochs": 40}
+    assert s.tasks == ("autoencoder", "classifier") and s.factor == "combined"
+    assert c["distance"]["weight 10"] == pytest.approx(abs(np.log(30.0 / paper)))
+    assert "closest" in STAGE2_RULE
+
+
+def test_stage2_skips_when_fewer_than_two_factors_move():
+    grid = settings(0.25)
+    vs = stage1({"default": 13.0, "widths (64, 32, 64)": 6.0, "widths (64, 16, 64)": 3.0, "weight 0.3": 1.5,
+                 "weight 3": 2.5, "weight 10": 30.0, "init × 1": 1.0, "40 epochs": 2.2, "weight decay 0.25": 1.9})
+    c = combine(vs, grid)
+    assert c["setting"] is None and set(c["chosen"].values()) == {"default"} and "nothing to combine" in c["reason"]
+    vs["default"]["ratio"]["autoencoder|first_layer|mirror"] = 5.0
+    vs["widths (64, 32, 64)"]["ratio"]["autoencoder|first_layer|mirror"] = 4.0
+    c = combine(vs, grid)
+    assert c["setting"] is None and c["chosen"]["weight"] == "weight 10" and "one factor" in c["reason"], \
+        "a single moved factor is a stage-1 setting already"
+
+
+def test_the_implication_is_computed_from_the_per_task_verdicts():
+    bad = planted(scale=20.0, swap=list(PAPER_TABLE))
+    cells = cells_from({"default": bad, "widths": {"covariance": bad, "gaussian": planted()}})
+    del cells["widths"]["classifier"]
+    text = implication_text(study_verdicts(cells), exploratory(cells), contrast_cells(cells))
+    assert text.startswith("Pre-registered: no setting reproduces the paper, not even partly."), text
+    assert ("the autoencoder's rows reproduce under none and partly under none (primary reading); under any reading, "
+            "they reproduce in 1 and partly in 0 of 4 setting–reading cells") in text, text
+    assert "the classifier's rows reproduce under none" in text and "partly in 0 of 2 setting–reading cells" in text
+    assert "contrast appears under widths, Gaussian reading" in text
+
+
+def test_stage2_is_judged_by_the_same_criteria_pre_registered_and_per_task():
+    t = planted(swap=[("classifier", "first_layer", "mirror")])
+    cells = cells_from({"default": planted(), "combined": t})
+    v = stage2_verdicts(cells["combined"], cells["default"])
+    assert v["both"]["verdict"] == "does not reproduce" and v["autoencoder"]["verdict"] == "reproduces"
+    assert v["classifier"]["verdict"] == "does not reproduce"
+    assert stage2_text("combined", v, "") == ("combined: does not reproduce the paper (pre-registered criteria); per "
+                                              "task, the autoencoder's rows reproduce and the classifier's do not "
+                                              "reproduce")
+    assert stage2_text(None, None, "nothing to combine: x") == "skipped, nothing to combine: x"

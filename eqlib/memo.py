@@ -1,0 +1,168 @@
+"""Analyses cached per model, so that a page whose models are cached re-executes in seconds.
+
+An analysis of a model (its labels, its negated copies, the paper's metric under every reading) costs
+seconds to minutes; a change to a figure, a table or a sentence should not repeat it. :func:`memo`
+caches a function's result on disk under a key made of the function, its arguments (models by their
+parameters, tensors by their shape and a strided sample of their values, data sets by their
+fingerprint) and the source of the analysis code (:data:`ANALYSIS_MODULES`): a change to
+``plots.py`` leaves every entry valid, a change to ``metric.py`` invalidates them. :func:`per_model`
+does the same for functions computed over many models at once in shared passes (the metric), one
+entry per model. Entries are written atomically; a damaged one is recomputed, never trusted.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eqlib.data import cache_dir
+
+# The modules whose code computes analyses; the pages' text, tables and figures are not among them.
+ANALYSIS_MODULES = ("analysis", "beyond", "data", "groups", "losses", "metric", "models", "symmetry", "theory",
+                    "train", "precision", "memo")
+FORMAT = "eqlib-analysis-v1"
+SAMPLE = 4099          # a tensor is fingerprinted by its shape, dtype, sum and every SAMPLE-th value
+SOURCE_DIR = Path(__file__).resolve().parent     # where the analysis modules' sources are read
+
+
+def sources(modules=ANALYSIS_MODULES) -> str:
+    """sha256 of the source files of ``modules`` (names in the ``eqlib`` package)."""
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        h.update(name.encode() + b"\0" + (SOURCE_DIR / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
+def fingerprint(x) -> str:
+    """A stable text for a function argument: models by their class, config and parameters, tensors and
+    arrays by shape, dtype, sum and a strided sample, data sets by their fingerprint, containers item by
+    item. Anything else must have a stable ``repr``."""
+    if isinstance(x, torch.nn.Module):
+        h = hashlib.sha256(type(x).__name__.encode() + repr(getattr(x, "config", None)).encode())
+        for k, v in x.state_dict().items():
+            h.update(k.encode() + v.detach().cpu().contiguous().numpy().tobytes())
+        return f"module:{h.hexdigest()}"
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        flat = x.reshape(-1)
+        sample = flat[::SAMPLE].double().numpy().tobytes() if flat.numel() else b""
+        total = float(flat.double().sum()) if flat.numel() else 0.0
+        return f"tensor:{tuple(x.shape)}:{x.dtype}:{total!r}:{hashlib.sha256(sample).hexdigest()}"
+    if isinstance(x, np.ndarray):
+        return fingerprint(torch.from_numpy(np.ascontiguousarray(x)))
+    if hasattr(x, "fingerprint") and isinstance(getattr(x, "fingerprint"), str):
+        return f"data:{x.fingerprint}"
+    if isinstance(x, dict):
+        return "{" + ",".join(f"{fingerprint(k)}:{fingerprint(v)}" for k, v in sorted(x.items(), key=lambda kv: repr(kv[0]))) + "}"
+    if isinstance(x, (list, tuple)):
+        return "[" + ",".join(fingerprint(v) for v in x) + "]"
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return repr(x)
+    if callable(x) and hasattr(x, "__qualname__"):       # a named function (a transform): by its name
+        return f"fn:{x.__module__}.{x.__qualname__}"
+    raise TypeError(f"cannot fingerprint a {type(x).__name__} for the analysis cache")
+
+
+def key(name: str, *args, **kw) -> str:
+    spec = "|".join([FORMAT, name, sources(), fingerprint(list(args)), fingerprint(kw)])
+    return hashlib.sha256(spec.encode()).hexdigest()[:24]
+
+
+def _path(name: str, k: str, cache=None) -> Path:
+    return cache_dir(cache) / "analysis" / f"{name}-{k}.pkl"
+
+
+def load(path: Path):
+    """The cached value at ``path``, or ``None`` when absent or damaged."""
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f)
+        return entry["value"] if entry.get("format") == FORMAT else None
+    except Exception:       # absent, truncated or from another version: recompute
+        return None
+
+
+def save(path: Path, value):
+    """Write atomically: a unique temporary file in the same folder, then a rename, so two processes
+    writing the same entry never leave a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump({"format": FORMAT, "value": value}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+STATS = {"hits": 0, "misses": 0}       # this process's cache hits and misses (the tests read them)
+
+
+def memo(fn):
+    """Cache ``fn``'s result per argument values and analysis sources (``EQLIB_ANALYSIS_CACHE=0`` turns
+    it off)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        if os.environ.get("EQLIB_ANALYSIS_CACHE", "1") == "0":
+            return fn(*args, **kw)
+        path = _path(fn.__name__, key(fn.__qualname__, *args, **kw))
+        value = load(path)
+        if value is not None:
+            STATS["hits"] += 1
+            return value
+        STATS["misses"] += 1
+        value = fn(*args, **kw)
+        save(path, value)
+        return value
+    return wrapper
+
+
+def _leaf(tree, i):
+    """Model ``i``'s part of a nested dict whose leaves are per-model lists."""
+    return {k: _leaf(v, i) for k, v in tree.items()} if isinstance(tree, dict) else tree[i]
+
+
+def _put(node: dict, tree, i: int, n: int):
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            _put(node.setdefault(k, {}), v, i, n)
+        else:
+            node.setdefault(k, [None] * n)[i] = v
+
+
+def per_model(name: str, models: dict, compute, *args, **kw) -> dict:
+    """``compute(models, *args, **kw)`` for ``models = {kind: [model, ...]}``, returning
+    ``{reading: {kind: tree}}`` whose leaves list one value per model, computed only for the models
+    without a cached entry (in one shared call) and assembled from the entries of the others. Sound when
+    each model's values do not depend on the other models of the call (shared passes only share inputs)."""
+    off = os.environ.get("EQLIB_ANALYSIS_CACHE", "1") == "0"
+    found, todo = {}, {}
+    for kind, ms in models.items():
+        for i, m in enumerate(ms):
+            path = _path(name, key(name, m, *args, **kw))
+            value = None if off else load(path)
+            if value is None:
+                todo.setdefault(kind, []).append((i, m, path))
+                STATS["misses"] += 1
+            else:
+                found[(kind, i)] = value
+                STATS["hits"] += 1
+    if todo:
+        res = compute({kind: [m for _, m, _ in v] for kind, v in todo.items()}, *args, **kw)
+        for kind, v in todo.items():
+            for j, (i, _, path) in enumerate(v):
+                found[(kind, i)] = {r: _leaf(res[r][kind], j) for r in res}
+                if not off:
+                    save(path, found[(kind, i)])
+    out = {}
+    for (kind, i), one in found.items():
+        for r, tree in one.items():
+            _put(out.setdefault(r, {}).setdefault(kind, {}), tree, i, len(models[kind]))
+    return {r: {kind: out[r][kind] for kind in models} for r in out}
