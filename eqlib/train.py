@@ -115,14 +115,14 @@ def switch_epoch(tc: TrainConfig) -> int:
     return int(round(tc.equivariance_start * tc.epochs))
 
 
-def snapshot_key(model_config, tc: TrainConfig, data: CIFAR10) -> str:
-    """Key of the state after the loss-free first ``switch_epoch(tc)`` epochs: every setting that
-    acts only later (weight, schedule, total length) is left out, so runs that share the
-    beginning share the key."""
+def snapshot_key(model_config, tc: TrainConfig, data: CIFAR10, after: int | None = None) -> str:
+    """Key of the state after the loss-free first ``after`` epochs (default ``switch_epoch(tc)``):
+    every setting that acts only later (weight, schedule, total length) is left out, so runs that
+    share the beginning share the key."""
     early = {k: v for k, v in asdict(tc).items()
              if k not in ("epochs", "equivariance_weight", "equivariance_schedule", "equivariance_start",
                           "equivariance_mode", "group")}
-    spec = {"format": CHECKPOINT_FORMAT, "snapshot_after_epochs": switch_epoch(tc),
+    spec = {"format": CHECKPOINT_FORMAT, "snapshot_after_epochs": switch_epoch(tc) if after is None else after,
             "model": config_dict(model_config), "train": early, "data": data.fingerprint}
     return "snap-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -145,12 +145,16 @@ def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, de
             model.load_state_dict(ckpt["state_dict"])
             return TrainResult(model.to(device).eval(), ckpt["history"], key, True, ckpt["seconds"], ckpt["data"],
                                ckpt.get("forked_at", 0), ckpt.get("trace"))
-    snap = None
+    snap = earlier = None
     if use_cache and 0 < switch_epoch(train_config) <= train_config.epochs:
         skey = snapshot_key(model_config, train_config, data)
         snap = (models / f"{skey}.pt", skey)
+        if not snap[0].exists():         # a shorter run's snapshot: the same loss-free beginning, fewer epochs of it
+            earlier = next(((models / f"{k}.pt", k, e) for e in range(switch_epoch(train_config) - 1, 0, -1)
+                            for k in [snapshot_key(model_config, train_config, data, e)]
+                            if (models / f"{k}.pt").exists()), None)
     start = time.perf_counter()
-    model, history, forked_at, trace = _fit(model_config, train_config, data, device, progress, snap)
+    model, history, forked_at, trace = _fit(model_config, train_config, data, device, progress, snap, earlier)
     seconds = time.perf_counter() - start
     count_training(seconds)
     info = {"source": data.source, "description": data.description}
@@ -195,9 +199,11 @@ def _stack_trace(rows):
     return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
 
 
-def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=None):
+def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=None, earlier=None):
     """The training loop; ``snap = (path, key)`` names the snapshot at ``switch_epoch(tc)`` to
-    resume from when it exists, and to write when this run passes that epoch.
+    resume from when it exists, and to write when this run passes that epoch; without it,
+    ``earlier = (path, key, epochs)`` names a snapshot of the same beginning after fewer loss-free
+    epochs to resume from (a longer run forking from a shorter one's).
 
     Once the equivariance weight is positive, ``equivariance_mode="loss"`` adds the loss for one
     group element per batch (the mirror, or a uniformly drawn non-identity element of D4), and
@@ -217,11 +223,15 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
     buf = torch.empty(2 * tc.batch_size, x_train.shape[1], device=device)   # [x; g x] of one batch
     history, first, trace = [], 0, [_trace_row(model)]
     resumed = load_checkpoint(snap[0], snap[1]) if snap else None
+    own = resumed is not None                 # this run's own snapshot: nothing left to write
+    if resumed is None and earlier is not None:
+        resumed = load_checkpoint(earlier[0], earlier[1])
     if resumed is not None:
         model.load_state_dict(resumed["state_dict"])
         opt.load_state_dict(resumed["optimizer"])
         gen.set_state(resumed["generator"])
-        history, first = list(resumed["history"]), switch_epoch(tc)
+        history = list(resumed["history"])
+        first = switch_epoch(tc) if own else len(history)
         trace = _unstack(resumed.get("trace"), first + 1)
 
     def save_snapshot():
@@ -230,7 +240,7 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
                                   "history": history, "trace": _stack_trace(trace)})
 
     for epoch in tqdm(range(first, tc.epochs), desc="epochs", disable=not progress):
-        if snap and resumed is None and epoch == switch_epoch(tc):
+        if snap and not own and epoch == switch_epoch(tc):
             save_snapshot()
         w = equivariance_weight(epoch, tc.epochs, tc.equivariance_weight, tc.equivariance_start,
                                 tc.equivariance_schedule)
@@ -274,7 +284,7 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
         row.update(evaluate(model, tc.task, x_test, y_test))
         history.append(row)
         trace.append(_trace_row(model))
-    if snap and resumed is None and tc.epochs == switch_epoch(tc):
+    if snap and not own and tc.epochs == switch_epoch(tc):
         save_snapshot()
     return model.eval(), history, first, _stack_trace(trace)
 

@@ -149,7 +149,15 @@ def test_control_forked_from_the_snapshot_equals_the_control_trained_from_scratc
     assert strip(forked.history) == strip(scratch.history), "same history, epoch by epoch"
     assert strip(eq.history)[:2] == strip(scratch.history)[:2] and eq.history[2:] != scratch.history[2:]
     longer = train(SMALL, TrainConfig(epochs=6, batch_size=128), d, cache=cache, progress=False)
-    assert longer.forked_at == 0, "a run with another switch-on epoch shares no snapshot"
+    assert longer.forked_at == 2, "a longer run continues the shorter run's loss-free beginning"
+    longer_scratch = train(SMALL, TrainConfig(epochs=6, batch_size=128), d, cache=cache, progress=False, use_cache=False)
+    for (k, v), w in zip(longer.model.state_dict().items(), longer_scratch.model.state_dict().values()):
+        assert torch.equal(v, w), f"the longer run forked at epoch 2 has the {k} of its run from scratch"
+    assert strip(longer.history) == strip(longer_scratch.history)
+    again = train(SMALL, TrainConfig(epochs=6, batch_size=128, equivariance_weight=0.0), d, cache=cache, progress=False)
+    assert again.forked_at == 3, "and wrote its own snapshot at its switch-on epoch, 3"
+    other = train(SMALL, TrainConfig(epochs=6, batch_size=128, lr=3e-3), d, cache=cache, progress=False)
+    assert other.forked_at == 0, "another learning rate is another beginning: nothing to fork from"
 
 
 def test_snapshot_is_the_model_at_switch_on(cache):
