@@ -73,15 +73,17 @@ def compare(values: dict, counts: dict, base="float32", other="bfloat16") -> dic
 
     ``values[precision][row]`` lists one metric value per seed (the paper's rows); ``counts[precision][name]``
     one label count per seed (first-layer neurons explained). A row agrees when its means differ by less
-    than the spread over seeds (the larger of the two precisions' ranges, max - min); a count agrees when
-    ``other``'s mean lies within ``base``'s range over seeds. Returns per row and count the numbers and
+    than ``base``'s spread over seeds (its range, max - min: a precision that only adds noise must not widen
+    the tolerance it is judged by); ``"spread_other"`` gives ``other``'s range beside it. A count agrees
+    when ``other``'s mean lies within ``base``'s range over seeds. Returns per row and count the numbers and
     ``ok``, and ``"agrees"``: every row and count agrees."""
     rows = {}
     for row, b in values[base].items():
         o = values[other][row]
-        spread = max(max(b) - min(b), max(o) - min(o))
+        spread = max(b) - min(b)
         diff = sum(o) / len(o) - sum(b) / len(b)
-        rows[row] = {base: list(b), other: list(o), "difference": diff, "spread": spread, "ok": abs(diff) < spread}
+        rows[row] = {base: list(b), other: list(o), "difference": diff, "spread": spread,
+                     "spread_other": max(o) - min(o), "ok": abs(diff) < spread}
     cts = {}
     for name, b in counts[base].items():
         o = counts[other][name]
