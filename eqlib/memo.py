@@ -23,9 +23,11 @@ import torch
 
 from eqlib.data import cache_dir
 
-# The modules whose code computes analyses; the pages' text, tables and figures are not among them.
+# The modules whose code computes the analyses of the MLP and attention models; the pages' text, tables and
+# figures are not among them. A function cached with other dependencies names its own (memo(modules=...)).
+# A change to how entries are stored bumps FORMAT.
 ANALYSIS_MODULES = ("analysis", "beyond", "data", "groups", "losses", "metric", "models", "symmetry", "theory",
-                    "train", "precision", "memo")
+                    "train", "precision")
 FORMAT = "eqlib-analysis-v1"
 SAMPLE = 4099          # a tensor is fingerprinted by its shape, dtype, sum and every SAMPLE-th value
 SOURCE_DIR = Path(__file__).resolve().parent     # where the analysis modules' sources are read
@@ -69,8 +71,8 @@ def fingerprint(x) -> str:
     raise TypeError(f"cannot fingerprint a {type(x).__name__} for the analysis cache")
 
 
-def key(name: str, *args, **kw) -> str:
-    spec = "|".join([FORMAT, name, sources(), fingerprint(list(args)), fingerprint(kw)])
+def key(name: str, *args, modules=ANALYSIS_MODULES, **kw) -> str:
+    spec = "|".join([FORMAT, name, sources(modules), fingerprint(list(args)), fingerprint(kw)])
     return hashlib.sha256(spec.encode()).hexdigest()[:24]
 
 
@@ -105,14 +107,18 @@ def save(path: Path, value):
 STATS = {"hits": 0, "misses": 0}       # this process's cache hits and misses (the tests read them)
 
 
-def memo(fn):
-    """Cache ``fn``'s result per argument values and analysis sources (``EQLIB_ANALYSIS_CACHE=0`` turns
-    it off)."""
+def memo(fn=None, *, modules=ANALYSIS_MODULES):
+    """Cache ``fn``'s result per argument values and the sources of ``modules`` (``@memo``, or
+    ``@memo(modules=(...))`` for a function that depends on other modules; ``EQLIB_ANALYSIS_CACHE=0``
+    turns the cache off)."""
+    if fn is None:
+        return functools.partial(memo, modules=tuple(modules))
+
     @functools.wraps(fn)
     def wrapper(*args, **kw):
         if os.environ.get("EQLIB_ANALYSIS_CACHE", "1") == "0":
             return fn(*args, **kw)
-        path = _path(fn.__name__, key(fn.__qualname__, *args, **kw))
+        path = _path(fn.__name__, key(fn.__qualname__, *args, modules=modules, **kw))
         value = load(path)
         if value is not None:
             STATS["hits"] += 1
@@ -137,7 +143,7 @@ def _put(node: dict, tree, i: int, n: int):
             node.setdefault(k, [None] * n)[i] = v
 
 
-def per_model(name: str, models: dict, compute, *args, **kw) -> dict:
+def per_model(name: str, models: dict, compute, *args, modules=ANALYSIS_MODULES, **kw) -> dict:
     """``compute(models, *args, **kw)`` for ``models = {kind: [model, ...]}``, returning
     ``{reading: {kind: tree}}`` whose leaves list one value per model, computed only for the models
     without a cached entry (in one shared call) and assembled from the entries of the others. Sound when
@@ -146,7 +152,7 @@ def per_model(name: str, models: dict, compute, *args, **kw) -> dict:
     found, todo = {}, {}
     for kind, ms in models.items():
         for i, m in enumerate(ms):
-            path = _path(name, key(name, m, *args, **kw))
+            path = _path(name, key(name, m, *args, modules=modules, **kw))
             value = None if off else load(path)
             if value is None:
                 todo.setdefault(kind, []).append((i, m, path))

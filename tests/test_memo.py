@@ -79,3 +79,18 @@ def test_a_damaged_entry_is_recomputed_and_bad_arguments_are_named(sources, tmp_
     assert not list((tmp_path / "cache" / "analysis").glob("*.tmp")), "no temporary file is left behind"
     with pytest.raises(TypeError, match="cannot fingerprint a object"):
         memo.fingerprint(object())
+
+
+def test_a_function_names_the_modules_it_depends_on(sources, monkeypatch):
+    calls = []
+
+    @memo.memo(modules=("plots",))
+    def figure_data(x):
+        calls.append(x)
+        return x * 2
+
+    assert figure_data(3) == 6 and figure_data(3) == 6 and calls == [3], "the second call is a hit"
+    (sources / "metric.py").write_text((sources / "metric.py").read_text() + "\n# not this function's code\n")
+    assert figure_data(3) == 6 and calls == [3], "a module it does not depend on changes nothing"
+    (sources / "plots.py").write_text((sources / "plots.py").read_text() + "\n# its code\n")
+    assert figure_data(3) == 6 and calls == [3, 3], "its own module changed: recomputed"
