@@ -251,12 +251,17 @@ def study_criteria(verdicts: dict) -> tuple:
     return ["setting", *(f"({i}) {text}" for i, (_, text) in enumerate(CRITERIA, 1)), "verdict"], rows
 
 
-def study_task_criteria(v: dict) -> str:
-    """One per-task verdict's criteria as marks, e.g. ``"✓ order 3/3, ✗ disjoint, ..."``."""
+def study_task_criteria(v: dict, failed_only=False) -> str:
+    """One per-task verdict's criteria as marks, e.g. ``"✓ order 3/3, ✗ disjoint, ..."``; ``failed_only``:
+    the verdict and the criteria that fail, e.g. ``"not: order 0/3, disjoint"``."""
     mark = lambda ok: "✓" if ok else "✗"
     short = {"tanh_below_gelu": f"order {v['tanh_below_gelu']}/{v['pairs']}", "disjoint": "disjoint",
              "lr_below_ud": "left-right < up-down", "gelu_f2_half": "f₂ < f₁/2", "negated": "negated copies",
              "magnitudes": f"within ×2 {v['within']}/{v['values']}"}
+    if failed_only:
+        failed = [short[k] for k, ok in v["holds"].items() if not ok]
+        word = {"reproduces": "✓", "partly reproduces": "◐ partly", "does not reproduce": "✗ not"}[v["verdict"]]
+        return word + (f": {', '.join(failed)}" if failed else "")
     return ", ".join(f"{mark(ok)} {short[k]}" for k, ok in v["holds"].items())
 
 
@@ -299,11 +304,10 @@ def study_readings(cells: dict, explore: dict, digits=3) -> tuple:
             f1 = {a: stats(c["autoencoder"][a]["metric"][r]["equivariant"]["first_layer"]["mirror"]) for a in ("tanh", "gelu")}
             out.append([name, READING_SHORT.get(r, r), pm(f1["tanh"], digits), pm(f1["gelu"], digits),
                         f"{f1['gelu']['mean'] / f1['tanh']['mean']:.2g}", neg,
-                        f"{v['autoencoder']['verdict']} ({study_task_criteria(v['autoencoder'])})",
-                        "not run" if v["classifier"] is None else
-                        f"{v['classifier']['verdict']} ({study_task_criteria(v['classifier'])})"])
+                        study_task_criteria(v["autoencoder"], failed_only=True),
+                        "not run" if v["classifier"] is None else study_task_criteria(v["classifier"], failed_only=True)])
     return ["setting", "reading", "AE f₁ Tanh", "AE f₁ GELU", "GELU/Tanh", "GELU AE in negated copies",
-            "autoencoder's rows", "classifier's rows"], out
+            "autoencoder's rows (verdict: criteria failed)", "classifier's rows (verdict: criteria failed)"], out
 
 
 # --------------------------------------------------------------------------- beyond the paper

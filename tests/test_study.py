@@ -120,7 +120,9 @@ def test_exploratory_table_and_heatmap_show_the_per_task_verdicts_and_the_ratio(
     assert rows[1] == ["widths", "AE ✗ · cl ·", "AE ✓ · cl ·"] and rows[0][1] == "AE ✗ · cl ✗"
     header, rows = tables.study_readings(cells, ex)
     gauss = next(r for r in rows if r[:2] == ["widths", "Gaussian"])
-    assert gauss[4] == "14" and gauss[6].startswith("reproduces (✓ order 3/3") and gauss[7] == "not run"
+    assert gauss[4] == "14" and gauss[6] == "✓" and gauss[7] == "not run", gauss
+    cov = next(r for r in rows if r[:2] == ["default", "covariance"])
+    assert cov[6] == "✗ not: order 0/3, disjoint, f₂ < f₁/2, within ×2 1/6", cov[6]
     fig = plots.study_reading_heatmap(reading_ratios(cells), 0.40 / 0.029, contrast_cells(cells))
     assert fig.data[0].text[1][1] == "14" and abs(fig.data[0].z[1][1]) < 1e-12, "the paper's ratio sits at the centre"
     assert list(fig.data[1].y) == ["widths"] and list(fig.data[1].x) == ["Gaussian"], "the dot where the contrast appears"
