@@ -329,21 +329,24 @@ def activation_seeds(res: dict, verdict: dict) -> tuple:
 
 def activations_summary(results: dict, verdicts: dict) -> tuple:
     """One row per activation: its predicted group, what the fit finds (mean ± sd over seeds), the
-    first-layer metric under every reading, and in how many seeds the prediction holds."""
+    first-layer metric under the primary reading (and its centred variant, which a constant offset such as
+    sigmoid's cannot shrink), and in how many seeds the prediction holds."""
     rows = []
     for act, r in results.items():
         agg, m = r["aggregate"], r["metric"][DEFAULT_READING]["equivariant"]
         init = r["aggregate_init"]["explained"]
         rows.append([act, r["predicted_group"], f"{pm(agg['explained'], 1)} / {pm(agg['active'], 1)}", pm(init, 1),
                      pm(agg["negation_only"], 1), pm(agg["in_group"]), pm(agg["unconstrained"]),
-                     pm(stats(m["first_layer"]["mirror"])), pm(stats(m["first_layer_pre"]["mirror"])),
-                     pm(stats(m["first_layer"]["updown"])),
+                     pm(stats(m["first_layer"]["mirror"])),
+                     pm(stats(m["first_layer_centred"]["mirror"])) if "first_layer_centred" in m else "–",
+                     pm(stats(m["first_layer_pre"]["mirror"])), pm(stats(m["first_layer"]["updown"])),
                      f"{verdicts[act]['structure']} of {verdicts[act]['n']}",
                      f"{verdicts[act]['residual']} of {verdicts[act]['n']}",
                      f"{verdicts[act]['holds']} of {verdicts[act]['n']}" if verdicts[act]["applicable"] else "n/a"])
     return ["activation", "predicted group", "explained / active", "explained at initialisation", "negation only",
             "in-group residual",
-            "unconstrained residual", "metric, left-right (primary)", "its floor", "metric, up-down (primary)",
+            "unconstrained residual", "metric, left-right (primary)", "the same, centred", "its floor",
+            "metric, up-down (primary)",
             "≥ half explained (seeds)", "in-group ≤ 2× unconstrained (seeds)", "prediction holds (seeds)"], rows
 
 

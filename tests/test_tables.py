@@ -68,8 +68,13 @@ def test_activation_summary_row_counts_the_seeds_where_the_prediction_holds():
                                                              "residual": 1}})
     assert rows[0][0] == "relu" and rows[0][-3:] == ["2 of 2", "1 of 2", "1 of 2"]
     assert rows[0][3] == "0.0 ± 0.0", "the null: explained at initialisation"
-    assert rows[0][-6:-3] == ["0.150 ± 0.071", "0.050 ± 0.000", "0.350 ± 0.071"], "value, floor, up-down"
+    assert rows[0][-7:-3] == ["0.150 ± 0.071", "–", "0.050 ± 0.000", "0.350 ± 0.071"], \
+        "value, no centred variant in this results file, floor, up-down"
     assert len(header) == len(rows[0])
+    metric[DEFAULT_READING]["equivariant"]["first_layer_centred"] = {"mirror": [0.4, 0.6], "updown": [0.7, 0.7]}
+    header, rows = tables.activations_summary(res, {"relu": {"holds": 1, "n": 2, "applicable": True, "structure": 2,
+                                                             "residual": 1}})
+    assert rows[0][-6] == "0.500 ± 0.141" and header[-6] == "the same, centred"
 
 
 def test_the_attention_metric_table_puts_each_value_beside_its_floor():
