@@ -66,6 +66,8 @@ def fingerprint(x) -> str:
         return "[" + ",".join(fingerprint(v) for v in x) + "]"
     if x is None or isinstance(x, (bool, int, float, str)):
         return repr(x)
+    if isinstance(x, os.PathLike):
+        return f"path:{os.fspath(x)}"
     if callable(x) and hasattr(x, "__qualname__"):       # a named function (a transform): by its name
         return f"fn:{x.__module__}.{x.__qualname__}"
     raise TypeError(f"cannot fingerprint a {type(x).__name__} for the analysis cache")

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -205,9 +207,10 @@ def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_
     draws; for ``"images"``, the first ``n`` training images or the first ``n`` test images; the
     covariance readings scaled by :data:`AMPLITUDES` draw the same standard normals for every scale).
 
-    ``draws``, a dict shared across calls, keeps the covariance readings' centred samples ``z L^T``,
-    so that the amplitude readings scale one draw instead of repeating it: ``sqrt(a) (z L^T) + mean``,
-    bitwise the same as ``z (sqrt(a) L)^T + mean`` for the power-of-two factors of :data:`AMPLITUDES`."""
+    ``draws`` (:class:`Draws`), shared across calls, keeps the covariance readings' centred samples
+    ``z L^T``, so that the amplitude readings scale one draw instead of repeating it, ``sqrt(a) (z L^T) +
+    mean``, bitwise the same as ``z (sqrt(a) L)^T + mean`` for the power-of-two factors of
+    :data:`AMPLITUDES`; with a folder it keeps them on disk for later calls and other processes."""
     check_readings([reading])
     if reading != "gaussian" and data is None:
         raise ValueError(f"reading {reading!r} needs the data set (its statistics or its images)")
@@ -225,6 +228,7 @@ def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_
     if reading == "uniform":
         std = torch.as_tensor(data.std, dtype=torch.float32)[:, None, None]
         shift = torch.as_tensor(data.mean, dtype=torch.float32)[:, None, None]
+    drawn = 0                      # the generator's position: samples drawn so far in this call
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         if reading == "gaussian":
@@ -235,10 +239,51 @@ def reading_batches(reading, data: CIFAR10 | None, n, seed=0, part="fit", batch_
         elif draws is None:
             yield torch.randn(b, dim, generator=gen) @ L.T + mean
         else:
-            key = (seed, part, n, batch_size, start)
-            if key not in draws:
-                draws[key] = torch.randn(b, dim, generator=gen) @ L0.T
-            yield draws[key] * scale + mean
+            key = (data.fingerprint, seed, part, n, batch_size, start)
+            centred = draws.get(key)
+            if centred is None:
+                for s in range(drawn, start, batch_size):     # replay the batches taken from the store
+                    torch.randn(min(batch_size, n - s), dim, generator=gen)
+                centred = draws.put(key, torch.randn(b, dim, generator=gen) @ L0.T)
+                drawn = start + b
+            yield centred * scale + mean
+
+
+class Draws:
+    """The covariance readings' centred samples ``z L^T`` by ``(data, seed, part, n, batch size, start)``:
+    in memory for one :func:`paper_metric` call, and with ``folder`` also on disk (written atomically; a
+    damaged file is drawn again), so later pages and builds load them instead of drawing."""
+
+    def __init__(self, folder=None):
+        self.mem, self.folder = {}, Path(folder) if folder is not None else None
+
+    def _file(self, key) -> Path:
+        return self.folder / (hashlib.sha256(repr(key).encode()).hexdigest()[:24] + ".npy")
+
+    def get(self, key):
+        if key in self.mem:
+            return self.mem[key]
+        if self.folder is not None:
+            try:
+                self.mem[key] = torch.from_numpy(np.load(self._file(key), allow_pickle=False))
+                return self.mem[key]
+            except (OSError, ValueError, EOFError):
+                pass
+        return None
+
+    def put(self, key, value):
+        self.mem[key] = value
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp.npy")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.save(f, value.numpy(), allow_pickle=False)
+                os.replace(tmp, self._file(key))
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return value
 
 
 @dataclass
@@ -254,8 +299,8 @@ def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips
     """The paper's metric for every prefix in ``fs`` (name -> function of a batch of flat
     images) under every reading and flip, from shared passes (see the module's docstring);
     ``centred`` adds each prefix's centred variant (:func:`shared_linear_equivariance`); ``share_draws``
-    draws the covariance readings' samples once for every amplitude (:func:`reading_batches`; the same
-    samples, bitwise, in less time)."""
+    draws the covariance readings' samples once for every amplitude and keeps them in ``cache`` for later
+    calls (:class:`Draws`; the same samples, bitwise, in less time)."""
     readings = check_readings(readings)
     bad = [f for f in flips if f not in FLIPS]
     if bad:
@@ -265,7 +310,8 @@ def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips
             raise ValueError(f"{k} must be a positive integer; got {v!r}")
     transforms = {f: FLIPS[f] for f in flips}
     medians, nf, ne = {}, {}, {}
-    draws = {} if share_draws and sum(r in AMPLITUDES for r in readings) > 1 else None   # one draw for every amplitude
+    # the covariance readings' draws: once for every amplitude, and kept on disk for later pages and builds
+    draws = Draws(cache_dir(cache) / "draws") if share_draws and any(r in AMPLITUDES for r in readings) else None
     for r in readings:
         fit = lambda: reading_batches(r, data, n_fit, seed, "fit", batch_size, cache, draws)
         ev = lambda: reading_batches(r, data, n_eval, seed, "eval", batch_size, cache, draws)

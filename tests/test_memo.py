@@ -79,6 +79,7 @@ def test_a_damaged_entry_is_recomputed_and_bad_arguments_are_named(sources, tmp_
     assert not list((tmp_path / "cache" / "analysis").glob("*.tmp")), "no temporary file is left behind"
     with pytest.raises(TypeError, match="cannot fingerprint a object"):
         memo.fingerprint(object())
+    assert memo.fingerprint(tmp_path) == f"path:{tmp_path}", "a cache folder is an argument like any other"
 
 
 def test_a_function_names_the_modules_it_depends_on(sources, monkeypatch):

@@ -75,14 +75,30 @@ def test_an_offset_earns_the_uncentred_metric_credit_that_the_centred_one_withdr
 
 def test_amplitude_readings_scale_one_shared_draw_bitwise_as_if_each_drew_its_own(data, tmp_path):
     """Power-of-two amplitudes: scaling the shared centred draw gives bitwise the samples that scaling the
-    covariance factor did, so sharing the draw changes no result."""
-    draws = {}
+    covariance factor did, so sharing the draw changes no result; kept on disk, a later call (another page,
+    another process) loads the same samples, and a damaged or missing file is drawn again, in its place in
+    the stream."""
+    from eqlib.metric import Draws
+    draws = Draws(tmp_path / "draws")
+    batches = lambda r, part, n, d: torch.cat(list(reading_batches(r, data, n, part=part, batch_size=1000,
+                                                                    cache=tmp_path, draws=d)))
     for r in ("covariance", "covariance_x0.25", "covariance_x4"):
         for part, n in (("fit", 2500), ("eval", 3000)):
-            shared = torch.cat(list(reading_batches(r, data, n, part=part, batch_size=1000, cache=tmp_path, draws=draws)))
-            alone = torch.cat(list(reading_batches(r, data, n, part=part, batch_size=1000, cache=tmp_path)))
-            assert torch.equal(shared, alone), f"{r}, {part}: the shared draw is bitwise the reading's own"
-    assert len(draws) == 3 + 3, "one draw per batch of each part, shared by the three amplitudes"
+            alone = batches(r, part, n, None)
+            assert torch.equal(batches(r, part, n, draws), alone), f"{r}, {part}: the shared draw is the reading's own"
+            assert torch.equal(batches(r, part, n, Draws(tmp_path / "draws")), alone), f"{r}, {part}: from disk"
+    files = sorted((tmp_path / "draws").glob("*.npy"))
+    assert len(files) == 3 + 3 and not list((tmp_path / "draws").glob("*.tmp*")), "a file per batch, no leftovers"
+    alone = batches("covariance_x4", "eval", 3000, None)
+    mean = image_covariance_factor(data, tmp_path)[0]
+    file_of = lambda rows: next(f for f in files if torch.equal(torch.from_numpy(np.load(f)) * 2 + mean, rows))
+    first, last = file_of(alone[:1000]), file_of(alone[2000:])
+    first.write_bytes(b"torn")                                   # the first eval batch damaged: drawn again,
+    assert torch.equal(batches("covariance_x4", "eval", 3000, Draws(tmp_path / "draws")), alone), \
+        "bitwise, the later batches loaded"
+    last.unlink()                                                # the last batch missing: the stream is replayed
+    assert torch.equal(batches("covariance_x4", "eval", 3000, Draws(tmp_path / "draws")), alone)
+    assert last.exists(), "and written again"
 
 
 def test_reading_inputs_have_their_stated_distribution(data, tmp_path):
