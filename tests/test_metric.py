@@ -101,6 +101,25 @@ def test_amplitude_readings_scale_one_shared_draw_bitwise_as_if_each_drew_its_ow
     assert last.exists(), "and written again"
 
 
+def test_float32_errors_match_float64_to_1e_6_and_small_errors_are_exact():
+    """The errors are evaluated in float32, small ones again in float64: on planted latents with errors from
+    1e-12 to 1, every row matches the float64 evaluation to 1e-6, and the smallest keep float64's digits."""
+    from eqlib.metric import relative_errors
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(4000, 64, generator=g, dtype=torch.float64) * 3 + 1
+    At = torch.randn(64, 64, generator=g, dtype=torch.float64) / 8
+    scale = 10 ** torch.linspace(-12, 0, 4000, dtype=torch.float64)[:, None]
+    z = y @ At + scale * torch.randn(4000, 64, generator=g, dtype=torch.float64) * y.norm(dim=1, keepdim=True) / 8
+    ref = (z - y @ At).norm(dim=1) / y.norm(dim=1)
+    got = relative_errors(y.float(), z.float(), At)
+    ref32 = (z.float().double() - y.float().double() @ At).norm(dim=1) / y.float().double().norm(dim=1)
+    assert got.dtype == torch.float64 and float((got - ref32).abs().max()) < 1e-6, \
+        "float32 evaluation within 1e-6 of float64 on the same (float32) latents"
+    small = ref32 < 1e-4
+    assert torch.allclose(got[small], ref32[small], rtol=1e-9, atol=0), "below 1e-4: float64's own digits"
+    assert float((got - ref).abs().max()) < 1e-6, "and within 1e-6 of float64 on the float64 latents"
+
+
 def test_reading_inputs_have_their_stated_distribution(data, tmp_path):
     u = torch.cat(list(reading_batches("uniform", data, 4000, part="fit")))
     pixels = data.denormalize(u)        # clamps to [0, 1]; uniform pixels must not need clamping
