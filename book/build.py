@@ -73,12 +73,12 @@ PROFILES = {
     "full": {},   # every notebook's own defaults are the paper settings
     "quick": {    # CI: a few epochs on a subset; the pages say in a box that this is a quick build
         "theory": {"profile": "quick"},
-        **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000, "n_fit": 5000, "n_images": 4000,
-               "seeds": [0, 1]} for c in MLP_CHAPTERS},
+        **{c: {"profile": "quick", "epochs": 2, "train_size": 5000, "n_eval": 5000, "n_eval_other": 2000, "n_fit": 5000,
+               "n_images": 4000, "seeds": [0, 1]} for c in MLP_CHAPTERS},
         "protocol_study": {**QUICK_TRAIN, "widths": [[64, 16, 64]], "weights": [3.0], "init_scales": [1.0],
                            "lengths": [4], "classifier_factors": ["default", "weight"], "n_images": 2000,
                            "n_fit": 2000, "n_eval": 2000},
-        "mlp_summary": {"profile": "quick", "seeds": [0, 1]},
+        "mlp_summary": {"profile": "quick", "seeds": [0, 1], "n_eval_other": 2000},
         "attention": {"profile": "quick", "epochs": 2, "train_size": 3000, "n_images": 256, "n_eval": 2000,
                       "n_fit": 2000, "seeds": [0, 1]},
         **{c: {**QUICK_TRAIN, "n_images": 2000, "n_fit": 2000, "n_eval": 2000} for c in ACTIVATION_CHAPTERS},

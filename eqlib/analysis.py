@@ -292,22 +292,44 @@ def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) ->
     return per_model("mlp_metric", models, _mlp_metric, data, readings, tuple(depths), **kw)
 
 
-def _mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
+def mlp_prefixes(m, depths=tuple(DEPTHS)):
+    """One function of a batch giving every prefix ``depth`` of an MLP and its floor (``"<depth>_pre"``),
+    each layer computed once."""
     from eqlib.metric import floor_key
 
-    def prefixes(m):
-        def f(x):
-            out, h = {}, x
-            for k, (lin, act) in enumerate(zip(m.linears, m.config.activations), start=1):
-                pre = lin(h)
-                h = ACTIVATIONS[act](pre)
-                for d in depths:
-                    if DEPTHS[d] == k:
-                        out[d], out[floor_key(d)] = h, pre
-                if k == max(DEPTHS[d] for d in depths):
-                    return out
-        return f
-    return seed_metric({kind: [prefixes(m) for m in ms] for kind, ms in models.items()}, data, readings, **kw)
+    def f(x):
+        out, h = {}, x
+        for k, (lin, act) in enumerate(zip(m.linears, m.config.activations), start=1):
+            pre = lin(h)
+            h = ACTIVATIONS[act](pre)
+            for d in depths:
+                if DEPTHS[d] == k:
+                    out[d], out[floor_key(d)] = h, pre
+            if k == max(DEPTHS[d] for d in depths):
+                return out
+    return f
+
+
+def _mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) -> dict:
+    return seed_metric({kind: [mlp_prefixes(m, depths) for m in ms] for kind, ms in models.items()}, data, readings,
+                       **kw)
+
+
+@memo
+def mlp_metric_precision(model, data, readings, n_fit=20_000, n_eval=20_000, depths=tuple(DEPTHS)) -> dict:
+    """How precise the metric's medians are at ``n_eval`` evaluation samples: per reading, the largest
+    bootstrap standard error of a median relative to the median, over the MLP's prefixes, their floors and
+    both flips (``{reading: {"n_eval": n, "relative_se": x}}``)."""
+    from eqlib.metric import FLIPS, median_se, reading_batches, reading_samples, shared_linear_equivariance
+    out = {}
+    for r in readings:
+        n = reading_samples(r, data, n_fit, n_eval)
+        errs = shared_linear_equivariance({"m": mlp_prefixes(model, tuple(depths))}, FLIPS,
+                                          reading_batches(r, data, n["fit"], part="fit"),
+                                          reading_batches(r, data, n["eval"], part="eval"))
+        rel = [median_se(e) / max(float(e.median()), 1e-300) for v in errs.values() for e in v.values()]
+        out[r] = {"n_eval": n["eval"], "relative_se": max(rel)}
+    return out
 
 
 # --------------------------------------------------------------------------- attention

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from eqlib.analysis import analyze_mlp, mlp_metric, over_seeds
+from eqlib.analysis import analyze_mlp, mlp_metric, mlp_metric_precision, over_seeds
 from eqlib.models import MLPConfig
 from eqlib.train import TrainConfig, initial_model, train_seeds
 
@@ -53,11 +53,13 @@ class MLPChapter:
     metric: dict        # {reading: {kind: {depth: {flip: [per seed]}}}}
     seeds: list
     samples: dict       # {reading: {"fit": n, "eval": n}}
+    precision: dict = None   # {reading: {"n_eval": n, "relative_se": x}}: the other readings' medians, seed 0
 
     def results(self) -> dict:
         """What the chapter's results file holds (per-seed values and their aggregates)."""
         pick = lambda f: {k: {str(s): f(self.runs[s][k]) for s in self.seeds} for k in KINDS}
         return {"seeds": self.seeds, "metric": self.metric, "metric_samples": self.samples, "per_seed": self.analyses,
+                "metric_precision": self.precision,
                 "aggregate": self.aggregate, "test": {k: [self.runs[s][k].history[-1] for s in self.seeds] for k in KINDS},
                 "history": pick(lambda r: r.history), "train_seconds": pick(lambda r: r.seconds),
                 "loaded_from_cache": pick(lambda r: r.loaded)}
@@ -69,11 +71,20 @@ def metric_samples(data, n_fit, n_eval, readings=None) -> dict:
     return {r: reading_samples(r, data, n_fit, n_eval) for r in (readings or READINGS)}
 
 
+def eval_sizes(n_eval: int, n_eval_other: int | None) -> dict:
+    """The evaluation size per reading: the paper's ``n_eval`` for the primary reading, ``n_eval_other``
+    (default: the same) for the others."""
+    from eqlib.metric import DEFAULT_READING, READINGS
+    return {r: n_eval if r == DEFAULT_READING or n_eval_other is None else n_eval_other for r in READINGS}
+
+
 def mlp_chapter(model_config, train_config, data, seeds, n_fit=20_000, n_eval=100_000, n_images=20_000,
-                progress=False) -> MLPChapter:
+                progress=False, n_eval_other=None) -> MLPChapter:
     """Train (or load) every seed and its control, analyse each model and the shared initialisation
     (the data metric and the affine fits on ``n_images`` training images, the rest on test images)
-    and compute the metric under every reading."""
+    and compute the metric under every reading: ``n_eval`` evaluation samples for the primary reading,
+    ``n_eval_other`` for the others, with the bootstrap standard error of their medians at that size
+    (:func:`eqlib.analysis.mlp_metric_precision`, the first seed's equivariant network)."""
     from dataclasses import replace
     seeds = check_seeds(seeds)
     runs = train_seeds(model_config, train_config, data, seeds, progress=progress)
@@ -82,9 +93,12 @@ def mlp_chapter(model_config, train_config, data, seeds, n_fit=20_000, n_eval=10
     x_train, _, x_test, _ = data.tensors()
     analyses = {k: [analyze_mlp(m, train_config.task, x_train[:n_images], x_test[:5000]) for m in ms]
                 for k, ms in models.items()}
-    metric = mlp_metric(models, data, n_fit=n_fit, n_eval=n_eval)
+    sizes = eval_sizes(n_eval, n_eval_other)
+    metric = mlp_metric(models, data, n_fit=n_fit, n_eval=sizes)
+    others = [r for r, n in sizes.items() if n != n_eval]
+    precision = mlp_metric_precision(models["equivariant"][0], data, others, n_fit, n_eval_other) if others else {}
     return MLPChapter(runs, models, analyses, {k: over_seeds(a) for k, a in analyses.items()}, metric, seeds,
-                      metric_samples(data, n_fit, n_eval))
+                      metric_samples(data, n_fit, sizes), precision)
 
 
 def majority(flags) -> bool:
@@ -151,7 +165,25 @@ def mlp_texts(ch: MLPChapter) -> dict:
                     f"floor_{short}": first(k, "mirror", "first_layer_pre")})
     out["negation_only"] = pm(agg["equivariant"]["negation_only"], 1)
     out.update({k: count(flags) for k, flags in mlp_findings(ch).items()})
+    out["precision"] = precision_text(ch.precision, ch.samples[DEFAULT_READING]["eval"])
     return out
+
+
+MAX_RELATIVE_SE = 0.02     # the other readings' evaluation size must keep each median's bootstrap SE below this
+
+
+def precision_text(precision: dict, n_primary: int) -> str:
+    """Which evaluation sizes the readings use, and how precise the other readings' medians are at theirs."""
+    from eqlib.metric import READING_SHORT
+    if not precision:
+        return f"every reading uses {n_primary:,} evaluation samples"
+    worst = max(p["relative_se"] for p in precision.values())
+    sizes = sorted({p["n_eval"] for p in precision.values()})
+    return (f"the primary reading uses {n_primary:,} evaluation samples, as the paper does; the others use "
+            f"{' or '.join(f'{n:,}' for n in sizes)}, where the bootstrap standard error of a median is at most "
+            f"{worst:.1%} of its value (the first seed's network, every prefix, floor and flip: "
+            + ", ".join(f"{READING_SHORT[r]} {p['relative_se']:.1%}" for r, p in precision.items())
+            + f"; the page requires at most {MAX_RELATIVE_SE:.0%})")
 
 
 def config_record(model_config, train_config) -> dict:
@@ -257,7 +289,7 @@ MLP_CONFIGURATIONS = (("autoencoder", "tanh"), ("autoencoder", "gelu"), ("classi
 
 
 def load_or_run_mlp(path, task, first_activation, seeds, profile="full", data=None, n_fit=20_000, n_eval=100_000,
-                    **train) -> dict:
+                    n_eval_other=None, **train) -> dict:
     """The results file of one MLP configuration (:func:`eqlib.report.load_or_run`): read when it exists,
     else computed as the MLP chapter computes it (training or loading the models) and written.
     ``data`` is a callable returning the data set, called only when something must be computed."""
@@ -265,7 +297,8 @@ def load_or_run_mlp(path, task, first_activation, seeds, profile="full", data=No
 
     def compute(d):
         model_config, train_config = mlp_configs(task, first_activation, **train)
-        return (mlp_chapter(model_config, train_config, d, seeds, n_fit=n_fit, n_eval=n_eval).results(),
+        return (mlp_chapter(model_config, train_config, d, seeds, n_fit=n_fit, n_eval=n_eval,
+                            n_eval_other=n_eval_other).results(),
                 config_record(model_config, train_config))
     found = lambda r: f"the {r['config']['model']['activations'][0]} {r['config']['train']['task']}"
     return load_or_run(path, f"the {first_activation} {task}", found, compute, data, profile, seeds)

@@ -204,11 +204,21 @@ def _seed(seed, reading):
     return int(hashlib.sha256(f"{seed}-{reading}".encode()).hexdigest()[:8], 16)
 
 
+def eval_size(n_eval, reading) -> int:
+    """A reading's evaluation size: ``n_eval`` itself, or its entry when ``n_eval`` is ``{reading: n}``."""
+    if isinstance(n_eval, dict):
+        if reading not in n_eval:
+            raise ValueError(f"no evaluation size for reading {reading!r}; given for: {', '.join(n_eval)}")
+        return n_eval[reading]
+    return n_eval
+
+
 def reading_samples(reading, data: CIFAR10 | None, n_fit, n_eval) -> dict:
-    """How many samples a reading fits its map on and evaluates it on: ``n_fit`` and ``n_eval``,
-    except that the images reading has only the training images to fit on and the test images
-    to evaluate on."""
+    """How many samples a reading fits its map on and evaluates it on: ``n_fit`` and ``n_eval`` (a number,
+    or ``{reading: number}``), except that the images reading has only the training images to fit on and
+    the test images to evaluate on."""
     check_readings([reading])
+    n_eval = eval_size(n_eval, reading)
     if reading == "images":
         return {"fit": min(n_fit, len(data.x_train)), "eval": min(n_eval, len(data.x_test))}
     return {"fit": n_fit, "eval": n_eval}
@@ -317,7 +327,9 @@ def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips
     bad = [f for f in flips if f not in FLIPS]
     if bad:
         raise ValueError(f"unknown flips {bad!r}; allowed: {', '.join(FLIPS)}")
-    for k, v in (("n_fit", n_fit), ("n_eval", n_eval), ("batch_size", batch_size)):
+    sizes = [("n_fit", n_fit), ("batch_size", batch_size)] + [
+        (f"n_eval[{r!r}]" if isinstance(n_eval, dict) else "n_eval", eval_size(n_eval, r)) for r in readings]
+    for k, v in sizes:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{k} must be a positive integer; got {v!r}")
     transforms = {f: FLIPS[f] for f in flips}
@@ -326,13 +338,21 @@ def paper_metric(fs: dict, data: CIFAR10 | None, readings=tuple(READINGS), flips
     draws = Draws(cache_dir(cache) / "draws") if share_draws and any(r in AMPLITUDES for r in readings) else None
     for r in readings:
         fit = lambda: reading_batches(r, data, n_fit, seed, "fit", batch_size, cache, draws)
-        ev = lambda: reading_batches(r, data, n_eval, seed, "eval", batch_size, cache, draws)
+        ev = lambda: reading_batches(r, data, eval_size(n_eval, r), seed, "eval", batch_size, cache, draws)
         errs = shared_linear_equivariance(fs, transforms, fit(), ev(), centred)
         medians[r] = {k: {t: float(e.quantile(0.5)) for t, e in v.items()} for k, v in errs.items()}
         first = next(iter(errs.values()))
         ne[r] = len(next(iter(first.values())))
         nf[r] = reading_samples(r, data, n_fit, n_eval)["fit"]
     return MetricTable(medians, nf, ne)
+
+
+def median_se(errors, n_boot=200, seed=0) -> float:
+    """The bootstrap standard error of the median of ``errors`` (``n_boot`` resamples, seeded)."""
+    e = torch.as_tensor(errors, dtype=torch.float64).reshape(-1)
+    g = torch.Generator().manual_seed(seed)
+    meds = torch.stack([e[torch.randint(len(e), (len(e),), generator=g)].median() for _ in range(n_boot)])
+    return float(meds.std())
 
 
 # --------------------------------------------------------------------------- floors

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from eqlib.chapters import check_seeds, load_or_run_mlp, mlp_chapter, mlp_configs
+from eqlib.chapters import check_seeds, load_or_run_mlp, mlp_chapter, mlp_configs, mlp_texts
 from conftest import synthetic_cifar
 
 
@@ -29,6 +29,15 @@ def test_mlp_chapter_on_tiny_data_gives_per_seed_results_and_their_spread(tmp_pa
     assert r["metric_samples"]["images"] == {"fit": 200, "eval": 100} and r["metric_samples"]["covariance"]["eval"] == 100
     assert [a["explained"] for a in ch.analyses["init"]] == [0, 0], "the shared initialisation explains no neuron"
     assert all(r["loaded_from_cache"][k][s] is False for k in ("equivariant", "control") for s in ("0", "1"))
+    assert r["metric_precision"] == {}, "one evaluation size for every reading: nothing more to state"
+    ch2 = mlp_chapter(mc, tc, synthetic_cifar(), [0, 1], n_fit=200, n_eval=300, n_images=600, n_eval_other=100)
+    r2 = ch2.results()
+    assert r2["metric_samples"]["covariance"]["eval"] == 300 and r2["metric_samples"]["gaussian"]["eval"] == 100
+    assert set(r2["metric_precision"]) == {"gaussian", "uniform", "images", "covariance_x0.25", "covariance_x4"}
+    assert all(p["n_eval"] == 100 and 0 < p["relative_se"] < 1 for p in r2["metric_precision"].values())
+    text = mlp_texts(ch2)["precision"]
+    assert text.startswith("the primary reading uses 300 evaluation samples, as the paper does; the others use 100, "
+                           "where the bootstrap standard error of a median is at most"), text
 
 
 def test_load_or_run_reads_an_existing_file_and_refuses_a_mismatched_one(tmp_path):

@@ -120,6 +120,22 @@ def test_float32_errors_match_float64_to_1e_6_and_small_errors_are_exact():
     assert float((got - ref).abs().max()) < 1e-6, "and within 1e-6 of float64 on the float64 latents"
 
 
+def test_median_se_is_the_bootstrap_oracle_and_sizes_may_differ_per_reading(data, tmp_path):
+    """For n normal samples the median's standard error is sqrt(pi / 2) sigma / sqrt(n); the bootstrap's is
+    within a fifth of it. Readings may use different evaluation sizes; a missing one is named."""
+    from eqlib.metric import eval_size, median_se
+    e = torch.randn(20_000, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 + 5
+    assert median_se(e) == pytest.approx((np.pi / 2) ** 0.5 * 2 / 20_000 ** 0.5, rel=0.2)
+    t = paper_metric({"f": random_layer()}, data, readings=["gaussian", "uniform"], n_fit=1500,
+                     n_eval={"gaussian": 3000, "uniform": 1000}, cache=tmp_path)
+    assert t.n_eval == {"gaussian": 3000, "uniform": 1000}
+    assert eval_size(7, "images") == 7
+    with pytest.raises(ValueError, match="no evaluation size for reading 'images'; given for: gaussian"):
+        eval_size({"gaussian": 3}, "images")
+    with pytest.raises(ValueError, match=r"n_eval\['uniform'\] must be a positive integer; got 0"):
+        paper_metric({"f": random_layer()}, data, readings=["uniform"], n_eval={"uniform": 0})
+
+
 def test_reading_inputs_have_their_stated_distribution(data, tmp_path):
     u = torch.cat(list(reading_batches("uniform", data, 4000, part="fit")))
     pixels = data.denormalize(u)        # clamps to [0, 1]; uniform pixels must not need clamping
