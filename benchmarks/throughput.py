@@ -171,6 +171,7 @@ def metric_throughput(model, data, n_fit=20_000, n_eval=100_000):
     from eqlib.analysis import _mlp_metric
     from eqlib.metric import FLIPS, reading_batches
     kw = dict(n_fit=n_fit, n_eval=n_eval)
+    _mlp_metric({"m": [model]}, data, readings=[DEFAULT_READING], n_fit=2000, n_eval=2000)   # warm-up: data, factor
     t = time.perf_counter()
     _mlp_metric({"m": [model]}, data, readings=[DEFAULT_READING], **kw)
     metric_s = time.perf_counter() - t
