@@ -346,7 +346,7 @@ def attention_prefix(model):
     the floor replaces the softmax by uniform attention over the tokens, so the latent is affine in the
     image (the attention layer's only nonlinearity removed, as an MLP floor removes the activation)."""
     def f(x):
-        z = model.tokens(x).mean(1)                                     # (B, d): uniform attention
+        z = model.mean_token(x)                                         # (B, d): uniform attention
         return {"latent": model.latent(x), "latent_pre": model.out_proj(model.v_proj(z))}
     return f
 

@@ -172,6 +172,12 @@ class AttentionAutoencoder(nn.Module):
         e = self.embed.weight.flatten(1)                                       # (d, C p p)
         return self.patches(x).transpose(1, 2) @ e.T + self.embed.bias + self.pos   # (B, T, d)
 
+    def mean_token(self, x):
+        """The tokens' mean over the grid, ``(B, d)``: tokens are affine in the patches, so the mean is
+        taken on the 12-dimensional patches first (what uniform attention pools)."""
+        e = self.embed.weight.flatten(1)                                       # (d, C p p)
+        return self.patches(x).mean(2) @ e.T + self.embed.bias + self.pos.mean(0)   # (B, d)
+
     def _attend(self, x):
         # Everything here is linear in the tokens z_t = E p_t + c + pos_t, so the per-token
         # work runs on the small patches p_t instead of the d-dimensional tokens, and the

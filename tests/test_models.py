@@ -86,3 +86,12 @@ def test_config_round_trip_and_build():
         assert isinstance(build_model(cfg), torch.nn.Module)
     with pytest.raises(TypeError, match="unknown model config"):
         build_model({"widths": 3})
+
+
+def test_the_mean_token_is_the_mean_of_the_tokens():
+    from eqlib.models import AttentionAutoencoder, AttentionConfig
+    torch.manual_seed(0)
+    m = AttentionAutoencoder(AttentionConfig())
+    x = torch.randn(16, 3 * 32 * 32)
+    with torch.no_grad():
+        assert torch.allclose(m.mean_token(x), m.tokens(x).mean(1), atol=1e-5), "taken on the patches, the same mean"
