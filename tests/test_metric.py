@@ -27,9 +27,16 @@ def data():
     return synthetic_cifar(n_train=512, n_test=256)
 
 
-def test_exactly_equivariant_layer_scores_zero_under_every_reading_and_random_layer_does_not(data, tmp_path):
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One cache folder for the module: the covariance factor (a 3072 x 3072 Cholesky) is computed once,
+    not once per test; the test of the damaged cache keeps its own."""
+    return tmp_path_factory.mktemp("metric-cache")
+
+
+def test_exactly_equivariant_layer_scores_zero_under_every_reading_and_random_layer_does_not(data, tmp_path, shared):
     t = paper_metric({"equivariant": mirror_closed_layer(), "random": random_layer()}, data, n_fit=2000,
-                     n_eval=3000, cache=tmp_path)
+                     n_eval=3000, cache=shared)
     assert set(t.medians) == set(READINGS)
     for r in READINGS:
         assert t.medians[r]["equivariant"]["mirror"] < 1e-8, f"{r}: an exactly mirror-equivariant layer has error 0"
@@ -73,7 +80,7 @@ def test_an_offset_earns_the_uncentred_metric_credit_that_the_centred_one_withdr
     assert float(errs[("eq", "centred")]["m"].median()) < 1e-8 and float(errs["eq"]["m"].median()) < 1e-8
 
 
-def test_amplitude_readings_scale_one_shared_draw_bitwise_as_if_each_drew_its_own(data, tmp_path):
+def test_amplitude_readings_scale_one_shared_draw_bitwise_as_if_each_drew_its_own(data, tmp_path, shared):
     """Power-of-two amplitudes: scaling the shared centred draw gives bitwise the samples that scaling the
     covariance factor did, so sharing the draw changes no result; kept on disk, a later call (another page,
     another process) loads the same samples, and a damaged or missing file is drawn again, in its place in
@@ -81,7 +88,7 @@ def test_amplitude_readings_scale_one_shared_draw_bitwise_as_if_each_drew_its_ow
     from eqlib.metric import Draws
     draws = Draws(tmp_path / "draws")
     batches = lambda r, part, n, d: torch.cat(list(reading_batches(r, data, n, part=part, batch_size=1000,
-                                                                    cache=tmp_path, draws=d)))
+                                                                    cache=shared, draws=d)))
     for r in ("covariance", "covariance_x0.25", "covariance_x4"):
         for part, n in (("fit", 2500), ("eval", 3000)):
             alone = batches(r, part, n, None)
@@ -90,7 +97,7 @@ def test_amplitude_readings_scale_one_shared_draw_bitwise_as_if_each_drew_its_ow
     files = sorted((tmp_path / "draws").glob("*.npy"))
     assert len(files) == 3 + 3 and not list((tmp_path / "draws").glob("*.tmp*")), "a file per batch, no leftovers"
     alone = batches("covariance_x4", "eval", 3000, None)
-    mean = image_covariance_factor(data, tmp_path)[0]
+    mean = image_covariance_factor(data, shared)[0]
     file_of = lambda rows: next(f for f in files if torch.equal(torch.from_numpy(np.load(f)) * 2 + mean, rows))
     first, last = file_of(alone[:1000]), file_of(alone[2000:])
     first.write_bytes(b"torn")                                   # the first eval batch damaged: drawn again,
@@ -120,14 +127,14 @@ def test_float32_errors_match_float64_to_1e_6_and_small_errors_are_exact():
     assert float((got - ref).abs().max()) < 1e-6, "and within 1e-6 of float64 on the float64 latents"
 
 
-def test_median_se_is_the_bootstrap_oracle_and_sizes_may_differ_per_reading(data, tmp_path):
+def test_median_se_is_the_bootstrap_oracle_and_sizes_may_differ_per_reading(data, tmp_path, shared):
     """For n normal samples the median's standard error is sqrt(pi / 2) sigma / sqrt(n); the bootstrap's is
     within a fifth of it. Readings may use different evaluation sizes; a missing one is named."""
     from eqlib.metric import eval_size, median_se
     e = torch.randn(20_000, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 + 5
     assert median_se(e) == pytest.approx((np.pi / 2) ** 0.5 * 2 / 20_000 ** 0.5, rel=0.2)
     t = paper_metric({"f": random_layer()}, data, readings=["gaussian", "uniform"], n_fit=1500,
-                     n_eval={"gaussian": 3000, "uniform": 1000}, cache=tmp_path)
+                     n_eval={"gaussian": 3000, "uniform": 1000}, cache=shared)
     assert t.n_eval == {"gaussian": 3000, "uniform": 1000}
     assert eval_size(7, "images") == 7
     with pytest.raises(ValueError, match="no evaluation size for reading 'images'; given for: gaussian"):
@@ -136,19 +143,19 @@ def test_median_se_is_the_bootstrap_oracle_and_sizes_may_differ_per_reading(data
         paper_metric({"f": random_layer()}, data, readings=["uniform"], n_eval={"uniform": 0})
 
 
-def test_reading_inputs_have_their_stated_distribution(data, tmp_path):
+def test_reading_inputs_have_their_stated_distribution(data, tmp_path, shared):
     u = torch.cat(list(reading_batches("uniform", data, 4000, part="fit")))
     pixels = data.denormalize(u)        # clamps to [0, 1]; uniform pixels must not need clamping
     raw = u.reshape(-1, 3, 32, 32) * torch.as_tensor(data.std)[:, None, None].float() \
         + torch.as_tensor(data.mean)[:, None, None].float()
     assert raw.min() >= -1e-5 and raw.max() <= 1 + 1e-5 and abs(float(raw.mean()) - 0.5) < 0.01
     assert torch.allclose(pixels, raw.clamp(0, 1))
-    mean, L = image_covariance_factor(data, tmp_path)
+    mean, L = image_covariance_factor(data, shared)
     x = data.tensors()[0].double()
     cov = torch.cov(x.T)
     assert torch.allclose((L.double() @ L.double().T), cov, atol=1e-3 * float(cov.diagonal().mean())), \
         "L L^T is the training images' covariance"
-    s = torch.cat(list(reading_batches("covariance", data, 20000, part="eval", cache=tmp_path))).double()
+    s = torch.cat(list(reading_batches("covariance", data, 20000, part="eval", cache=shared))).double()
     rms = float((s.mean(0) - x.mean(0)).norm()) / 3072 ** 0.5
     assert rms < 3 / 20000 ** 0.5, f"samples have the images' mean (rms deviation {rms:.4f}, sampling noise ~0.007)"
     V = torch.randn(3072, 20, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -187,11 +194,11 @@ def test_lstsq_residual_oracle():
     assert lstsq_residual(X, rng.standard_normal((50, 3))) > 0.8, "unrelated targets are mostly unexplained"
 
 
-def test_amplitude_readings_scale_the_covariance_around_the_mean(data, tmp_path):
-    mean = image_covariance_factor(data, tmp_path)[0].double()
-    base = next(reading_batches("covariance", data, 4000, part="eval", cache=tmp_path)).double() - mean
+def test_amplitude_readings_scale_the_covariance_around_the_mean(data, tmp_path, shared):
+    mean = image_covariance_factor(data, shared)[0].double()
+    base = next(reading_batches("covariance", data, 4000, part="eval", cache=shared)).double() - mean
     for r, a in (("covariance_x0.25", 0.25), ("covariance_x4", 4.0)):
-        s = next(reading_batches(r, data, 4000, part="eval", cache=tmp_path)).double() - mean
+        s = next(reading_batches(r, data, 4000, part="eval", cache=shared)).double() - mean
         assert torch.allclose(s, base * a ** 0.5, atol=1e-4), f"{r}: the same draws, the covariance scaled by {a}"
 
 
@@ -200,7 +207,7 @@ def test_samples_per_reading_say_what_the_images_reading_can_use(data):
     assert reading_samples("covariance", data, 20_000, 100_000) == {"fit": 20_000, "eval": 100_000}
 
 
-def test_an_identity_activation_sits_at_its_floor_and_a_saturated_tanh_does_not(data, tmp_path):
+def test_an_identity_activation_sits_at_its_floor_and_a_saturated_tanh_does_not(data, tmp_path, shared):
     """Planted layers whose filters span a mirror-closed space without being permuted by the mirror
     (rows a and a + b with g a = a, g b = -b: g(a + b) = 2a - (a + b)), so the floor is 0. With the
     identity as activation f1 is its own pre-activation and equals its floor under every reading; a
@@ -218,7 +225,7 @@ def test_an_identity_activation_sits_at_its_floor_and_a_saturated_tanh_does_not(
             m.linears[0].weight.copy_(scale * W / W.norm(dim=1, keepdim=True))
             m.linears[0].bias.zero_()
         models[act] = [m]
-    m = mlp_metric(models, data, readings=["covariance", "gaussian"], n_fit=300, n_eval=300, cache=tmp_path)
+    m = mlp_metric(models, data, readings=["covariance", "gaussian"], n_fit=300, n_eval=300, cache=shared)
     for r in m:
         assert m[r]["identity"]["first_layer"]["mirror"] == m[r]["identity"]["first_layer_pre"]["mirror"], r
         assert m[r]["tanh"]["first_layer_pre"]["mirror"][0] < 1e-4, f"{r}: the planted filters' span is mirror-closed"
