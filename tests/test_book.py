@@ -94,7 +94,8 @@ def test_same_seed_same_results_file(tmp_path, monkeypatch):
         out = tmp_path / f"r{k}.json"
         pm.execute_notebook(str(ROOT / "notebooks" / "mlp_filters.ipynb"), str(tmp_path / f"o{k}.ipynb"),
                             parameters={"profile": "quick", "epochs": 2, "train_size": 1000, "n_eval": 2000,
-                                        "n_fit": 2000, "seeds": [0, 1], "live_widgets": False,
+                                        "n_eval_other": 1000, "n_fit": 2000, "n_images": 4000, "seeds": [0, 1],
+                                        "live_widgets": False,
                                         "results_path": str(out)},
                             kernel_name=build.KERNEL, progress_bar=False, cwd=str(tmp_path))
         r = json.loads(out.read_text())
@@ -174,7 +175,8 @@ def test_colab_rehearsal_notebooks_install_eqlib_through_their_own_first_cell(tm
     assert run(py, "-c", "import eqlib").returncode != 0, "eqlib starts missing"
     run(py, "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "rehearsal", check=True)
     runs = [("theory.ipynb", {}), ("mlp_filters.ipynb", {"profile": "quick", "epochs": 2, "train_size": 1000,
-                                                        "seeds": [0], "n_fit": 500, "n_eval": 500})]
+                                                        "seeds": [0], "n_fit": 500, "n_eval": 500,
+                                                        "n_eval_other": 500, "n_images": 2000})]
     for name, params in runs:
         args = [x for k, v in {**params, "live_widgets": False, "results_path": str(tmp_path / f"{name}.json")}.items()
                 for x in ("-y", f"{k}: {json.dumps(v)}")]
