@@ -15,8 +15,7 @@ from eqlib.metric import DEFAULT_READING, READING_SHORT
 from eqlib.paper import PAPER_TABLE, TABLE_SOURCE
 from eqlib.study import CONTRAST, NEGATED_MIN, TASKS, verdict
 from eqlib.symmetry import MAX_RESIDUALS
-
-ACT_NAMES = {"tanh": "Tanh", "gelu": "GELU"}
+from eqlib.tables import ACT_NAMES
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
 PAPER = "Shahverdi, Marchetti, Bökman and Kohn (ICML 2026, arXiv:2601.21645)"
