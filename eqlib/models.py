@@ -1,4 +1,5 @@
-"""The two architectures of the paper: an MLP and a single-query attention autoencoder.
+"""The two architectures of the paper, an MLP and a single-query attention autoencoder, and a
+mirror-commuting convolutional classifier (the "Beyond the paper" chapter).
 
 Only ``nn.Module``s and their configs live here. Each config is a frozen dataclass
 that validates itself, so a bad value fails at construction with a clear message.
@@ -213,12 +214,86 @@ class AttentionAutoencoder(nn.Module):
         return self.dec2(h)                                                    # (B, C*H*W)
 
 
+# --------------------------------------------------------------------------- CNN
+@dataclass(frozen=True)
+class CNNConfig:
+    """A convolutional classifier whose every operation commutes with the left-right mirror.
+
+    Each layer is a 3x3 convolution (stride 1, padding 1) and the activation, followed by 2x2
+    average pooling where ``pools`` says so; then global average pooling and a linear layer. The
+    sizes must stay even before every pooling (32 -> 16 -> 8), so that the pooling windows map onto
+    each other under the flip. No stride-2 convolution (its grid is not mirror symmetric) and no
+    batch norm (a per-channel scale symmetry that breaks identifiability). A network whose kernels
+    are all left-right symmetric is therefore exactly mirror invariant (tested).
+    """
+
+    channels: tuple = (32, 64, 64)
+    activation: str = "tanh"
+    pools: tuple = (True, True, False)     # 2x2 average pooling after layer l
+    classes: int = 10
+    image_shape: tuple = (3, 32, 32)
+
+    def __post_init__(self):
+        for k in ("channels", "pools", "image_shape"):
+            object.__setattr__(self, k, tuple(getattr(self, k)))
+        object.__setattr__(self, "pools", tuple(bool(p) for p in self.pools))
+        if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
+            raise ValueError(f"channels must be positive integers, one per layer; got {self.channels}")
+        if len(self.pools) != len(self.channels):
+            raise ValueError(f"need one pooling flag per layer ({len(self.channels)}); got {self.pools}")
+        _check_activation(self.activation)
+        if not isinstance(self.classes, int) or self.classes < 1:
+            raise ValueError(f"classes must be a positive integer; got {self.classes!r}")
+        if len(self.image_shape) != 3 or any(not isinstance(s, int) or s < 1 for s in self.image_shape):
+            raise ValueError(f"image_shape must be (channels, height, width); got {self.image_shape}")
+        need = 2 ** sum(self.pools)
+        if self.image_shape[1] % need or self.image_shape[2] % need:
+            raise ValueError(f"{sum(self.pools)} poolings need height and width divisible by {need}; "
+                             f"got image_shape {self.image_shape}")
+
+
+class CNN(nn.Module):
+    def __init__(self, config: CNNConfig):
+        super().__init__()
+        self.config = config
+        c = (config.image_shape[0], *config.channels)
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(c[:-1], c[1:]))
+        self.head = nn.Linear(c[-1], config.classes)
+
+    def images(self, x):
+        """Flattened images ``(B, C*H*W)``, as the data and the training loop hold them, as ``(B, C, H, W)``."""
+        _check_input(x, math.prod(self.config.image_shape), "CNN")
+        return x.reshape(len(x), *self.config.image_shape)
+
+    def features(self, x, depth=None):
+        """The post-activation maps ``(B, C_l, H_l, W_l)`` of the first ``depth`` layers (all by
+        default), each before its pooling."""
+        n = len(self.config.channels) if depth is None else depth
+        if not 0 <= n <= len(self.config.channels):
+            raise ValueError(f"depth must be in 0..{len(self.config.channels)}; got {depth}")
+        h, out = self.images(x), []
+        for conv, pool in zip(self.convs[:n], self.config.pools[:n]):
+            a = ACTIVATIONS[self.config.activation](conv(h))
+            out.append(a)
+            h = F.avg_pool2d(a, 2) if pool else a
+        return out
+
+    def forward(self, x):
+        h = self.images(x)
+        for conv, pool in zip(self.convs, self.config.pools):
+            h = ACTIVATIONS[self.config.activation](conv(h))
+            h = F.avg_pool2d(h, 2) if pool else h
+        return self.head(h.mean(dim=(2, 3)))                        # (B, classes)
+
+
 def build_model(config):
     if isinstance(config, MLPConfig):
         return MLP(config)
     if isinstance(config, AttentionConfig):
         return AttentionAutoencoder(config)
-    raise TypeError(f"unknown model config {type(config).__name__}; allowed: MLPConfig, AttentionConfig")
+    if isinstance(config, CNNConfig):
+        return CNN(config)
+    raise TypeError(f"unknown model config {type(config).__name__}; allowed: MLPConfig, AttentionConfig, CNNConfig")
 
 
 def config_dict(config) -> dict:
@@ -229,7 +304,7 @@ def config_dict(config) -> dict:
 def config_from_dict(d: dict):
     d = dict(d)
     kind = d.pop("type")
-    classes = {"MLPConfig": MLPConfig, "AttentionConfig": AttentionConfig}
+    classes = {"MLPConfig": MLPConfig, "AttentionConfig": AttentionConfig, "CNNConfig": CNNConfig}
     if kind not in classes:
         raise ValueError(f"unknown model config type {kind!r}; allowed: {', '.join(classes)}")
     return classes[kind](**d)

@@ -1,0 +1,153 @@
+"""Oracle tests of the convolutional network and of its layerwise analysis (eqlib.conv).
+
+The planted networks are built here, independently of eqlib.conv: each kernel is averaged with its
+width-flipped copy moved by planted channel involutions, ``K = (K + P_out^T flip_w(K) P_in) / 2``, which
+makes the network exactly layerwise equivariant with actions ``P_l``.
+"""
+import numpy as np
+import pytest
+import torch
+
+from eqlib import conv
+from eqlib.data import mirror
+from eqlib.models import CNN, CNNConfig, build_model, config_dict, config_from_dict
+from eqlib.symmetry import random_involution
+
+CFG = dict(channels=(6, 8, 8), pools=(True, True, False))
+
+
+def images(n=48, seed=0):
+    return torch.randn(n, 3 * 32 * 32, generator=torch.Generator().manual_seed(seed))
+
+
+def network(activation="tanh", seed=0):
+    torch.manual_seed(seed)
+    return CNN(CNNConfig(activation=activation, **CFG)).double()
+
+
+def planted(activation="tanh", seed=0, signed=True):
+    """A random network made exactly layerwise equivariant; returns it and its planted actions."""
+    model, rng = network(activation, seed), np.random.default_rng(seed)
+    P_in, Ps = np.eye(3), []
+    with torch.no_grad():
+        for c in model.convs:
+            P = random_involution(c.out_channels, rng, signed=signed, fixed_fraction=0.3)
+            M, K = P.matrix(), c.weight.numpy()
+            if activation == "relu":
+                c.bias.add_(0.5)          # no dead channel: every channel is active and must be matched
+            moved = np.einsum("ji,jkab,kl->ilab", M, K[..., ::-1], P_in)     # P^T flip(K) P_in
+            c.weight.copy_(torch.from_numpy((K + moved) / 2))
+            c.bias.copy_(torch.from_numpy((c.bias.numpy() + M.T @ c.bias.numpy()) / 2))
+            P_in, Ps = M, Ps + [P]
+        W = model.head.weight.numpy()
+        model.head.weight.copy_(torch.from_numpy((W + W @ P_in) / 2))
+    return model, Ps
+
+
+def same_action(P, Q, mask):
+    return np.array_equal(P.perm[mask], Q.perm[mask]) and \
+        np.array_equal(np.sign(P.factors())[mask], np.sign(Q.factors())[mask])
+
+
+# --------------------------------------------------------------------------- the architecture
+def test_symmetric_kernels_give_a_mirror_invariant_network():
+    model = network()
+    with torch.no_grad():
+        for c in model.convs:
+            c.weight.copy_((c.weight + c.weight.flip(-1)) / 2)
+    x = images(8).double()
+    torch.testing.assert_close(model(x), model(mirror(x)), rtol=0, atol=1e-12)
+    assert (model(x) - model(x.flip(0))).abs().max() > 1e-3          # not a constant network
+
+
+def test_a_random_network_is_not_invariant_and_its_mirrored_copy_is_exact():
+    model, x = network(), images(8).double()      # global pooling averages much of the difference away
+    assert (model(x) - model(mirror(x))).norm() / model(x).norm() > 1e-3
+    torch.testing.assert_close(conv.mirrored(model)(x), model(mirror(x)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(channels=(4, 4), pools=(True,)), "one pooling flag per layer"),
+    (dict(channels=(4, 0), pools=(True, True)), "positive integers"),
+    (dict(channels=(4,), pools=(True,), activation="swish"), "unknown activation 'swish'"),
+    (dict(channels=(4, 4, 4, 4, 4, 4), pools=(True,) * 6), "divisible by 64"),
+])
+def test_bad_configs_are_refused_with_the_value(bad, match):
+    with pytest.raises(ValueError, match=match):
+        CNNConfig(**bad)
+
+
+def test_config_round_trips_and_input_shape_is_checked():
+    cfg = CNNConfig(**CFG)
+    assert config_from_dict(config_dict(cfg)) == cfg
+    with pytest.raises(ValueError, match=r"\(B, 3072\)"):
+        build_model(cfg)(torch.zeros(2, 100))
+
+
+# --------------------------------------------------------------------------- the analysis
+@pytest.mark.parametrize("activation, signed", [("tanh", True), ("relu", False)])
+def test_a_planted_action_is_recovered_exactly_by_both_matchings(activation, signed):
+    model, Ps = planted(activation, signed=signed)
+    rows = conv.analyze(model, images(16, 1).double(), images(32, 2).double())
+    for k, (row, P) in enumerate(zip(rows, Ps)):
+        # invariant logits need W P = W: the head drops a channel that P negates in place (inactive, exempt)
+        negated = (P.perm == np.arange(len(P.perm))) & (P.signs < 0)
+        active = ~negated if k == len(Ps) - 1 else np.ones(len(P.perm), bool)
+        assert row["split"]["active"] == active.sum() and row["split"]["inactive"] == (~active).sum()
+        assert same_action(row["P"], P, active) and same_action(row["P_weights"], P, active)
+        assert row["agreement"] == 1.0
+        assert row["e"] < 1e-6 and row["e_weights"] < 1e-6 and row["e_linear"] < 1e-6
+        assert row["e_random"] > 0.1 and row["e_updown"] > 0.1
+        assert row["split"]["share"] == 1.0 and conv.involution_split(P, active)["other"] == 0
+        assert row["passes"]["error"] and row["passes"]["linear"] and row["passes"]["involution"]
+
+
+def test_a_perturbed_layer_fails_its_criterion_and_the_others_still_pass():
+    model, _ = planted("tanh")
+    with torch.no_grad():
+        w = model.convs[1].weight
+        w.add_(0.5 * w.norm() / w.numel() ** 0.5 * torch.randn(w.shape, generator=torch.Generator().manual_seed(3),
+                                                                  dtype=w.dtype))
+    rows = conv.analyze(model, images(16, 1).double(), images(32, 2).double())
+    assert rows[0]["passes"]["error"] and rows[0]["e"] < 1e-6
+    assert not rows[1]["passes"]["error"] and not rows[1]["passes"]["all"]
+
+
+def test_independent_random_layers_fail_every_layer():
+    model = network("tanh", seed=5)
+    rows = conv.analyze(model, images(16, 1).double(), images(32, 2).double(), init=network("tanh", seed=6))
+    for row in rows:
+        assert row["e"] > conv.THRESHOLDS["error"] and not row["passes"]["all"]
+        assert row["e_init"] > conv.THRESHOLDS["error"]
+
+
+def test_involution_split_counts_each_kind():
+    from eqlib.symmetry import SignedPermutation
+    P = SignedPermutation(np.array([0, 1, 3, 2, 5, 6, 4, 7]), np.array([1., -1, -1, -1, 1, 1, 1, 1]),
+                          np.ones(8), 0.0)
+    active = np.array([1, 1, 1, 1, 1, 1, 1, 0], bool)
+    n = conv.involution_split(P, active)
+    assert (n["fixed"], n["flipped"], n["swapped"], n["other"], n["inactive"]) == (1, 1, 2, 3, 1)
+    assert n["share"] == pytest.approx(4 / 7)
+
+
+def test_criteria_sentences_carry_the_thresholds_the_code_tests():
+    row = {"e": 0.09, "e_updown": 0.3, "e_init": 0.25, "e_linear": 0.06, "split": {"share": 0.9}}
+    p = conv.layer_passes(row)
+    assert p["error"] and p["linear"] and p["involution"] and not p["nulls"]   # 0.09 > 0.25 / 3
+    assert "0.10" in conv.CRITERIA[0].sentence() and "90%" in conv.CRITERIA[3].sentence()
+
+
+# --------------------------------------------------------------------------- merging
+def test_the_aligned_midpoint_is_exactly_invariant_when_the_actions_are_involutions():
+    model, x, rng = network(seed=2), images(32, 4).double(), np.random.default_rng(0)
+    Ps = [random_involution(c.out_channels, rng, signed=True) for c in model.convs]
+    mid = conv.interpolate(model, conv.aligned_mirror(model, Ps), 0.5)
+    assert conv.invariance_error(mid, x) < 1e-10
+    assert conv.invariance_error(model, x) > 1e-3
+
+
+def test_the_aligned_mirror_of_a_planted_network_is_the_network_itself():
+    model, Ps = planted("tanh", seed=3)
+    other, x = conv.aligned_mirror(model, Ps), images(8).double()
+    torch.testing.assert_close(other(x), model(x), rtol=0, atol=1e-10)
