@@ -4,13 +4,14 @@ An analysis of a model (its labels, its negated copies, the paper's metric under
 seconds to minutes; a change to a figure, a table or a sentence should not repeat it. :func:`memo`
 caches a function's result on disk under a key made of the function, its arguments (models by their
 parameters, tensors by their shape and a strided sample of their values, data sets by their
-fingerprint) and the source of the analysis code (:data:`ANALYSIS_MODULES`): a change to
-``plots.py`` leaves every entry valid, a change to ``metric.py`` invalidates them. :func:`per_model`
+fingerprint) and the sources of the modules the function's module imports, transitively (:func:`closure`): a
+change to ``plots.py`` or ``train.py`` leaves every entry valid, a change to ``metric.py`` invalidates them. :func:`per_model`
 does the same for functions computed over many models at once in shared passes (the metric), one
 entry per model. Entries are written atomically; a damaged one is recomputed, never trusted.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import os
@@ -23,17 +24,41 @@ import torch
 
 from eqlib.data import cache_dir
 
-# The modules whose code computes the analyses of the MLP and attention models; the pages' text, tables and
-# figures are not among them. A function cached with other dependencies names its own (memo(modules=...)).
-# A change to how entries are stored bumps FORMAT.
-ANALYSIS_MODULES = ("analysis", "beyond", "data", "groups", "losses", "metric", "models", "symmetry", "theory",
-                    "train", "precision")
+# A cached function's key holds the sources of the modules its own module imports, transitively (:func:`closure`):
+# a change to the pages' text, tables and figures, or to the training loop, leaves the analyses' entries valid.
+# A function may name its modules instead (memo(modules=...)). A change to how entries are stored bumps FORMAT.
 FORMAT = "eqlib-analysis-v1"
 SAMPLE = 4099          # a tensor is fingerprinted by its shape, dtype, sum and every SAMPLE-th value
 SOURCE_DIR = Path(__file__).resolve().parent     # where the analysis modules' sources are read
 
 
-def sources(modules=ANALYSIS_MODULES) -> str:
+def closure(module: str) -> tuple:
+    """``module`` and every ``eqlib`` module it imports, at the top or inside a function, transitively
+    (read from the sources with :mod:`ast`; ``memo`` itself is versioned by :data:`FORMAT`)."""
+    seen, todo = set(), [module]
+    while todo:
+        m = todo.pop()
+        if m in seen or m == "memo":
+            continue
+        path = SOURCE_DIR / f"{m}.py"
+        if not path.exists():
+            raise ValueError(f"no eqlib module {m!r} in {SOURCE_DIR}")
+        seen.add(m)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "eqlib":
+                todo += [a.name for a in node.names if (SOURCE_DIR / f"{a.name}.py").exists()]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("eqlib."):
+                todo.append(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("eqlib.")]
+    return tuple(sorted(seen))
+
+
+def _modules(fn, modules) -> tuple:
+    return tuple(modules) if modules is not None else closure(fn.__module__.rsplit(".", 1)[-1])
+
+
+def sources(modules) -> str:
     """sha256 of the source files of ``modules`` (names in the ``eqlib`` package)."""
     h = hashlib.sha256()
     for name in sorted(modules):
@@ -73,7 +98,7 @@ def fingerprint(x) -> str:
     raise TypeError(f"cannot fingerprint a {type(x).__name__} for the analysis cache")
 
 
-def key(name: str, *args, modules=ANALYSIS_MODULES, **kw) -> str:
+def key(name: str, *args, modules, **kw) -> str:
     spec = "|".join([FORMAT, name, sources(modules), fingerprint(list(args)), fingerprint(kw)])
     return hashlib.sha256(spec.encode()).hexdigest()[:24]
 
@@ -109,18 +134,18 @@ def save(path: Path, value):
 STATS = {"hits": 0, "misses": 0}       # this process's cache hits and misses (the tests read them)
 
 
-def memo(fn=None, *, modules=ANALYSIS_MODULES):
-    """Cache ``fn``'s result per argument values and the sources of ``modules`` (``@memo``, or
-    ``@memo(modules=(...))`` for a function that depends on other modules; ``EQLIB_ANALYSIS_CACHE=0``
-    turns the cache off)."""
+def memo(fn=None, *, modules=None):
+    """Cache ``fn``'s result per argument values and the sources of ``modules`` (``@memo``: the import
+    closure of ``fn``'s module, read when it is called; ``@memo(modules=(...))`` to name them;
+    ``EQLIB_ANALYSIS_CACHE=0`` turns the cache off)."""
     if fn is None:
-        return functools.partial(memo, modules=tuple(modules))
+        return functools.partial(memo, modules=None if modules is None else tuple(modules))
 
     @functools.wraps(fn)
     def wrapper(*args, **kw):
         if os.environ.get("EQLIB_ANALYSIS_CACHE", "1") == "0":
             return fn(*args, **kw)
-        path = _path(fn.__name__, key(fn.__qualname__, *args, modules=modules, **kw))
+        path = _path(fn.__name__, key(fn.__qualname__, *args, modules=_modules(fn, modules), **kw))
         value = load(path)
         if value is not None:
             STATS["hits"] += 1
@@ -145,11 +170,13 @@ def _put(node: dict, tree, i: int, n: int):
             node.setdefault(k, [None] * n)[i] = v
 
 
-def per_model(name: str, models: dict, compute, *args, modules=ANALYSIS_MODULES, **kw) -> dict:
+def per_model(name: str, models: dict, compute, *args, modules=None, **kw) -> dict:
     """``compute(models, *args, **kw)`` for ``models = {kind: [model, ...]}``, returning
     ``{reading: {kind: tree}}`` whose leaves list one value per model, computed only for the models
     without a cached entry (in one shared call) and assembled from the entries of the others. Sound when
-    each model's values do not depend on the other models of the call (shared passes only share inputs)."""
+    each model's values do not depend on the other models of the call (shared passes only share inputs).
+    The key holds the sources of ``modules``, by default the import closure of ``compute``'s module."""
+    modules = _modules(compute, modules)
     off = os.environ.get("EQLIB_ANALYSIS_CACHE", "1") == "0"
     found, todo = {}, {}
     for kind, ms in models.items():

@@ -55,6 +55,23 @@ def test_a_change_to_plots_reruns_nothing_and_a_change_to_metric_reruns_the_anal
     assert m3 == m1, "and give the same values"
 
 
+def test_a_change_outside_a_functions_import_closure_reruns_nothing(sources):
+    """The key holds the sources of the modules the function's module imports, transitively (the training
+    loop is not among the analysis's): a refactor of ``train.py`` keeps every analysis entry."""
+    assert memo.closure("analysis") == ("analysis", "data", "losses", "metric", "models", "symmetry")
+    assert "train" not in memo.closure("beyond") and "analysis" in memo.closure("beyond")
+    data, ms = synthetic_cifar(n_train=300, n_test=100), models()
+    run(ms, data)
+    (sources / "train.py").write_text((sources / "train.py").read_text() + "\n# a planted change to the loop\n")
+    before = dict(memo.STATS)
+    run(ms, data)
+    assert counts(before) == {"hits": 4, "misses": 0}, "the training loop changed: no analysis reruns"
+    (sources / "symmetry.py").write_text((sources / "symmetry.py").read_text() + "\n# the matching\n")
+    before = dict(memo.STATS)
+    run(ms, data)
+    assert counts(before) == {"hits": 0, "misses": 4}, "a module in the closure changed: both rerun"
+
+
 def test_only_the_missing_models_are_measured_and_their_values_match_a_shared_call(sources, monkeypatch):
     data, ms = synthetic_cifar(n_train=300, n_test=100), models(3)
     kw = dict(readings=["gaussian"], n_fit=300, n_eval=300)
