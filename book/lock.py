@@ -29,6 +29,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))      # eqlib.atomic (standard library only), also before `make install`
+from eqlib.atomic import write_text  # noqa: E402
 REQUIREMENTS, LOCK = ROOT / "requirements.txt", ROOT / "requirements.lock"
 PYTHON = ".".join(platform.python_version_tuple()[:2])
 
@@ -119,9 +121,7 @@ def main(argv=None):
         sys.exit(f"pip cannot resolve requirements.txt:\n{why}")
     bad = violations(lock, requirements())
     assert not bad, bad                         # pip resolved requirements.txt itself
-    tmp = LOCK.with_suffix(".tmp")
-    tmp.write_text(format_lock(lock))
-    tmp.replace(LOCK)
+    write_text(LOCK, format_lock(lock))
     print(f"wrote {LOCK.name}: {len(lock)} packages")
 
 

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # eqlib.atomic (standard library only)
+from eqlib.atomic import write_text  # noqa: E402
+
 DEFAULT_SECONDS = {"full": 300.0, "quick": 20.0}    # a chapter never timed, here or on the reference machine
 FALLBACK_SECONDS = 300.0                            # a profile without a default above
 REFERENCE = Path(__file__).with_name("reference_timings.json")
@@ -144,10 +147,7 @@ def load_history(path: Path) -> dict:
 
 
 def save_history(path: Path, history: dict):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(history, indent=1, sort_keys=True))
-    tmp.replace(path)
+    write_text(path, json.dumps(history, indent=1, sort_keys=True))
 
 
 def clock(seconds: float) -> str:

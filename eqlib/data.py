@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eqlib.atomic import atomic_write
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")
 IMAGE_SHAPE = (3, 32, 32)
@@ -203,10 +205,9 @@ def _read_cache(cdir: Path, fp: str):
 
 def _write_cache(cdir: Path, fp: str, arrays: dict, source: str, origin: str) -> CIFAR10:
     f = cdir / f"cifar10-{source}-{fp}.npz"
-    tmp = f.with_suffix(f".tmp{os.getpid()}.npz")
     stats = _channel_stats(arrays["x_train"])
-    np.savez(tmp, **arrays, **stats, origin=np.array(origin))
-    os.replace(tmp, f)
+    with atomic_write(f) as out:
+        np.savez(out, **arrays, **stats, origin=np.array(origin))
     return CIFAR10(**arrays, **stats, source=source, origin=origin, fingerprint=fp)
 
 

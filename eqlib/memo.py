@@ -16,12 +16,12 @@ import functools
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from eqlib.atomic import atomic_write
 from eqlib.data import cache_dir
 
 # A cached function's key holds the sources of the modules its own module imports, transitively (:func:`closure`):
@@ -118,17 +118,10 @@ def load(path: Path):
 
 
 def save(path: Path, value):
-    """Write atomically: a unique temporary file in the same folder, then a rename, so two processes
-    writing the same entry never leave a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump({"format": FORMAT, "value": value}, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically (:func:`eqlib.atomic.atomic_write`): two processes writing the same entry never
+    leave a torn file."""
+    with atomic_write(path) as f:
+        pickle.dump({"format": FORMAT, "value": value}, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 STATS = {"hits": 0, "misses": 0}       # this process's cache hits and misses (the tests read them)

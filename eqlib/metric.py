@@ -24,14 +24,13 @@ costly samples (the image-covariance Gaussian) are made once per page, not once 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from eqlib.atomic import atomic_write
 from eqlib.data import IMAGE_SHAPE, CIFAR10, cache_dir, mirror, vflip
 
 READINGS = {
@@ -193,10 +192,8 @@ def image_covariance_factor(data: CIFAR10, cache=None):
     jitter = 1e-6 * torch.trace(cov) / len(cov)          # JPEG leaves a few directions nearly empty
     L = torch.linalg.cholesky(cov + jitter * torch.eye(len(cov), dtype=cov.dtype))
     out = {"mean": mean.float(), "L": L.float()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(out, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save(out, f)
     return out["mean"], out["L"]
 
 
@@ -296,15 +293,8 @@ class Draws:
     def put(self, key, value):
         self.mem[key] = value
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp.npy")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.save(f, value.numpy(), allow_pickle=False)
-                os.replace(tmp, self._file(key))
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_write(self._file(key)) as f:
+                np.save(f, value.numpy(), allow_pickle=False)
         return value
 
 

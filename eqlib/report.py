@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eqlib.atomic import write_text
 from eqlib.precision import describe as describe_precision
 
 PROFILES = ("full", "quick")
@@ -131,10 +132,7 @@ class Run:
         so the same seed on the same machine gives the same digest."""
         self.results["provenance"] = self.provenance(data)
         self.results["digest"] = digest(self.results)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(_jsonable(self.results), indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps(_jsonable(self.results), indent=1, sort_keys=True))
         return self.results
 
 

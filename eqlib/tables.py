@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from eqlib.analysis import (DEPTH_NAMES, FLOOR_NAMES, count, direct_negated_filters, over_seeds, pair_outgoing, pm,
+from eqlib.analysis import (FLOOR_NAMES, count, direct_negated_filters, over_seeds, pair_outgoing, pm,
                             stats)
-from eqlib.metric import (DEFAULT_READING, FLIP_NAMES, READING_SHORT, READINGS, activation_tested, floor_key,
+from eqlib.metric import (DEFAULT_READING, FLIP_NAMES, READING_SHORT, activation_tested, floor_key,
                           floor_ratios)
 from eqlib.symmetry import LABELS
 

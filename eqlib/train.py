@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass, asdict, field, replace
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from eqlib.atomic import atomic_write
 from eqlib.data import CIFAR10, cache_dir, mirror
 from eqlib.groups import get_group
 from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivariance_loss, equivariance_weight,
@@ -321,11 +321,10 @@ def evaluate(model, task, x, y, batch_size=2000):
 
 
 def save_checkpoint(path: Path, payload: dict):
-    """Write atomically: a crash leaves the old file or none, never a half-written one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """Write atomically (:func:`eqlib.atomic.atomic_write`): a crash leaves the old file or none, never a
+    half-written one."""
+    with atomic_write(path) as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: Path, key: str):

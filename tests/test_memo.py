@@ -58,7 +58,7 @@ def test_a_change_to_plots_reruns_nothing_and_a_change_to_metric_reruns_the_anal
 def test_a_change_outside_a_functions_import_closure_reruns_nothing(sources):
     """The key holds the sources of the modules the function's module imports, transitively (the training
     loop is not among the analysis's): a refactor of ``train.py`` keeps every analysis entry."""
-    assert memo.closure("analysis") == ("analysis", "data", "losses", "metric", "models", "symmetry")
+    assert memo.closure("analysis") == ("analysis", "atomic", "data", "losses", "metric", "models", "symmetry")
     assert "train" not in memo.closure("beyond") and "analysis" in memo.closure("beyond")
     data, ms = synthetic_cifar(n_train=300, n_test=100), models()
     run(ms, data)
