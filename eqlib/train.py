@@ -107,6 +107,8 @@ def default_device():
 def cache_key(model_config, train_config: TrainConfig, data: CIFAR10) -> str:
     spec = {"format": CHECKPOINT_FORMAT, "model": config_dict(model_config),
             "train": asdict(train_config), "data": data.fingerprint}
+    if train_config.group != "mirror":       # its history measures every element of its group (evaluate)
+        spec["history"] = "group-elements"
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -199,28 +201,74 @@ def _stack_trace(rows):
     return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
 
 
+def _phase(tc: TrainConfig, w: float, x_train, x_mirrored, y_train, buf, gen, device):
+    """One phase of the run, chosen once per epoch from its equivariance weight ``w``: a function making a
+    batch from the indices ``idx`` (the model's input, the images ``x`` its losses read and the group
+    element ``k`` of a paired batch) and one computing the task and equivariance losses of the output.
+
+    - the loss off (``w = 0``): the batch as it is;
+    - ``"augment"``: each image (and the autoencoder's target) moved by a uniformly drawn group element,
+      identity included, and no extra loss;
+    - ``"loss"``: the batch ``[x; g x]``, with ``g`` the mirror, or one uniformly drawn non-identity
+      element of the group per batch, and the task loss on ``x`` with the equivariance loss between the
+      halves (``x_mirrored``: the training images' mirrored copies, made once per run)."""
+    group, zero = get_group(tc.group), torch.zeros((), device=device)
+
+    def gather(idx):
+        return torch.index_select(x_train, 0, idx, out=buf[:len(idx)])          # in place, no cat
+
+    def task_only(out, x, idx, k):
+        return task_loss(tc.task, out, x, y_train[idx]), zero
+
+    if not w:
+        return (lambda idx: (gather(idx),) * 2 + (None,)), task_only, False
+    if tc.equivariance_mode == "augment":
+        def augmented(idx):
+            x = group.act_each(torch.randint(group.order, (len(idx),), generator=gen).to(device), gather(idx))
+            return x, x, None
+        return augmented, task_only, False
+    if tc.group == "mirror":
+        def paired(idx):
+            b, x = len(idx), gather(idx)
+            torch.index_select(x_mirrored, 0, idx, out=buf[b:2 * b])
+            return buf[:2 * b], x, None
+
+        def mirror_losses(out, x, idx, k):
+            if tc.task == "autoencoder":
+                return autoencoder_losses(out, x)                            # fused, same values
+            f, f_g = out.split(len(idx))
+            return task_loss(tc.task, f, x, y_train[idx]), equivariance_loss(tc.task, f, f_g)
+        return paired, mirror_losses, True
+
+    def paired_group(idx):
+        b, x = len(idx), gather(idx)
+        k = int(torch.randint(1, group.order, (1,), generator=gen))
+        buf[b:2 * b] = group.act(k, x)
+        return buf[:2 * b], x, k
+
+    def group_losses(out, x, idx, k):
+        f, f_g = out.split(len(idx))
+        return task_loss(tc.task, f, x, y_train[idx]), group_equivariance_loss(tc.task, f, f_g, group, k)
+    return paired_group, group_losses, True
+
+
 def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=None, earlier=None):
     """The training loop; ``snap = (path, key)`` names the snapshot at ``switch_epoch(tc)`` to
     resume from when it exists, and to write when this run passes that epoch; without it,
     ``earlier = (path, key, epochs)`` names a snapshot of the same beginning after fewer loss-free
-    epochs to resume from (a longer run forking from a shorter one's).
-
-    Once the equivariance weight is positive, ``equivariance_mode="loss"`` adds the loss for one
-    group element per batch (the mirror, or a uniformly drawn non-identity element of D4), and
-    ``"augment"`` replaces each input (and the autoencoder's target) by its image under a
-    uniformly drawn group element, identity included, with no extra loss (the weight only
-    switches it on: its size and schedule play no part)."""
+    epochs to resume from (a longer run forking from a shorter one's). Each epoch's batches and losses
+    are those of its phase (:func:`_phase`)."""
     model = initial_model(model_config, tc).to(device)
     x_train, y_train, x_test, y_test = (t.to(device) for t in data.tensors())
     if tc.train_size:
         x_train, y_train = x_train[:tc.train_size], y_train[:tc.train_size]
-    group = get_group(tc.group)
     mirror_loss = tc.group == "mirror" and tc.equivariance_mode == "loss"
-    x_train_m = mirror(x_train).contiguous() if mirror_loss else None   # mirrored copies, made once
+    x_mirrored = mirror(x_train).contiguous() if mirror_loss else None   # made once
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, **_fused(device))
     gen = torch.Generator().manual_seed(tc.seed)
     buf = torch.empty(2 * tc.batch_size, x_train.shape[1], device=device)   # [x; g x] of one batch
+    autocast = dict(device_type=device.type, dtype=PRECISIONS[tc.precision], enabled=tc.precision != "float32")
     history, first, trace = [], 0, [_trace_row(model)]
     resumed = load_checkpoint(snap[0], snap[1]) if snap else None
     own = resumed is not None                 # this run's own snapshot: nothing left to write
@@ -244,44 +292,24 @@ def _fit(model_config, tc: TrainConfig, data: CIFAR10, device, progress, snap=No
             save_snapshot()
         w = equivariance_weight(epoch, tc.epochs, tc.equivariance_weight, tc.equivariance_start,
                                 tc.equivariance_schedule)
-        augment = bool(w) and tc.equivariance_mode == "augment"
-        paired = bool(w) and tc.equivariance_mode == "loss"        # the batch is [x; g x]
+        batch, losses, paired = _phase(tc, w, x_train, x_mirrored, y_train, buf, gen, device)
         model.train()
         t0, sums, n = time.perf_counter(), torch.zeros(2, device=device), 0
         for idx in torch.randperm(len(x_train), generator=gen).to(device).split(tc.batch_size):
-            b = len(idx)
-            x = torch.index_select(x_train, 0, idx, out=buf[:b])              # gathered in place, no cat
-            if augment:
-                ks = torch.randint(group.order, (b,), generator=gen).to(device)
-                x = group.act_each(ks, x)
-            elif paired and mirror_loss:
-                torch.index_select(x_train_m, 0, idx, out=buf[b:2 * b])
-            elif paired:
-                k = int(torch.randint(1, group.order, (1,), generator=gen))
-                buf[b:2 * b] = group.act(k, x)
-            with torch.autocast(device.type, dtype=PRECISIONS[tc.precision], enabled=tc.precision != "float32"):
-                out = model(buf[:2 * b] if paired else x).float()
-            if paired and mirror_loss and tc.task == "autoencoder":
-                loss_task, loss_eq = autoencoder_losses(out, x)                  # fused, same values
-            else:
-                f, f_g = out.split(b) if paired else (out, None)
-                loss_task = task_loss(tc.task, f, x, y_train[idx])
-                if not paired:
-                    loss_eq = torch.zeros((), device=device)
-                elif mirror_loss:
-                    loss_eq = equivariance_loss(tc.task, f, f_g)
-                else:
-                    loss_eq = group_equivariance_loss(tc.task, f, f_g, group, k)
+            inputs, x, k = batch(idx)
+            with torch.autocast(**autocast):
+                out = model(inputs).float()
+            loss_task, loss_eq = losses(out, x, idx, k)
             opt.zero_grad(set_to_none=True)
             (loss_task + w * loss_eq).backward()
             opt.step()
-            sums += torch.stack([loss_task.detach(), loss_eq.detach()]) * b   # no sync per step
-            n += b
+            sums += torch.stack([loss_task.detach(), loss_eq.detach()]) * len(idx)   # no sync per step
+            n += len(idx)
         sums = (sums / max(n, 1)).tolist()
         row = {"epoch": epoch + 1, "equivariance_weight": w, "train_task_loss": sums[0],
                "train_equivariance_loss": sums[1] if paired else None,
                "seconds": time.perf_counter() - t0}
-        row.update(evaluate(model, tc.task, x_test, y_test))
+        row.update(evaluate(model, tc.task, x_test, y_test, tc.group))
         history.append(row)
         trace.append(_trace_row(model))
     if snap and not own and tc.epochs == switch_epoch(tc):
@@ -297,12 +325,16 @@ def _unstack(stacked, n):
 
 
 @torch.no_grad()
-def evaluate(model, task, x, y, batch_size=2000):
-    """Test-set task loss, equivariance loss, accuracy or reconstruction error, and the
-    median relative end-to-end equivariance error ``||f(x) - g f(g x)|| / ||f(x)||``."""
+def evaluate(model, task, x, y, group="mirror", batch_size=2000):
+    """Test-set task loss, equivariance loss, accuracy or reconstruction error, and the median
+    relative end-to-end equivariance error ``||f(x) - g f(g x)|| / ||f(x)||`` under the mirror; for a
+    run of another group (``group``), also each non-identity element's median
+    (``test_group_equivariance_errors``, :func:`eqlib.losses.group_equivariance_loss`'s action)."""
     model.eval()
+    group = get_group(group)
+    others = range(1, group.order) if group.name != "mirror" else ()
     tot = {"task": 0.0, "eq": 0.0, "correct": 0.0}
-    rel = []
+    rel, rel_g = [], {k: [] for k in others}
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         out, out_m = model(xb), model(mirror(xb))
         tot["task"] += task_loss(task, out, xb, yb).item() * len(xb)
@@ -310,9 +342,15 @@ def evaluate(model, task, x, y, batch_size=2000):
         if task == "classifier":
             tot["correct"] += (out.argmax(1) == yb).sum().item()
         rel.append(relative_equivariance_error(task, out, out_m))
+        for k in others:
+            back = model(group.act(k, xb))
+            back = back if task == "classifier" else group.act(group.inverse(k), back)
+            rel_g[k].append((out - back).norm(dim=1) / out.norm(dim=1).clamp_min(1e-12))
     n = len(x)
     row = {"test_task_loss": tot["task"] / n, "test_equivariance_loss": tot["eq"] / n,
            "test_equivariance_error": torch.cat(rel).median().item()}
+    if others:
+        row["test_group_equivariance_errors"] = [torch.cat(rel_g[k]).median().item() for k in others]
     if task == "classifier":
         row["test_accuracy"] = tot["correct"] / n
     else:

@@ -262,3 +262,24 @@ def test_augmentation_and_d4_runs_forked_from_the_snapshot_equal_the_runs_from_s
     assert forked.forked_at == 2 and scratch.forked_at == 0
     for (k, v), w in zip(forked.model.state_dict().items(), scratch.model.state_dict().values()):
         assert torch.equal(v, w), f"{kwargs}: forked {k} differs from the run trained from scratch"
+
+
+def test_evaluate_measures_the_runs_own_group():
+    """f(x) = x + vflip(x) commutes with the elements that commute with the up-down flip (r², s, r²s in
+    D4) and with no other: the D4 run's history reads exactly those as equivariant, the mirror run's
+    history reads the mirror alone."""
+    from eqlib.data import vflip
+    from eqlib.groups import get_group
+
+    class Planted(torch.nn.Module):
+        def forward(self, x):
+            return x + vflip(x)
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 3072), torch.zeros(64, dtype=torch.long)
+    d4 = evaluate(Planted(), "autoencoder", x, y, "d4")
+    errs = dict(zip(get_group("d4").names[1:], d4["test_group_equivariance_errors"]))
+    assert {k for k, e in errs.items() if e < 1e-6} == {"r²", "s", "r²s"} and min(errs.values()) < 1e-6
+    assert all(e > 0.1 for k, e in errs.items() if k not in ("r²", "s", "r²s"))
+    mirror_only = evaluate(Planted(), "autoencoder", x, y, "mirror")
+    assert "test_group_equivariance_errors" not in mirror_only and mirror_only["test_equivariance_error"] < 1e-6
