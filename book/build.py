@@ -61,6 +61,7 @@ CHAPTERS = {
     "dihedral": ("dihedral.ipynb", {}, None),
     "emergence": ("emergence.ipynb", {}, None),
     "merging": ("merging.ipynb", {}, None),
+    "cnn": ("cnn.ipynb", {}, None),            # its protocol is its page module's (eqlib.pages.cnn)
     "report": ("report.ipynb", {}, None),       # reads every page's results; first in the book, executed last
 }
 MLP_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "mlp_filters.ipynb"]
@@ -87,6 +88,7 @@ PROFILES = {
         "dihedral": {**QUICK_TRAIN, "n_images": 500},
         "emergence": {**QUICK_TRAIN, "n_fit": 1000, "n_eval": 1000},
         "merging": {**QUICK_TRAIN, "n_images": 1000},
+        "cnn": {"profile": "quick"},
         "report": {"profile": "quick"},
     },
 }

@@ -24,6 +24,7 @@ import torch
 
 from eqlib.data import mirror, vflip
 from eqlib.losses import relative_equivariance_error
+from eqlib.memo import memo
 from eqlib.symmetry import (INACTIVE_TOL, SCALINGS, SignedPermutation, _embed, _match_filters, active_neurons,
                             fit_monomial, random_signed_permutation)
 
@@ -184,15 +185,15 @@ def layer_passes(row: dict) -> dict:
 def analyze(model, x_fit, x_eval, init=None, rng=None) -> list:
     """One row per layer: the two matchings and their agreement, ``e`` (activation matching), ``e_weights``
     (weight matching), ``e_linear``, ``e_updown``, ``e_random`` (a random permutation of the same kind),
-    ``e_init`` (the same analysis of ``init``, the network at initialisation, when given), the
-    involution split and the criteria's outcomes."""
+    ``e_init`` (the same analysis of ``init``, the network at initialisation, given as a model or as its
+    rows from an earlier call), the involution split and the criteria's outcomes."""
     rng = np.random.default_rng(0) if rng is None else rng
     sc, layers = scaling(model), conv_layers(model)
     fit, ev, up = features(model, x_fit), features(model, x_eval), features(model, x_eval, "updown")
     fit_up = features(model, x_fit, "updown")
     actives = active_channels(layers, ev)
     by_weights = weight_matching(layers, sc, actives)
-    inits = analyze(init, x_fit, x_eval, rng=np.random.default_rng(1)) if init is not None else None
+    inits = init if isinstance(init, list) or init is None else analyze(init, x_fit, x_eval, rng=np.random.default_rng(1))
     rows = []
     for k, ((Af, Bf), (A, B), (Au, Bu), (Auf, Buf), active, Pw) in enumerate(
             zip(fit, ev, up, fit_up, actives, by_weights)):
@@ -297,3 +298,40 @@ def merge_path(model, Ps, x, y, alphas=tuple(np.linspace(0, 1, 11))) -> dict:
                      "midpoint": accuracy(interpolate(model, other, 0.5), x, y)}
         out["invariance"][name] = invariance_error(interpolate(model, other, 0.5), x)
     return out
+
+
+# --------------------------------------------------------------------------- cached, for the page
+def _plain(rows: list) -> list:
+    """Layer rows with the fitted actions as lists instead of objects (for results files)."""
+    out = []
+    for r in rows:
+        row = {k: v for k, v in r.items() if k not in ("P", "P_weights")}
+        row["perm"], row["factors"] = r["P"].perm.tolist(), [float(f) for f in r["P"].factors()]
+        row["perm_weights"] = r["P_weights"].perm.tolist()
+        out.append(row)
+    return out
+
+
+def _action(row) -> SignedPermutation:
+    f = np.asarray(row["factors"])
+    return SignedPermutation(np.asarray(row["perm"]), np.where(f < 0, -1.0, 1.0), np.ones(len(f)), 0.0, np.abs(f))
+
+
+@memo
+def analyze_network(model, x_fit, x_eval, init_rows=None) -> list:
+    """:func:`analyze` of one network (``init_rows``: its initialisation's rows from an earlier call), as
+    plain rows (:func:`_plain`), the first layer with each channel's residual under the fitted action
+    (``residuals``: ``||B_i - c_i A_pi(i)|| / ||B_i||`` over the evaluation images' positions, channels centred)."""
+    rows = analyze(model, x_fit, x_eval, init=init_rows)
+    (A, B), = features(model, x_eval)[:1]
+    a, b = _rows(A), _rows(B)
+    res = np.linalg.norm(b - rows[0]["P"].apply(a), axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-300)
+    out = _plain(rows)
+    out[0]["residuals"] = [float(x) for x in res]
+    return out
+
+
+@memo
+def merge_network(model, rows, x, y, alphas) -> dict:
+    """:func:`merge_path` with the actions of :func:`analyze_network`'s rows."""
+    return merge_path(model, [_action(r) for r in rows], x, y, alphas)

@@ -32,37 +32,43 @@ SAMPLE = 4099          # a tensor is fingerprinted by its shape, dtype, sum and 
 SOURCE_DIR = Path(__file__).resolve().parent     # where the analysis modules' sources are read
 
 
+def _source(module: str) -> Path:
+    """The source file of an ``eqlib`` module named relative to the package (``"metric"``, ``"pages.cnn"``)."""
+    return SOURCE_DIR.joinpath(*module.split(".")).with_suffix(".py")
+
+
 def closure(module: str) -> tuple:
     """``module`` and every ``eqlib`` module it imports, at the top or inside a function, transitively
-    (read from the sources with :mod:`ast`; ``memo`` itself is versioned by :data:`FORMAT`)."""
+    (read from the sources with :mod:`ast`; names relative to the package, ``"pages.cnn"`` for a page;
+    ``memo`` itself is versioned by :data:`FORMAT`)."""
     seen, todo = set(), [module]
     while todo:
         m = todo.pop()
         if m in seen or m == "memo":
             continue
-        path = SOURCE_DIR / f"{m}.py"
-        if not path.exists():
+        if not _source(m).exists():
             raise ValueError(f"no eqlib module {m!r} in {SOURCE_DIR}")
         seen.add(m)
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "eqlib":
-                todo += [a.name for a in node.names if (SOURCE_DIR / f"{a.name}.py").exists()]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("eqlib."):
-                todo.append(node.module.split(".")[1])
+        for node in ast.walk(ast.parse(_source(m).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and (node.module == "eqlib" or node.module.startswith("eqlib.")):
+                base = node.module[len("eqlib."):] if node.module != "eqlib" else ""
+                if base and _source(base).exists():
+                    todo.append(base)
+                todo += [f"{base}.{a.name}".lstrip(".") for a in node.names if _source(f"{base}.{a.name}".lstrip(".")).exists()]
             elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("eqlib.")]
+                todo += [a.name[len("eqlib."):] for a in node.names if a.name.startswith("eqlib.")]
     return tuple(sorted(seen))
 
 
 def _modules(fn, modules) -> tuple:
-    return tuple(modules) if modules is not None else closure(fn.__module__.rsplit(".", 1)[-1])
+    return tuple(modules) if modules is not None else closure(fn.__module__.split(".", 1)[1])
 
 
 def sources(modules) -> str:
     """sha256 of the source files of ``modules`` (names in the ``eqlib`` package)."""
     h = hashlib.sha256()
     for name in sorted(modules):
-        h.update(name.encode() + b"\0" + (SOURCE_DIR / f"{name}.py").read_bytes())
+        h.update(name.encode() + b"\0" + _source(name).read_bytes())
     return h.hexdigest()
 
 

@@ -12,6 +12,7 @@ import re
 
 from eqlib.analysis import OUTGOING_RESIDUAL, direct_negated_filters, pair_outgoing
 from eqlib.metric import DEFAULT_READING, READING_SHORT
+from eqlib.pages import cnn
 from eqlib.paper import PAPER_TABLE, TABLE_SOURCE
 from eqlib.study import CONTRAST, NEGATED_MIN, TASKS, verdict
 from eqlib.symmetry import MAX_RESIDUALS
@@ -33,6 +34,8 @@ CLAIMS = {
     "attention": "Attention heads mirror themselves or swap in pairs",
     "bypass": "Ours, beyond the paper's claim: the negated pairs are a linear bypass, their opposite outgoing weights "
               "making GELU(t) − GELU(−t) = t",
+    "cnn": "Ours, beyond the paper: a CNN trained to be mirror invariant is layerwise equivariant, the mirror "
+           "permuting each layer's channels (Bökman and Kahl's conjecture, tested on a small CNN)",
 }
 SOURCES = {
     "theorem": f"{PAPER}, the main theorem",
@@ -43,6 +46,8 @@ SOURCES = {
     "table_classifier": TABLE_SOURCE,
     "attention": f"{PAPER}, the attention-autoencoder experiment",
     "bypass": "ours: the mechanism the paper names (GELU(t) − GELU(−t) = t), tested on the pairs' outgoing weights",
+    "cnn": "ours: Bökman and Kahl (NeurIPS 2023), \"Investigating how ReLU-networks encode symmetries\", their "
+           "conjecture for mirror-equivariant CNNs; the paper's theorem for an identifiable (Tanh) CNN",
 }
 _TABLE_RULE = ("the protocol study's verdict function applied to the chapters' own runs (primary reading, 100,000 "
                "evaluation samples){}: reproduces → reproduced, partly reproduces → partly, does not reproduce → not "
@@ -67,8 +72,11 @@ RULES = {
     "bypass": f"reproduced if, in most GELU autoencoder seeds, at least one direct negated pair has opposite outgoing "
               f"weights (‖v_i + v_j‖ / max(‖v_i‖, ‖v_j‖) ≤ {OUTGOING_RESIDUAL:g}); partly if in some seed; not "
               "reproduced otherwise",
+    "cnn": "on the invariance-loss networks of the convolutional page, every activation and seed: reproduced if, in "
+           "most of them, every layer meets the page's four criteria (fixed before its results); partly if most have "
+           "at least one passing layer; not reproduced otherwise",
 }
-PAGES = {"theorem": "theory", "tanh": "mlp_tanh_autoencoder", "gelu": "mlp_gelu_autoencoder", "table": "mlp_summary",
+PAGES = {"cnn": "cnn", "theorem": "theory", "tanh": "mlp_tanh_autoencoder", "gelu": "mlp_gelu_autoencoder", "table": "mlp_summary",
          "table_autoencoder": "mlp_summary", "table_classifier": "mlp_summary", "attention": "attention",
          "bypass": "mlp_gelu_autoencoder"}
 MLP = {("autoencoder", "tanh"): "mlp_tanh_autoencoder", ("autoencoder", "gelu"): "mlp_gelu_autoencoder",
@@ -189,6 +197,17 @@ def attention_claim(att: dict) -> dict:
             "seeds": f"{len(below)} seeds"}
 
 
+def cnn_claim(res: dict) -> dict:
+    """:data:`RULES` ``["cnn"]``, by the page's own verdict function (:func:`eqlib.pages.cnn.verdict`)."""
+    v = cnn.verdict(res)
+    word = {"layerwise equivariant": VERDICTS[0], "layerwise equivariant in part": VERDICTS[1]}.get(v["word"], VERDICTS[2])
+    passing = "; ".join(f"{cnn.ACT_NAMES[a]} {[len(l) for l in per]}" for a, per in v["passing"].items())
+    return {"verdict": word,
+            "evidence": f"every layer passes in {v['all_pass']} of {v['pairs']} activation–seed pairs, at least one in "
+                        f"{v['some_pass']}; passing layers of {v['n_layers']} per seed: {passing}",
+            "seeds": f"{len(res['protocol']['seeds'])} seeds per activation"}
+
+
 def claims(results: dict) -> list:
     """One row per claim of :data:`CLAIMS`: its text, our evidence, the seeds, the page that computes it,
     the rule and the verdict. ``results`` maps chapter names (``book/build.py``'s) to results dicts."""
@@ -197,8 +216,10 @@ def claims(results: dict) -> list:
             "table": table_claim(mlp), "table_autoencoder": table_claim(mlp, tasks=("autoencoder",)),
             "table_classifier": table_claim(mlp, tasks=("classifier",)), "attention": attention_claim(results["attention"]),
             "bypass": bypass_claim(mlp)}
+    if "cnn" in results:        # a build before the convolutional page has none
+        rows["cnn"] = cnn_claim(results["cnn"])
     return [{"key": k, "claim": CLAIMS[k], **rows[k], "page": PAGES[k], "rule": RULES[k], "source": SOURCES[k]}
-            for k in CLAIMS]
+            for k in CLAIMS if k in rows]
 
 
 # --------------------------------------------------------------------------- deviations and compute

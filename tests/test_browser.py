@@ -108,7 +108,7 @@ def test_every_page_renders_offline(site, browser):
 def test_chapters_are_executed(site, browser):
     html, base = site
     for chapter in ("theory", "mlp_tanh_autoencoder", "mlp_summary", "attention", "activation_relu",
-                    "activations_summary", "augmentation", "dihedral", "emergence", "merging"):
+                    "activations_summary", "augmentation", "dihedral", "emergence", "merging", "cnn"):
         page = html / "book" / "generated" / f"{chapter}.html"
         assert page.exists(), f"{chapter} page built"
         text = page.read_text()

@@ -1,0 +1,341 @@
+"""The page "A convolutional network": is a CNN trained to be mirror invariant layerwise equivariant, the
+mirror permuting each layer's channels?
+
+The paper's theorem is architecture-agnostic; Bökman & Kahl (NeurIPS 2023) conjecture this for CNNs and
+align a ResNet50 with its kernel-flipped copy. Here a small CNN whose every operation commutes with the flip
+(:class:`eqlib.models.CNN`) is trained three ways in the second half of training (the invariance loss on the
+logits, random flips, neither), with Tanh everywhere (signed channel permutations) and ReLU everywhere
+(permutations with positive scales), over seeds; every layer is read by :func:`eqlib.conv.analyze` against
+its nulls and judged by :data:`eqlib.conv.CRITERIA`, fixed before any result.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from eqlib import conv
+from eqlib.analysis import count, pm, stats
+from eqlib.models import CNNConfig
+from eqlib.plots import LABEL_COLORS, _png
+from eqlib.symmetry import MAX_RESIDUALS
+from eqlib.train import TrainConfig, initial_model, train
+
+CONDITIONS = {"loss": "the invariance loss ‖f(x) − f(mirror x)‖² on the logits",
+              "augment": "random left-right flips with probability ½, no loss",
+              "control": "neither (equivariance weight 0)"}
+KINDS = (*CONDITIONS, "init")
+KIND_NAMES = {"loss": "invariance loss", "augment": "random flips", "control": "control", "init": "initialisation"}
+ACT_NAMES = {"tanh": "Tanh", "relu": "ReLU"}
+LEARNED = 0.25          # test accuracy that counts as learned: 2.5 times chance on 10 classes
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The page's protocol: the network, the training and the sample sizes (its quick profile: :data:`PROFILES`).
+    Sized for about 12 minutes on two cores (the page states the measured time)."""
+    channels: tuple = (16, 32, 32)
+    pools: tuple = (True, True, False)       # 32 -> 16 -> 8
+    activations: tuple = ("tanh", "relu")
+    epochs: int = 10                          # the second half: loss, flips or neither
+    train_size: int = 12_000
+    equivariance_weight: float = 1.0
+    lr: float = 1e-3
+    batch_size: int = 256
+    seeds: tuple = (0, 1, 2)
+    n_fit: int = 256                          # training images fitting the activation matching and the free map
+    n_eval: int = 1000                        # test images for e_l
+    n_merge: int = 2000                       # test images along the merge path
+    alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+PROFILES = {"full": Protocol(),
+            "quick": Protocol(epochs=2, train_size=2000, seeds=(0, 1), n_fit=64, n_eval=200, n_merge=500)}
+
+
+def protocol(profile: str, **given) -> Protocol:
+    """The profile's protocol with the notebook's explicit parameters (``None``: the protocol's) over it."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    p = replace(PROFILES[profile], **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None})
+    if not set(p.activations) <= set(ACT_NAMES):
+        raise ValueError(f"activations {p.activations!r}: allowed {', '.join(ACT_NAMES)}")
+    return p
+
+
+def configs(p: Protocol, activation: str, seed: int) -> dict:
+    """``{condition: (CNNConfig, TrainConfig)}``: the three conditions share the loss-free first half."""
+    mc = CNNConfig(channels=p.channels, activation=activation, pools=p.pools)
+    tc = TrainConfig(task="classifier", epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, seed=seed,
+                     equivariance_weight=p.equivariance_weight, train_size=p.train_size)
+    return {"loss": (mc, tc), "augment": (mc, replace(tc, equivariance_mode="augment")),
+            "control": (mc, replace(tc, equivariance_weight=0.0))}
+
+
+def compute(data, p: Protocol, progress=False) -> tuple:
+    """Train every activation, seed and condition (or load them), analyse every layer of every network and
+    of its initialisation, and merge every trained network with its aligned mirror. Returns the results and
+    the trained networks, ``{(activation, seed, condition): model}``."""
+    x_train, _, x_test, y_test = data.tensors()
+    x_fit, x_eval = x_train[:p.n_fit], x_test[:p.n_eval]
+    out, models = {"protocol": asdict(p), "cells": {}, "train_seconds": {}}, {}
+    for act in p.activations:
+        for seed in p.seeds:
+            cfg = configs(p, act, seed)
+            runs = {c: train(mc, tc, data, progress=progress) for c, (mc, tc) in cfg.items()}
+            init_rows = conv.analyze_network(initial_model(*cfg["loss"]).eval(), x_fit, x_eval)
+            cell = {"init": {"layers": init_rows}}
+            for c, r in runs.items():
+                model = models[(act, seed, c)] = r.model.cpu().eval()
+                rows = conv.analyze_network(model, x_fit, x_eval, init_rows)
+                merge = conv.merge_network(model, rows, x_test[:p.n_merge], y_test[:p.n_merge], tuple(p.alphas))
+                cell[c] = {"layers": rows, "test": r.history[-1], "merge": merge, "train_seconds": r.seconds,
+                           "forked_at": r.forked_at, "config": {"model": asdict(cfg[c][0]), "train": asdict(cfg[c][1])}}
+            out["cells"][f"{act}|{seed}"] = cell
+            out["train_seconds"][f"{act}|{seed}"] = {c: r.seconds for c, r in runs.items()}
+    return out, models
+
+
+def cells(res: dict, act: str) -> list:
+    """The per-seed cells of one activation, in seed order."""
+    return [res["cells"][f"{act}|{s}"] for s in res["protocol"]["seeds"]]
+
+
+# --------------------------------------------------------------------------- findings
+def passing_layers(res: dict, act: str, kind: str) -> list:
+    """Per seed, the layers (1-based) that meet every criterion."""
+    return [[r["layer"] for r in c[kind]["layers"] if r["passes"]["all"]] for c in cells(res, act)]
+
+
+def findings(res: dict) -> dict:
+    """``{finding: flags over (activation, seed)}``, for the invariance-loss networks."""
+    out = {"learned": [], "invariant": [], "below_init": [], "below_updown": [], "aligned_merge": [], "every_layer": []}
+    for act in res["protocol"]["activations"]:
+        for c in cells(res, act):
+            loss, layers = c["loss"], c["loss"]["layers"]
+            out["learned"].append(all(c[k]["test"]["test_accuracy"] >= LEARNED for k in CONDITIONS))
+            out["invariant"].append(loss["test"]["test_equivariance_error"] < c["control"]["test"]["test_equivariance_error"])
+            out["below_init"].append(all(r["e"] < r["e_init"] for r in layers))
+            out["below_updown"].append(all(r["e"] < r["e_updown"] for r in layers))
+            out["aligned_merge"].append(loss["merge"]["aligned"]["midpoint"] > loss["merge"]["naive"]["midpoint"])
+            out["every_layer"].append(all(r["passes"]["all"] for r in layers))
+    return out
+
+
+FINDINGS = {"learned": f"every condition's test accuracy at least {LEARNED:g}",
+            "invariant": "the loss network's end-to-end invariance error below its control's",
+            "below_init": "every layer's e_l below its value at initialisation",
+            "below_updown": "every layer's e_l below the up-down flip's",
+            "aligned_merge": "the aligned midpoint more accurate than the naive one",
+            "every_layer": "every layer meets every criterion"}
+
+
+def verdict(res: dict) -> dict:
+    """The criteria's verdict: layerwise equivariant when, in most (activation, seed) pairs of the loss
+    networks, every layer passes; in part when most pairs have at least one passing layer."""
+    per = {act: passing_layers(res, act, "loss") for act in res["protocol"]["activations"]}
+    n_layers = len(res["protocol"]["channels"])
+    flat = [len(p) for v in per.values() for p in v]
+    most = lambda flags: sum(flags) > len(flags) / 2
+    word = ("layerwise equivariant" if most([k == n_layers for k in flat]) else
+            "layerwise equivariant in part" if most([k > 0 for k in flat]) else "not layerwise equivariant")
+    return {"passing": per, "word": word, "n_layers": n_layers, "pairs": len(flat),
+            "all_pass": sum(k == n_layers for k in flat), "some_pass": sum(k > 0 for k in flat)}
+
+
+# --------------------------------------------------------------------------- texts and tables
+def _mean(xs):
+    return float(np.mean(xs))
+
+
+def layer_stat(res, act, kind, key, layer) -> dict:
+    return stats([c[kind]["layers"][layer][key] for c in cells(res, act)])
+
+
+def texts(res: dict, v: dict) -> dict:
+    f = findings(res)
+    p = res["protocol"]
+    out = {"n_seeds": str(len(p["seeds"])), "channels": "–".join(map(str, p["channels"])), "epochs": str(p["epochs"]),
+           "train_size": f"{p['train_size']:,}", "switch": str(p["epochs"] // 2), "n_eval": f"{p['n_eval']:,}",
+           "n_fit": f"{p['n_fit']:,}", "n_merge": f"{p['n_merge']:,}", "verdict": v["word"],
+           "all_pass": f"{v['all_pass']} of {v['pairs']}", "some_pass": f"{v['some_pass']} of {v['pairs']}",
+           "max_residual": f"{MAX_RESIDUALS['data']:g}", "learned_min": f"{LEARNED:g}"}
+    out.update({f"finding_{k}": count(flags, "activation–seed pairs") for k, flags in f.items()})
+    for act in p["activations"]:
+        cs = cells(res, act)
+        for k in CONDITIONS:
+            out[f"acc_{act}_{k}"] = pm(stats([c[k]["test"]["test_accuracy"] for c in cs]))
+            out[f"e2e_{act}_{k}"] = pm(stats([c[k]["test"]["test_equivariance_error"] for c in cs]))
+        out[f"passing_{act}"] = "; ".join(f"seed {s}: {', '.join(map(str, l)) or 'none'}"
+                                          for s, l in zip(p["seeds"], v["passing"][act]))
+        out[f"e_{act}"] = ", ".join(f"layer {i + 1} {pm(layer_stat(res, act, 'loss', 'e', i))}" for i in range(len(p["channels"])))
+        out[f"e_init_{act}"] = ", ".join(f"{pm(layer_stat(res, act, 'init', 'e', i))}" for i in range(len(p["channels"])))
+        out[f"e_linear_{act}"] = ", ".join(f"{pm(layer_stat(res, act, 'loss', 'e_linear', i))}" for i in range(len(p["channels"])))
+        m = lambda kind, path: pm(stats([c[kind]["merge"][path[0]][path[1]] if len(path) == 2 else c[kind]["merge"][path[0]]
+                                         for c in cs]))
+        out[f"merge_aligned_{act}"] = m("loss", ("aligned", "midpoint"))
+        out[f"merge_naive_{act}"] = m("loss", ("naive", "midpoint"))
+        out[f"merge_inv_{act}"] = pm(stats([c["loss"]["merge"]["invariance"]["aligned"] for c in cs]), 4)
+        out[f"agreement_{act}"] = pm(stats([_mean([r["agreement"] for r in c["loss"]["layers"]]) for c in cs]), 2)
+    return out
+
+
+def test_rows(res: dict):
+    header = ["activation", "condition", "test accuracy", "end-to-end invariance error", "training (s)"]
+    rows = []
+    for act in res["protocol"]["activations"]:
+        for k in CONDITIONS:
+            cs = cells(res, act)
+            rows.append([ACT_NAMES[act], KIND_NAMES[k], pm(stats([c[k]["test"]["test_accuracy"] for c in cs])),
+                         pm(stats([c[k]["test"]["test_equivariance_error"] for c in cs])),
+                         f"{sum(c[k]['train_seconds'] for c in cs):.0f}"])
+    return header, rows
+
+
+def layer_rows(res: dict):
+    """Per activation and layer: e_l of each condition beside the nulls (mean ± sd over seeds)."""
+    header = ["activation", "layer", "e: loss", "e: flips", "e: control", "initialisation", "up-down (loss)",
+              "free linear (loss)", "random permutation (loss)", "weight matching (loss)", "matchings agree"]
+    rows = []
+    for act in res["protocol"]["activations"]:
+        for i in range(len(res["protocol"]["channels"])):
+            s = lambda kind, key, d=3: pm(layer_stat(res, act, kind, key, i), d)
+            rows.append([ACT_NAMES[act], str(i + 1), s("loss", "e"), s("augment", "e"), s("control", "e"), s("init", "e"),
+                         s("loss", "e_updown"), s("loss", "e_linear"), s("loss", "e_random"), s("loss", "e_weights"),
+                         s("loss", "agreement", 2)])
+    return header, rows
+
+
+def pass_rows(res: dict):
+    """Per activation and condition: the passing layers of each seed, and which criteria fail most."""
+    seeds = res["protocol"]["seeds"]
+    header = ["activation", "condition", *(f"seed {s}" for s in seeds), "criteria failed (layers × seeds)"]
+    rows = []
+    for act in res["protocol"]["activations"]:
+        for k in CONDITIONS:
+            per = passing_layers(res, act, k)
+            fails = {c.key: sum(not r["passes"][c.key] for cell in cells(res, act) for r in cell[k]["layers"])
+                     for c in conv.CRITERIA}
+            rows.append([ACT_NAMES[act], KIND_NAMES[k], *(", ".join(map(str, l)) or "none" for l in per),
+                         ", ".join(f"{key} {n}" for key, n in fails.items() if n) or "none"])
+    return header, rows
+
+
+def split_rows(res: dict):
+    """The loss networks' fitted actions: fixed, sign-flipped, swapped, other and inactive channels (mean over seeds)."""
+    header = ["activation", "layer", "channels", "fixed", "sign-flipped", "swapped", "other", "inactive", "involutive share"]
+    rows = []
+    for act in res["protocol"]["activations"]:
+        for i, ch in enumerate(res["protocol"]["channels"]):
+            sp = [c["loss"]["layers"][i]["split"] for c in cells(res, act)]
+            mean = lambda k: f"{_mean([s[k] for s in sp]):.1f}"
+            rows.append([ACT_NAMES[act], str(i + 1), str(ch), mean("fixed"), mean("flipped"), mean("swapped"),
+                         mean("other"), mean("inactive"), f"{_mean([s['share'] for s in sp]):.2f}"])
+    return header, rows
+
+
+def merge_rows(res: dict):
+    header = ["activation", "condition", "accuracy", "naive midpoint", "aligned midpoint", "barrier: naive",
+              "barrier: aligned", "invariance error: original", "invariance error: aligned midpoint"]
+    rows = []
+    for act in res["protocol"]["activations"]:
+        for k in CONDITIONS:
+            ms = [c[k]["merge"] for c in cells(res, act)]
+            s = lambda f, d=3: pm(stats([f(m) for m in ms]), d)
+            rows.append([ACT_NAMES[act], KIND_NAMES[k], s(lambda m: m["aligned"]["accuracy"][0]),
+                         s(lambda m: m["naive"]["midpoint"]), s(lambda m: m["aligned"]["midpoint"]),
+                         s(lambda m: m["naive"]["barrier"]), s(lambda m: m["aligned"]["barrier"]),
+                         s(lambda m: m["invariance"]["original"], 4), s(lambda m: m["invariance"]["aligned"], 4)])
+    return header, rows
+
+
+def criteria_rows():
+    return ["criterion", "a layer passes when"], [[c.key, c.sentence()] for c in conv.CRITERIA]
+
+
+# --------------------------------------------------------------------------- figures
+COLORS = {"loss": "#1b9e77", "augment": "#7570b3", "control": "#d95f02", "init": "#999999"}
+
+
+def error_bars(res: dict):
+    """e_l per layer and condition (mean ± sd over seeds) with the loss networks' nulls, one panel per activation."""
+    acts = res["protocol"]["activations"]
+    fig = make_subplots(1, len(acts), subplot_titles=[ACT_NAMES[a] for a in acts], shared_yaxes=True)
+    layers = [f"layer {i + 1}" for i in range(len(res["protocol"]["channels"]))]
+    for j, act in enumerate(acts, 1):
+        for kind in KINDS:
+            st = [layer_stat(res, act, kind, "e", i) for i in range(len(layers))]
+            fig.add_bar(x=layers, y=[s["mean"] for s in st], error_y=dict(array=[s["sd"] for s in st]),
+                        name=KIND_NAMES[kind], marker_color=COLORS[kind], showlegend=j == 1, row=1, col=j)
+        for key, name, sym in (("e_updown", "up-down flip (loss)", "triangle-up"), ("e_linear", "free linear map (loss)", "diamond")):
+            st = [layer_stat(res, act, "loss", key, i) for i in range(len(layers))]
+            fig.add_scatter(x=layers, y=[s["mean"] for s in st], mode="markers", name=name, showlegend=j == 1,
+                            marker=dict(symbol=sym, size=11, color="black"), row=1, col=j)
+        fig.add_hline(y=conv.THRESHOLDS["error"], line_dash="dash", line_color="gray", row=1, col=j)
+    fig.update_layout(barmode="group", height=420, title="e_l = median ‖flip(A_l(mirror x)) − P_l A_l(x)‖ / ‖A_l(x)‖",
+                      yaxis_title="e_l", margin=dict(t=80))
+    return fig
+
+
+def label_of(P_perm, factors, i, residual, active=True) -> str:
+    if not active:
+        return "inactive"
+    if residual > MAX_RESIDUALS["data"]:
+        return "unmatched"
+    j, s = P_perm[i], np.sign(factors[i])
+    if j == i:
+        return "self-symmetric" if s > 0 else "anti-symmetric"
+    return "mirrored pair" if s > 0 else "mirrored-negated pair"
+
+
+def first_layer_labels(row: dict) -> list:
+    return [label_of(row["perm"], row["factors"], i, r) for i, r in enumerate(row["residuals"])]
+
+
+def kernel_mosaic(K, labels, title="first-layer kernels", upscale=14):
+    """Each 3x3 RGB kernel as an image, framed by its label's colour; mirrored partners side by side."""
+    K = np.asarray(K, np.float64)
+    n, tile, border = len(K), 3 * upscale, 3
+    cell = tile + 2 * border + 6
+    per_row = min(n, 8)
+    canvas = np.ones((-(-n // per_row) * cell, per_row * cell, 3))
+    s = max(np.abs(K).max(), 1e-12)
+    for i in range(n):
+        r, c = divmod(i, per_row)
+        color = np.array([int(LABEL_COLORS[labels[i]][k:k + 2], 16) / 255 for k in (1, 3, 5)])
+        y0, x0 = r * cell + 3, c * cell + 3
+        canvas[y0:y0 + tile + 2 * border, x0:x0 + tile + 2 * border] = color
+        img = np.kron(0.5 + K[i].transpose(1, 2, 0) / (2 * s), np.ones((upscale, upscale, 1)))
+        canvas[y0 + border:y0 + border + tile, x0 + border:x0 + border + tile] = img
+    fig = go.Figure(go.Image(source=_png(canvas), hoverinfo="skip"))
+    for i in range(n):
+        r, c = divmod(i, per_row)
+        fig.add_annotation(x=c * cell + 10, y=r * cell + 10, text=str(i), showarrow=False,
+                           font=dict(size=9, color="white"), bgcolor="rgba(0,0,0,0.5)")
+    for label in sorted(set(labels)):
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{label} ({labels.count(label)})",
+                        marker=dict(size=12, color=LABEL_COLORS[label], symbol="square"))
+    fig.update_layout(title=title, height=canvas.shape[0] * 1.2 + 100, width=per_row * cell * 1.2 + 220,
+                      margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def merge_figure(res: dict):
+    """Test accuracy along the straight path to the aligned and to the naive mirror (mean over seeds, loss networks)."""
+    acts = res["protocol"]["activations"]
+    fig = make_subplots(1, len(acts), subplot_titles=[ACT_NAMES[a] for a in acts], shared_yaxes=True)
+    for j, act in enumerate(acts, 1):
+        for path, dash in (("aligned", "solid"), ("naive", "dot")):
+            for kind in CONDITIONS:
+                acc = np.array([c[kind]["merge"][path]["accuracy"] for c in cells(res, act)])
+                fig.add_scatter(x=res["protocol"]["alphas"], y=acc.mean(0), mode="lines+markers",
+                                name=f"{KIND_NAMES[kind]}, {path}", line=dict(color=COLORS[kind], dash=dash),
+                                showlegend=j == 1, row=1, col=j)
+    fig.update_layout(height=400, title="test accuracy from θ (α = 0) to its mirror (α = 1): aligned (solid), naive (dotted)",
+                      yaxis_title="test accuracy", margin=dict(t=80))
+    fig.update_xaxes(title_text="α")
+    return fig
