@@ -18,6 +18,8 @@ from eqlib.metric import DEFAULT_READING
 from eqlib.symmetry import SCALINGS
 from eqlib.train import initial_model, train, train_seeds
 
+EQUIVARIANT_ENOUGH = 1 / 3      # a network counts as equivariant when its end-to-end error is at most this times the control's
+
 ACTIVATION_PAGES = ("relu", "leaky_relu", "sigmoid", "identity", "square")
 ALL_ACTIVATIONS = ("tanh", "gelu") + ACTIVATION_PAGES
 
@@ -117,9 +119,10 @@ def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_ima
 
 
 # --------------------------------------------------------------------------- D4
-def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress=False, **train_kw) -> dict:
+def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress=False, d4_weight=10.0,
+                     **train_kw) -> dict:
     """Tanh autoencoders trained with the D4 equivariance loss in the second half (one random
-    non-identity element per batch), beside the mirror-loss models and the weight-0 controls of
+    non-identity element per batch, weight ``d4_weight``), beside the mirror-loss models and the weight-0 controls of
     the MLP chapter (same seeds, same snapshot) and two nulls: the shared initialisation, and the
     D4 model with its filters replaced by random ones of the same norms. For each: the first-layer
     action of every element fitted as a signed permutation (data metric on ``n_label_images``
@@ -129,7 +132,8 @@ def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress
     mc, tc = mlp_configs("autoencoder", "tanh", **train_kw)
     runs = train_seeds(mc, tc, data, seeds, progress=progress)
     for s in seeds:
-        runs[s]["d4"] = train(mc, replace(tc, seed=s, group="d4"), data, progress=progress)
+        runs[s]["d4"] = train(mc, replace(tc, seed=s, group="d4", equivariance_weight=float(d4_weight)), data,
+                              progress=progress)
     kinds = ("d4", "equivariant", "control")
     models = {k: [runs[s][k].model.cpu().eval() for s in seeds] for k in kinds}
     models["init"] = [initial_model(mc, replace(tc, seed=s)).eval() for s in seeds]
@@ -139,6 +143,7 @@ def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress
     fits = {k: [fit_group_actions(m, D4, images) for m in ms] for k, ms in models.items()}
     e2e = {k: [group_equivariance_errors(m, D4, x) for m in ms] for k, ms in models.items() if k in kinds + ("init",)}
     return {"seeds": seeds, "group": list(D4.names), "table": D4.table(), "fits": fits, "end_to_end": e2e,
+            "d4_weight": float(d4_weight), "n_images": len(x),
             "aggregate": {k: over_seeds([{kk: v for kk, v in f.items() if kk not in ("defect", "orbits")}
                                          for f in fs]) for k, fs in fits.items()},
             "test": {k: [runs[s][k].history[-1] for s in seeds] for k in kinds},
@@ -289,7 +294,7 @@ def augmentation_findings(res: dict) -> dict:
 def augmentation_texts(res: dict) -> dict:
     """The glued phrases of the augmentation page, per task."""
     from eqlib.analysis import count, pm, stats
-    out = {}
+    out = {"enough": f"{EQUIVARIANT_ENOUGH:.2g}"}
     for task, r in res["tasks"].items():
         t = task[:2]
         e2e = {k: stats([h["test_equivariance_error"] for h in v]) for k, v in r["test"].items()}
@@ -302,12 +307,30 @@ def augmentation_texts(res: dict) -> dict:
         out[f"{t}_aug_metric_below_control"] = count([a < c for a, c in zip(m["augmentation"], m["control"])])
         out[f"{t}_aug_e2e_below_control"] = count([a["test_equivariance_error"] < c["test_equivariance_error"]
                                                    for a, c in zip(r["test"]["augmentation"], r["test"]["control"])])
+        for k in ("augmentation", "equivariant"):
+            ratios = [a["test_equivariance_error"] / max(c["test_equivariance_error"], 1e-300)
+                      for a, c in zip(r["test"][k], r["test"]["control"])]
+            out[f"{t}_{k}_ratio"] = ", ".join(f"{x:.2f}" for x in ratios)
+            out[f"{t}_{k}_enough"] = count([x <= EQUIVARIANT_ENOUGH for x in ratios])
+        enough = all(a["test_equivariance_error"] <= EQUIVARIANT_ENOUGH * c["test_equivariance_error"]
+                     for a, c in zip(r["test"]["augmentation"], r["test"]["control"]))
+        out[f"{t}_testable"] = ("equivariant enough in every seed, so the comparison below tests the prediction" if enough
+                                else "not equivariant enough in every seed, so the comparison below cannot confirm or refute "
+                                     "the prediction: it shows what augmentation does to the layers at the equivariance it "
+                                     "reaches")
     for i, flags in enumerate(augmentation_findings(res).values()):
         out[f"loss_beats_aug_{i}"] = count(flags)
     return out
 
 
 DIHEDRAL_NULLS = ("control", "init", "random")
+
+
+def end_to_end_ratios(res: dict, kind="d4") -> list:
+    """Per seed, the ``kind`` model's end-to-end error over D4's non-identity elements (mean of the elements'
+    medians) as a fraction of the weight-0 control's."""
+    mean = lambda errs: sum(errs[1:]) / (len(errs) - 1)
+    return [mean(a) / max(mean(c), 1e-300) for a, c in zip(res["end_to_end"][kind], res["end_to_end"]["control"])]
 
 
 def dihedral_findings(res: dict) -> dict:
@@ -318,7 +341,7 @@ def dihedral_findings(res: dict) -> dict:
 
 
 def dihedral_texts(res: dict) -> dict:
-    from eqlib.analysis import count, pm
+    from eqlib.analysis import count, pm, stats
     a = res["aggregate"]
     n = len(res["group"]) - 1
     out = {"n_products": str(n * n), "n_elements": str(n), "order": str(n + 1)}
@@ -332,6 +355,15 @@ def dihedral_texts(res: dict) -> dict:
     out.update({f"d4_below_{k}": count(v) for k, v in dihedral_findings(res).items()})
     out["d4_below_mirror"] = count([d["mean_defect"] < c["mean_defect"]
                                     for d, c in zip(res["fits"]["d4"], res["fits"]["equivariant"])])
+    mean = lambda errs: sum(errs[1:]) / (len(errs) - 1)
+    for k in ("d4", "equivariant", "control", "init"):
+        out[f"{k}_e2e"] = pm(stats([mean(e) for e in res["end_to_end"][k]]))
+    ratios = end_to_end_ratios(res)
+    out["d4_ratio"] = ", ".join(f"{r:.2f}" for r in ratios)
+    out["d4_enough"] = count([r <= EQUIVARIANT_ENOUGH for r in ratios])
+    out["enough"] = f"{EQUIVARIANT_ENOUGH:.2g}"
+    out["d4_weight"] = f"{res.get('d4_weight', 1.0):g}"
+    out["n_test"] = f"{res.get('n_images', 0):,}"
     return out
 
 

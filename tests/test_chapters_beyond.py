@@ -72,3 +72,11 @@ def test_barrier_is_the_excess_over_the_chord():
     assert barrier([1.0, 1.0, 1.0]) == 0.0
     assert barrier([1.0, 2.0, 1.0]) == pytest.approx(1.0)
     assert barrier([1.0, 1.5, 3.0]) == 0.0, "a path below its chord has no barrier"
+
+
+def test_end_to_end_ratios_compare_each_seed_with_its_own_control():
+    from eqlib.chapters_beyond import EQUIVARIANT_ENOUGH, end_to_end_ratios
+    res = {"end_to_end": {"d4": [[0.0, 0.1, 0.1], [0.0, 0.3, 0.3]], "control": [[0.0, 0.4, 0.2], [0.0, 0.3, 0.3]]}}
+    ratios = end_to_end_ratios(res)
+    assert ratios == pytest.approx([1 / 3, 1.0]), "mean over the non-identity elements, seed by seed"
+    assert [r <= EQUIVARIANT_ENOUGH + 1e-12 for r in ratios] == [True, False]
