@@ -352,7 +352,11 @@ def dihedral_texts(res: dict) -> dict:
         out[f"{k}_matched"] = pm(a[k]["matched_by_every_element"], 1)
         out[f"{k}_orbit_law"] = f"{sum(f['orbit_stabiliser_holds'] for f in res['fits'][k])} of " \
                                 f"{sum(len(f['orbits']) for f in res['fits'][k])}"
-    out.update({f"d4_below_{k}": count(v) for k, v in dihedral_findings(res).items()})
+    findings = dihedral_findings(res)
+    out.update({f"d4_below_{k}": count(v) for k, v in findings.items()})
+    holds = all(sum(v) > len(v) / 2 for v in findings.values())
+    out["d4_prediction"] = ("below every null in most seeds, so the fitted actions compose better than chance" if holds
+                            else "not below every null in most seeds, so the prediction is not borne out on these networks")
     out["d4_below_mirror"] = count([d["mean_defect"] < c["mean_defect"]
                                     for d, c in zip(res["fits"]["d4"], res["fits"]["equivariant"])])
     mean = lambda errs: sum(errs[1:]) / (len(errs) - 1)
