@@ -31,7 +31,7 @@ import io
 import os
 import pickle
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +116,15 @@ class CIFAR10:
         """Normalised flat tensors ``(x_train, y_train, x_test, y_test)``."""
         return (self.normalize(self.x_train), torch.from_numpy(self.y_train),
                 self.normalize(self.x_test), torch.from_numpy(self.y_test))
+
+    def with_test_images(self, n: int) -> "CIFAR10":
+        """The same data with only the first ``n`` test images (a uniform sample: the split is shuffled), under
+        its own fingerprint, so that models trained on it are cached apart."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(self.x_test):
+            raise ValueError(f"the number of test images must be an integer in 1..{len(self.x_test)}; got {n!r}")
+        if n == len(self.x_test):
+            return self
+        return replace(self, x_test=self.x_test[:n], y_test=self.y_test[:n], fingerprint=f"{self.fingerprint}-test{n}")
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`normalize`, returning floats in [0, 1] of shape ``(N, 3, 32, 32)``."""

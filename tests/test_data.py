@@ -176,3 +176,13 @@ def test_every_prefix_the_book_uses_is_class_balanced(cifar):
                 continue
             share = np.bincount(y[:n], minlength=10) / n
             assert np.all(np.abs(share - 0.1) <= 0.03), f"{split}[:{n}] class shares {np.round(share, 3)}"
+
+
+def test_a_test_subset_has_its_own_fingerprint_and_bad_sizes_are_named():
+    from conftest import synthetic_cifar
+    data = synthetic_cifar(n_train=20, n_test=10)
+    sub = data.with_test_images(4)
+    assert len(sub.x_test) == 4 and (sub.x_test == data.x_test[:4]).all() and len(sub.x_train) == 20
+    assert sub.fingerprint != data.fingerprint and data.with_test_images(10) is data
+    with pytest.raises(ValueError, match=r"integer in 1..10; got 11"):
+        data.with_test_images(11)

@@ -48,11 +48,12 @@ class Protocol:
     n_fit: int = 256                          # training images fitting the activation matching and the free map
     n_eval: int = 1000                        # test images for e_l
     n_merge: int = 2000                       # test images along the merge path
+    n_test: int = 10_000                      # test images for the accuracy and invariance error after each epoch
     alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 PROFILES = {"full": Protocol(),
-            "quick": Protocol(epochs=2, train_size=2000, seeds=(0, 1), n_fit=64, n_eval=200, n_merge=500)}
+            "quick": Protocol(epochs=2, train_size=2000, seeds=(0, 1), n_fit=64, n_eval=200, n_merge=500, n_test=1000)}
 
 
 def protocol(profile: str, **given) -> Protocol:
@@ -78,6 +79,7 @@ def compute(data, p: Protocol, progress=False) -> tuple:
     """Train every activation, seed and condition (or load them), analyse every layer of every network and
     of its initialisation, and merge every trained network with its aligned mirror. Returns the results and
     the trained networks, ``{(activation, seed, condition): model}``."""
+    data = data.with_test_images(min(p.n_test, len(data.x_test)))
     x_train, _, x_test, y_test = data.tensors()
     x_fit, x_eval = x_train[:p.n_fit], x_test[:p.n_eval]
     out, models = {"protocol": asdict(p), "cells": {}, "train_seconds": {}}, {}
