@@ -84,10 +84,23 @@ def _rows(A) -> np.ndarray:
 
 def activation_matching(A, B, scaling, active) -> SignedPermutation:
     """``P`` with ``B ~ P A`` from the channels' correlations over images and positions, on the active
-    channels (the others are matched to themselves)."""
+    channels (the others are matched to themselves). Where the group has scales (ReLU), each channel's
+    scale is then the least-squares factor on the maps themselves, ``<B_i, A_pi(i)> / ||A_pi(i)||^2``, as
+    :func:`median_error` reads them (a factor fitted on centred maps shrinks towards 0 where the match is
+    imperfect, while a ReLU map's mean is much of its norm)."""
     idx = np.flatnonzero(active)
-    return _embed(fit_monomial(_rows(A)[idx], _rows(B)[idx], scaling), idx, A.shape[1],
-                  scaling in ("positive", "nonzero"))
+    scaled = scaling in ("positive", "nonzero")
+    match = _embed(fit_monomial(_rows(A)[idx], _rows(B)[idx], "sign" if scaling == "nonzero" else
+                                "none" if scaling == "positive" else scaling), idx, A.shape[1], scaled)
+    if scaled:
+        a = A.double().transpose(0, 1).reshape(A.shape[1], -1).numpy()
+        b = B.double().transpose(0, 1).reshape(B.shape[1], -1).numpy()
+        ap = a[match.perm]
+        c = np.einsum("ij,ij->i", b, ap) / np.maximum(np.einsum("ij,ij->i", ap, ap), 1e-300)
+        c = np.maximum(c, 0.0) if scaling == "positive" else c
+        c[~np.asarray(active, bool)] = 1.0
+        match.signs, match.scales = np.where(c < 0, -1.0, 1.0), np.abs(c)
+    return match
 
 
 def weight_matching(layers, scaling, actives) -> list:
@@ -115,7 +128,7 @@ def act(P, A):
     return torch.einsum("ij,njhw->nihw", torch.as_tensor(P.matrix(), dtype=A.dtype), A)
 
 
-def median_error(A, B, active, moved=None) -> float:
+def median_error(A, B, active, moved) -> float:
     """Median over images of ``||B - moved|| / ||A||`` on the active channels (``moved``: ``P A``)."""
     a, b, m = (t[:, torch.as_tensor(active)].flatten(1).double() for t in (A, B, moved))
     return float(((b - m).norm(dim=1) / a.norm(dim=1).clamp_min(1e-300)).median())
@@ -136,7 +149,8 @@ def linear_map_error(A_fit, B_fit, A, B, active) -> float:
 def involution_split(P, active) -> dict:
     """The active channels by what ``P`` does to them: ``fixed`` (to itself, +), ``flipped`` (to itself,
     negated), ``swapped`` (in a 2-cycle, either sign pattern whose square is the identity) and
-    ``other`` (longer cycles or a 2-cycle whose square negates); ``share``: the involutive fraction.
+    ``other`` (longer cycles, a 2-cycle whose square negates, or a channel fitted to nothing, its scale 0);
+    ``share``: the involutive fraction.
     Scales (ReLU) are a continuous fit and are not read here."""
     perm, sign = P.perm, np.sign(P.factors())
     i = np.flatnonzero(active)
@@ -164,10 +178,12 @@ class Criterion:
 CRITERIA = (
     Criterion("error", 0.10, "its error e_l is at most {t:.2f}"),
     Criterion("nulls", 1 / 3, "e_l is at most {t:.2g} of both its up-down and its initialisation values"),
-    Criterion("linear", 1.5, "e_l is at most {t:g} times the free linear map's"),
-    Criterion("involution", 0.90, "the fitted action is an involution on at least {t:.0%} of the active channels"),
+    Criterion("linear", 1.5, "e_l is at most {t:g} times the free linear map's (or both are at round-off, below 1e-6)"),
+    Criterion("involution", 0.90, "the fitted action is an involution on at least {t:.0%} of the active channels "
+                                  "(read on its permutation and signs; ReLU's fitted scales are not)"),
 )
 THRESHOLDS = {c.key: c.threshold for c in CRITERIA}
+ROUND_OFF = 1e-6        # errors below this are both zero: no ratio is read off them
 
 
 def layer_passes(row: dict) -> dict:
@@ -175,7 +191,7 @@ def layer_passes(row: dict) -> dict:
     t = THRESHOLDS
     out = {"error": row["e"] <= t["error"],
            "nulls": row["e"] <= t["nulls"] * row["e_updown"] and row["e"] <= t["nulls"] * row["e_init"],
-           "linear": row["e"] <= t["linear"] * row["e_linear"],
+           "linear": row["e"] <= max(t["linear"] * row["e_linear"], ROUND_OFF),
            "involution": row["split"]["share"] >= t["involution"]}
     out["all"] = all(out.values())
     return out
@@ -208,7 +224,7 @@ def analyze(model, x_fit, x_eval, init=None, rng=None) -> list:
                "e_updown": median_error(Au, Bu, active, act(Pu, Au)),
                "e_random": median_error(A, B, active, act(Pr, A)),
                "e_init": inits[k]["e"] if inits else float("nan"),
-               "split": involution_split(P, active)}
+               "split": involution_split(P, active), "active": [bool(a) for a in active]}
         row["passes"] = layer_passes(row)
         rows.append(row)
     return rows

@@ -11,7 +11,7 @@ import torch
 from eqlib import conv
 from eqlib.data import mirror
 from eqlib.models import CNN, CNNConfig, build_model, config_dict, config_from_dict
-from eqlib.symmetry import random_involution
+from eqlib.symmetry import SignedPermutation, fit_monomial, random_involution, random_signed_permutation
 
 CFG = dict(channels=(6, 8, 8), pools=(True, True, False))
 
@@ -25,19 +25,33 @@ def network(activation="tanh", seed=0):
     return CNN(CNNConfig(activation=activation, **CFG)).double()
 
 
-def planted(activation="tanh", seed=0, signed=True):
-    """A random network made exactly layerwise equivariant; returns it and its planted actions."""
+def scaled_involution(n, rng):
+    """An unsigned involution whose 2-cycles carry reciprocal scales (c, 1/c): P @ P = I, P != P^T."""
+    P = random_involution(n, rng, signed=False, fixed_fraction=0.3)
+    P.scales = np.ones(n)
+    for i in range(n):
+        if P.perm[i] > i:
+            c = rng.uniform(0.5, 2.0)
+            P.scales[i], P.scales[P.perm[i]] = c, 1 / c
+    return P
+
+
+def planted(activation="tanh", seed=0, signed=True, scaled=False):
+    """A random network made exactly layerwise equivariant; returns it and its planted actions. Each
+    kernel is averaged with its image under K -> P^-1 flip(K) P_in, an involution when P @ P = I."""
     model, rng = network(activation, seed), np.random.default_rng(seed)
     P_in, Ps = np.eye(3), []
     with torch.no_grad():
         for c in model.convs:
-            P = random_involution(c.out_channels, rng, signed=signed, fixed_fraction=0.3)
+            P = scaled_involution(c.out_channels, rng) if scaled else \
+                random_involution(c.out_channels, rng, signed=signed, fixed_fraction=0.3)
             M, K = P.matrix(), c.weight.numpy()
+            Minv = np.linalg.inv(M)
             if activation == "relu":
                 c.bias.add_(0.5)          # no dead channel: every channel is active and must be matched
-            moved = np.einsum("ji,jkab,kl->ilab", M, K[..., ::-1], P_in)     # P^T flip(K) P_in
+            moved = np.einsum("ij,jkab,kl->ilab", Minv, K[..., ::-1], P_in)     # P^-1 flip(K) P_in
             c.weight.copy_(torch.from_numpy((K + moved) / 2))
-            c.bias.copy_(torch.from_numpy((c.bias.numpy() + M.T @ c.bias.numpy()) / 2))
+            c.bias.copy_(torch.from_numpy((c.bias.numpy() + Minv @ c.bias.numpy()) / 2))
             P_in, Ps = M, Ps + [P]
         W = model.head.weight.numpy()
         model.head.weight.copy_(torch.from_numpy((W + W @ P_in) / 2))
@@ -85,9 +99,10 @@ def test_config_round_trips_and_input_shape_is_checked():
 
 
 # --------------------------------------------------------------------------- the analysis
-@pytest.mark.parametrize("activation, signed", [("tanh", True), ("relu", False)])
-def test_a_planted_action_is_recovered_exactly_by_both_matchings(activation, signed):
-    model, Ps = planted(activation, signed=signed)
+@pytest.mark.parametrize("activation, signed, scaled", [("tanh", True, False), ("relu", False, False),
+                                                        ("relu", False, True)])
+def test_a_planted_action_is_recovered_exactly_by_both_matchings(activation, signed, scaled):
+    model, Ps = planted(activation, signed=signed, scaled=scaled)
     rows = conv.analyze(model, images(16, 1).double(), images(32, 2).double())
     for k, (row, P) in enumerate(zip(rows, Ps)):
         # invariant logits need W P = W: the head drops a channel that P negates in place (inactive, exempt)
@@ -95,6 +110,9 @@ def test_a_planted_action_is_recovered_exactly_by_both_matchings(activation, sig
         active = ~negated if k == len(Ps) - 1 else np.ones(len(P.perm), bool)
         assert row["split"]["active"] == active.sum() and row["split"]["inactive"] == (~active).sum()
         assert same_action(row["P"], P, active) and same_action(row["P_weights"], P, active)
+        if scaled:     # the reciprocal scales too, by both matchings
+            np.testing.assert_allclose(row["P"].factors(), P.factors(), rtol=1e-8)
+            np.testing.assert_allclose(row["P_weights"].factors(), P.factors(), rtol=1e-8)
         assert row["agreement"] == 1.0
         assert row["e"] < 1e-6 and row["e_weights"] < 1e-6 and row["e_linear"] < 1e-6
         assert row["e_random"] > 0.1 and row["e_updown"] > 0.1
@@ -123,15 +141,17 @@ def test_independent_random_layers_fail_every_layer():
 
 def test_involution_split_counts_each_kind():
     from eqlib.symmetry import SignedPermutation
-    P = SignedPermutation(np.array([0, 1, 3, 2, 5, 6, 4, 7]), np.array([1., -1, -1, -1, 1, 1, 1, 1]),
-                          np.ones(8), 0.0)
-    active = np.array([1, 1, 1, 1, 1, 1, 1, 0], bool)
-    n = conv.involution_split(P, active)
-    assert (n["fixed"], n["flipped"], n["swapped"], n["other"], n["inactive"]) == (1, 1, 2, 3, 1)
-    assert n["share"] == pytest.approx(4 / 7)
+    P = SignedPermutation(np.array([0, 1, 3, 2, 5, 6, 4, 7, 9, 8]), np.array([1., -1, -1, -1, 1, 1, 1, 1, 1, -1]),
+                          np.ones(10), 0.0)
+    active = np.array([1, 1, 1, 1, 1, 1, 1, 0, 1, 1], bool)
+    n = conv.involution_split(P, active)      # (3 4) with signs (-,-) squares to I; (9 10) with (+,-) does not
+    assert (n["fixed"], n["flipped"], n["swapped"], n["other"], n["inactive"]) == (1, 1, 2, 5, 1)
+    assert n["share"] == pytest.approx(4 / 9)
 
 
 def test_criteria_sentences_carry_the_thresholds_the_code_tests():
+    at_round_off = {"e": 2e-14, "e_updown": 0.3, "e_init": 0.25, "e_linear": 1e-14, "split": {"share": 1.0}}
+    assert conv.layer_passes(at_round_off)["all"], "two errors at round-off: no ratio is read off them"
     row = {"e": 0.09, "e_updown": 0.3, "e_init": 0.25, "e_linear": 0.06, "split": {"share": 0.9}}
     p = conv.layer_passes(row)
     assert p["error"] and p["linear"] and p["involution"] and not p["nulls"]   # 0.09 > 0.25 / 3
@@ -147,7 +167,38 @@ def test_the_aligned_midpoint_is_exactly_invariant_when_the_actions_are_involuti
     assert conv.invariance_error(model, x) > 1e-3
 
 
+def test_the_aligned_mirror_moves_each_layer_by_the_inverse_action_also_when_it_is_no_involution():
+    model, x, rng = network("relu", seed=4), images(8).double(), np.random.default_rng(2)
+    Ps = []
+    for c in model.convs:                     # random monomials: neither involutions nor orthogonal
+        P = random_signed_permutation(c.out_channels, rng, signed=False)
+        P.scales = rng.uniform(0.5, 2.0, c.out_channels)
+        Ps.append(P)
+    aligned = conv.aligned_mirror(model, Ps)
+    for A, P, (_, B) in zip(aligned.features(x), Ps, conv.features(model, x)):
+        expected = torch.einsum("ij,njhw->nihw", torch.from_numpy(np.linalg.inv(P.matrix())), B.double())
+        torch.testing.assert_close(A, expected, rtol=0, atol=1e-10)
+    torch.testing.assert_close(aligned(x), model(mirror(x)), rtol=0, atol=1e-10)
+
+
 def test_the_aligned_mirror_of_a_planted_network_is_the_network_itself():
     model, Ps = planted("tanh", seed=3)
     other, x = conv.aligned_mirror(model, Ps), images(8).double()
     torch.testing.assert_close(other(x), model(x), rtol=0, atol=1e-10)
+
+
+def test_relu_scales_are_fitted_on_the_maps_the_error_reads():
+    """On a perturbed planted ReLU network, the fitted scales give a smaller error than unit scales and than
+    scales fitted on centred maps (those shrink towards 0 where the match is imperfect)."""
+    model, _ = planted("relu", signed=False, scaled=True)
+    with torch.no_grad():
+        w = model.convs[2].weight
+        w.add_(0.15 * w.norm() / w.numel() ** 0.5 * torch.randn(w.shape, generator=torch.Generator().manual_seed(5),
+                                                                   dtype=w.dtype))
+    A, B = conv.features(model, images(32, 2).double())[2]
+    active = np.ones(A.shape[1], bool)
+    error = lambda P: conv.median_error(A, B, active, conv.act(P, A))
+    fitted = conv.activation_matching(A, B, "positive", active)
+    unit = SignedPermutation(fitted.perm, np.ones(len(fitted.perm)), np.ones(len(fitted.perm)), 0.0)
+    centred = fit_monomial(conv._rows(A), conv._rows(B), "positive")
+    assert error(fitted) < 0.7 * error(centred) and error(fitted) < 0.2 * error(unit)

@@ -25,8 +25,12 @@ def test_every_condition_is_trained_from_one_snapshot_and_every_layer_read(compu
         for kind in cnn.CONDITIONS:
             assert len(cell[kind]["layers"]) == 2 and cell[kind]["layers"][0]["e_init"] == cell["init"]["layers"][0]["e"]
             assert len(cell[kind]["merge"]["aligned"]["accuracy"]) == 3
-    tanh = res["cells"]["tanh|0"]["loss"]["merge"]["invariance"]
-    assert tanh["naive"] < 1e-5 and tanh["aligned"] < 1e-5, "both midpoints are mirror invariant for Tanh"
+    from eqlib import conv
+    for key, cell in res["cells"].items():
+        inv = cell["loss"]["merge"]["invariance"]
+        assert inv["naive"] < 1e-5, "the naive midpoint's kernels are symmetric: exactly invariant"
+        if key.startswith("tanh") and all(conv._action(r).is_involution() for r in cell["loss"]["layers"]):
+            assert inv["aligned"] < 1e-5, "the aligned midpoint too, where every fitted action is an involution"
 
 
 def test_texts_tables_and_figures_are_made_from_the_results(computed):
@@ -34,28 +38,41 @@ def test_texts_tables_and_figures_are_made_from_the_results(computed):
     v = cnn.verdict(res)
     texts = cnn.texts(res, v)
     assert texts["verdict"] == v["word"] and texts["n_seeds"] == "2" and "of 4 activation–seed pairs" in texts["finding_invariant"]
+    assert texts["verdict_tanh"] in cnn.WORDS and texts["n_test"] == "64"
     for header, rows in (cnn.test_rows(res), cnn.layer_rows(res), cnn.pass_rows(res), cnn.split_rows(res), cnn.merge_rows(res)):
         assert rows and all(len(r) == len(header) for r in rows)
     assert len(cnn.error_bars(res).data) == 2 * (len(cnn.KINDS) + 2)
     assert len(cnn.first_layer_labels(res["cells"]["tanh|0"]["loss"]["layers"][0])) == 4
 
 
-def planted(passing):
-    """Results whose loss networks pass exactly the layers listed per (activation, seed)."""
+def planted(passing, control=None):
+    """Results whose loss networks (and controls) pass exactly the layers listed per (activation, seed)."""
     rows = lambda ok: [{"layer": i + 1, "passes": {"all": i + 1 in ok}} for i in range(3)]
+    control = control or {a: [set()] * 3 for a in passing}
     acts = ("tanh", "relu")
     return {"protocol": {"activations": acts, "seeds": (0, 1, 2), "channels": (8, 8, 8)},
-            "cells": {f"{a}|{s}": {"loss": {"layers": rows(passing[a][s])}} for a in acts for s in range(3)}}
+            "cells": {f"{a}|{s}": {"loss": {"layers": rows(passing[a][s])}, "control": {"layers": rows(control[a][s])}}
+                      for a in acts for s in range(3)}}
 
 
-@pytest.mark.parametrize("passing, word", [
-    ({"tanh": [{1, 2, 3}] * 3, "relu": [{1, 2, 3}, {1, 2, 3}, {3}]}, "layerwise equivariant"),
-    ({"tanh": [{3}] * 3, "relu": [{1, 2, 3}, set(), set()]}, "layerwise equivariant in part"),
-    ({"tanh": [set(), set(), {3}], "relu": [set(), set(), {1, 2, 3}]}, "not layerwise equivariant"),
+@pytest.mark.parametrize("passing, words, word", [
+    ({"tanh": [{1, 2, 3}] * 3, "relu": [{1, 2, 3}, {1, 2, 3}, {3}]}, ("layerwise equivariant",) * 2, "layerwise equivariant"),
+    ({"tanh": [{1, 2, 3}] * 3, "relu": [{3}, {3}, set()]}, ("layerwise equivariant", "layerwise equivariant in part"),
+     "layerwise equivariant in part"),
+    ({"tanh": [{1, 2, 3}] * 3, "relu": [set(), {3}, set()]}, ("layerwise equivariant", "not layerwise equivariant"),
+     "layerwise equivariant in part"),
+    ({"tanh": [set(), set(), {3}], "relu": [set(), set(), {1, 2, 3}]}, ("not layerwise equivariant",) * 2,
+     "not layerwise equivariant"),
 ])
-def test_the_verdict_counts_passing_layers_over_activations_and_seeds(passing, word):
+def test_the_verdict_is_per_activation_and_in_part_overall_unless_both_agree(passing, words, word):
     v = cnn.verdict(planted(passing))
-    assert v["word"] == word and v["pairs"] == 6
+    assert (v["per_activation"]["tanh"], v["per_activation"]["relu"]) == words and v["word"] == word
+
+
+def test_the_controls_passing_layers_are_counted_beside_the_verdict():
+    v = cnn.verdict(planted({"tanh": [{1, 2, 3}] * 3, "relu": [{1, 2, 3}] * 3},
+                            control={"tanh": [{1, 2, 3}] * 3, "relu": [{3}, set(), set()]}))
+    assert v["all_pass"] == 6 and v["control_all_pass"] == 3 and v["control_some_pass"] == 4
 
 
 def test_the_protocol_and_its_overrides_are_checked():
