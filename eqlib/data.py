@@ -113,9 +113,14 @@ class CIFAR10:
         return t.mul_(scale).add_(shift).reshape(len(x), -1)
 
     def tensors(self):
-        """Normalised flat tensors ``(x_train, y_train, x_test, y_test)``."""
-        return (self.normalize(self.x_train), torch.from_numpy(self.y_train),
-                self.normalize(self.x_test), torch.from_numpy(self.y_test))
+        """Normalised flat tensors ``(x_train, y_train, x_test, y_test)``, made once per data set object and
+        shared by every later call (callers must not modify them in place; none does)."""
+        cached = self.__dict__.get("_tensors")
+        if cached is None:
+            cached = (self.normalize(self.x_train), torch.from_numpy(self.y_train),
+                      self.normalize(self.x_test), torch.from_numpy(self.y_test))
+            object.__setattr__(self, "_tensors", cached)
+        return cached
 
     def with_test_images(self, n: int) -> "CIFAR10":
         """The same data with only the first ``n`` test images (a uniform sample: the split is shuffled), under

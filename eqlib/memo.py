@@ -37,10 +37,26 @@ def _source(module: str) -> Path:
     return SOURCE_DIR.joinpath(*module.split(".")).with_suffix(".py")
 
 
+_CLOSURES = {}     # (source folder, module) -> (the sources' stamp, closure): parsed once while no source changes
+
+
+def _stamp() -> tuple:
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(SOURCE_DIR.rglob("*.py")))
+
+
 def closure(module: str) -> tuple:
     """``module`` and every ``eqlib`` module it imports, at the top or inside a function, transitively
     (read from the sources with :mod:`ast`; names relative to the package, ``"pages.cnn"`` for a page;
-    ``memo`` itself is versioned by :data:`FORMAT`)."""
+    ``memo`` itself is versioned by :data:`FORMAT`). Parsed again only when a source file changes."""
+    stamp, known = _stamp(), _CLOSURES.get((str(SOURCE_DIR), module))
+    if known is not None and known[0] == stamp:
+        return known[1]
+    out = _closure(module)
+    _CLOSURES[(str(SOURCE_DIR), module)] = (stamp, out)
+    return out
+
+
+def _closure(module: str) -> tuple:
     seen, todo = set(), [module]
     while todo:
         m = todo.pop()
