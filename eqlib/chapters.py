@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from eqlib.analysis import analyze_mlp, mlp_metric, mlp_metric_precision, over_seeds
 from eqlib.models import MLPConfig
+from eqlib.protocol import Protocol
 from eqlib.train import TrainConfig, initial_model, train_seeds
 
 KINDS = ("equivariant", "control")           # the trained models of a seed
@@ -28,10 +29,10 @@ def check_seeds(seeds, shown_seed=None):
     return list(seeds)
 
 
-def mlp_configs(task="autoencoder", first_activation="tanh", hidden=(64, 256, 256), first_init_scale=0.01,
-                **train) -> tuple:
-    """``(MLPConfig, TrainConfig)`` of an MLP chapter; both validate their values, and the chapter's
-    own parameters are named in the message when they are wrong."""
+def mlp_configs(task="autoencoder", first_activation="tanh", hidden=None, first_init_scale=None, **train) -> tuple:
+    """``(MLPConfig, TrainConfig)`` of an MLP chapter, the protocol's settings (:class:`eqlib.protocol.Protocol`)
+    where none is given; both validate their values, and the chapter's own parameters are named in the
+    message when they are wrong."""
     from eqlib.losses import TASKS
     from eqlib.models import ACTIVATIONS
     from eqlib.report import check_choice, check_int
@@ -40,8 +41,11 @@ def mlp_configs(task="autoencoder", first_activation="tanh", hidden=(64, 256, 25
     for k in ("epochs", "train_size"):
         if k in train:
             check_int(k, train[k])
+    base = Protocol()
+    hidden = base.hidden if hidden is None else hidden
+    first_init_scale = base.first_init_scale if first_init_scale is None else first_init_scale
     return (MLPConfig.paper(task, first_activation, hidden=hidden, first_init_scale=first_init_scale),
-            TrainConfig(task=task, **train))
+            TrainConfig(task=task, **{**base.train_kwargs(), **train}))
 
 
 @dataclass

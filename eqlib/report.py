@@ -2,6 +2,7 @@
 and the box that marks a quick build. Notebooks call these; nothing here trains."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -106,11 +107,14 @@ def lock_status(path=None) -> dict | None:
 class Run:
     """Collects a page's numbers and writes them, with their provenance, as JSON."""
 
-    def __init__(self, path, profile, seed=0, config=None):
+    def __init__(self, path, profile, seed=0, config=None, protocol=None):
         self.path = Path(path)
         self.profile = check_choice("profile", profile, PROFILES)
         self.start, self.trained_before = time.perf_counter(), training_seconds()
         self.results = {"config": config or {}, "seed": seed}
+        # the page's resolved protocol (eqlib.protocol.Protocol, or a page module's own), in its provenance
+        self.protocol = None if protocol is None else {k: list(v) if isinstance(v, tuple) else v
+                                                       for k, v in dataclasses.asdict(protocol).items()}
 
     def provenance(self, data=None) -> dict:
         import torch
@@ -125,6 +129,8 @@ class Run:
             p["data"] = {"source": data.source, "description": data.description}
         if (lock := lock_status()) is not None:
             p["lock"] = lock
+        if self.protocol is not None:
+            p["protocol"] = self.protocol
         return p
 
     def save(self, data=None) -> dict:
@@ -231,4 +237,11 @@ def provenance_note(provenance: dict):
         f"- profile: **{provenance['profile']}**; seed: {provenance['seed']}\n"
         f"- data: {data}\n- machine: {provenance['machine']}; device: {provenance['device']}; training precision: "
         f"{provenance.get('precision', 'float32')}\n"
-        f"- packages: {v}\n{pinned}- run time of this page: {provenance['run_seconds']} s\n:::")
+        f"- packages: {v}\n{pinned}{_protocol_line(provenance.get('protocol'))}"
+        f"- run time of this page: {provenance['run_seconds']} s\n:::")
+
+
+def _protocol_line(protocol) -> str:
+    if not protocol:
+        return ""
+    return "- protocol (`eqlib.protocol`, resolved): " + ", ".join(f"{k} {v}" for k, v in protocol.items()) + "\n"

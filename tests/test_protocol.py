@@ -1,0 +1,79 @@
+"""The protocol in one place: no notebook or profile types a protocol value, every chapter resolves in every
+profile, and the chapters' configurations are the protocol's."""
+import json
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import pytest
+
+from eqlib import protocol
+from eqlib.chapters import mlp_configs
+from eqlib.train import TrainConfig, cache_key
+from conftest import synthetic_cifar
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = {f.name for f in fields(protocol.Protocol)}
+sys.path.insert(0, str(ROOT / "book"))
+import build  # noqa: E402  (book/build.py: the chapters and the profiles)
+
+NOTEBOOK_CHAPTER = {"mlp_filters.ipynb": "mlp", "protocol_study.ipynb": "protocol_study", "mlp_summary.ipynb": "mlp_summary",
+                    "activation.ipynb": "activation", "activations_summary.ipynb": "activations_summary",
+                    "augmentation.ipynb": "augmentation", "dihedral.ipynb": "dihedral", "emergence.ipynb": "emergence",
+                    "merging.ipynb": "merging", "attention_heads.ipynb": "attention"}
+
+
+def parameters(template: str) -> dict:
+    nb = json.loads((ROOT / "notebooks" / template).read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    values = {}
+    exec("".join(cell["source"]), {}, values)
+    return values, "".join("".join(c["source"]) for c in nb["cells"])
+
+
+@pytest.mark.parametrize("template, chapter", NOTEBOOK_CHAPTER.items())
+def test_a_notebook_types_no_protocol_value_and_resolves_its_chapter(template, chapter):
+    values, text = parameters(template)
+    typed = {k: v for k, v in values.items() if k in NAMES and v is not None}
+    assert not typed, f"{template} types protocol values {typed}; they belong in eqlib.protocol"
+    assert f'protocol.resolve("{chapter}", profile' in text and "protocol=P" in text, \
+        "the notebook resolves its chapter's protocol and records it in its provenance"
+
+
+def test_no_profile_passes_a_protocol_value_and_every_template_is_covered():
+    for profile, per_chapter in build.PROFILES.items():
+        for chapter, params in per_chapter.items():
+            assert not set(params) & NAMES, f"{profile} profile passes {set(params) & NAMES} to {chapter}"
+    templates = {t for t, _, _ in build.CHAPTERS.values()}
+    assert templates - set(NOTEBOOK_CHAPTER) == {"theory.ipynb", "report.ipynb", "cnn.ipynb"}, \
+        "every chapter that trains MLPs or attention reads eqlib.protocol (the CNN page has its own)"
+
+
+@pytest.mark.parametrize("chapter", protocol.CHAPTERS)
+def test_every_chapter_resolves_in_every_profile_to_the_protocol_and_its_stated_departures(chapter):
+    full, quick = protocol.resolve(chapter, "full"), protocol.resolve(chapter, "quick")
+    base = asdict(protocol.Protocol())
+    differs = {k for k, v in asdict(full).items() if v != base[k]}
+    assert differs == set(protocol.CHAPTERS[chapter]), "the full profile departs only where CHAPTERS says"
+    assert quick.epochs < full.epochs and len(quick.seeds) < len(full.seeds) and quick.train_size > 0
+    assert protocol.resolve(chapter, "quick", epochs=7, seeds=[3]).epochs == 7, "an explicit value wins"
+    assert set(protocol.ORIGINS) == NAMES, "every setting says whose choice it is"
+
+
+def test_the_mlp_chapters_configurations_are_the_protocols_so_cache_keys_match():
+    p = protocol.resolve("mlp", "full")
+    mc, tc = mlp_configs("autoencoder", "tanh")
+    assert mc.widths[1:-1] == p.hidden and mc.init_scales[0] == p.first_init_scale
+    assert tc == TrainConfig(task="autoencoder", **p.train_kwargs())
+    data = synthetic_cifar(n_train=20, n_test=10)
+    explicit = mlp_configs("autoencoder", "tanh", p.hidden, p.first_init_scale, **p.train_kwargs())
+    assert cache_key(mc, tc, data) == cache_key(*explicit, data)
+
+
+def test_unknown_chapters_profiles_and_parameters_are_named():
+    with pytest.raises(ValueError, match="unknown chapter 'cnn'"):
+        protocol.resolve("cnn")
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        protocol.resolve("mlp", "fast")
+    with pytest.raises(ValueError, match=r"unknown protocol parameters \['epoch'\]"):
+        protocol.resolve("mlp", epoch=3)
