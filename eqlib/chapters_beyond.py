@@ -119,7 +119,7 @@ def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_ima
 
 
 # --------------------------------------------------------------------------- D4
-def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress=False, d4_weight=10.0,
+def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress=False, d4_weight=30.0,
                      **train_kw) -> dict:
     """Tanh autoencoders trained with the D4 equivariance loss in the second half (one random
     non-identity element per batch, weight ``d4_weight``), beside the mirror-loss models and the weight-0 controls of
