@@ -189,13 +189,14 @@ def overrun(done_took: float, done_estimate: float, elapsed: float, estimate: fl
 def progress_line(chapter: str, elapsed: float, estimate: float, build_elapsed: float, left_after: float,
                   done_took: float = 0.0, done_estimate: float = 0.0) -> str:
     """One line while a chapter runs: its elapsed and remaining time, and the build's. The chapters after
-    it are estimated at ``left_after`` times :func:`overrun`, so the build's remaining time grows while a
-    chapter overruns instead of freezing."""
+    it are estimated at ``left_after`` times :func:`overrun`; a chapter past its estimate is expected to run
+    as long again as it has overrun so far. So the build's remaining time grows while a chapter overruns,
+    the last chapter included, instead of freezing."""
     later = left_after * overrun(done_took, done_estimate, elapsed, estimate)
     if elapsed <= estimate:
         this, left = f"{clock(elapsed)} of ~{clock(estimate)}, ~{clock(estimate - elapsed)} left", estimate - elapsed
     else:
-        this, left = f"{clock(elapsed)}, {clock(elapsed - estimate)} over its ~{clock(estimate)}", 0.0
+        this, left = f"{clock(elapsed)}, {clock(elapsed - estimate)} over its ~{clock(estimate)}", elapsed - estimate
     return f"[book]   {chapter}: {this}; build: {clock(build_elapsed)} so far, ~{clock(left + later)} left"
 
 

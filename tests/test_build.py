@@ -81,14 +81,16 @@ def test_progress_line_within_and_over_the_estimate():
     line = progress.progress_line("attention", 150, 630, build_elapsed=1500, left_after=2820)
     assert line == "[book]   attention: 2:30 of ~10:30, ~8:00 left; build: 25:00 so far, ~55:00 left"
     over = progress.progress_line("attention", 720, 630, build_elapsed=2070, left_after=2820)
-    assert over == "[book]   attention: 12:00, 1:30 over its ~10:30; build: 34:30 so far, ~53:43 left", \
-        "the chapters after it scaled by the overrun, 720 / 630"
+    assert over == "[book]   attention: 12:00, 1:30 over its ~10:30; build: 34:30 so far, ~55:13 left", \
+        "the chapters after it scaled by the overrun, 720 / 630, and 1:30 more of this one"
 
 
 def test_the_build_eta_grows_while_a_chapter_overruns_and_follows_the_finished_chapters():
     left = lambda line: line.rsplit("~", 1)[1]
     etas = [left(progress.progress_line("study", t, 600, 1000 + t, left_after=3000)) for t in (700, 900, 1200)]
-    assert etas == ["58:20 left", "1:15:00 left", "1:40:00 left"], "never frozen: it grows with the overrun"
+    assert etas == ["1:00:00 left", "1:20:00 left", "1:50:00 left"], "never frozen: it grows with the overrun"
+    last = [left(progress.progress_line("cnn", t, 300, 1000 + t, left_after=0)) for t in (290, 400, 700)]
+    assert last == ["10 s left", "1:40 left", "6:40 left"], "the last chapter too: no '~0 s left' while it overruns"
     fast = progress.progress_line("study", 100, 600, 1100, 3000, done_took=500, done_estimate=1000)
     assert left(fast) == "42:42 left", "finished chapters at half their estimates: 8:20 + 3000 s scaled by (500 + 600) / 1600"
     assert progress.overrun(0, 0, 0, 0) == 1.0
