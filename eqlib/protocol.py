@@ -87,7 +87,7 @@ def resolve(chapter: str, profile: str = "full", **given) -> Protocol:
     if chapter not in CHAPTERS:
         raise ValueError(f"unknown chapter {chapter!r}; allowed: {', '.join(CHAPTERS)}")
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+        raise ValueError(f"parameter profile={profile!r} is not allowed; choose one of: {', '.join(map(repr, PROFILES))}")
     names = {f.name for f in fields(Protocol)}
     bad = sorted(set(given) - names)
     if bad:

@@ -162,7 +162,17 @@ def book_sample_sizes():
     for chapters in build.PROFILES.values():
         for params in chapters.values():
             sizes |= {v for k, v in params.items() if (k == "train_size" or k.startswith("n_")) and isinstance(v, int)}
-    for f in (root / "eqlib").glob("*.py"):                        # literal prefixes in the library
+    from dataclasses import asdict
+    from eqlib import protocol
+    from eqlib.pages import cnn
+    for chapter in protocol.CHAPTERS:                              # the protocol's, in every profile
+        for profile in protocol.PROFILES:
+            sizes |= {v for k, v in asdict(protocol.resolve(chapter, profile)).items()
+                      if (k == "train_size" or k.startswith("n_")) and isinstance(v, int)}
+    for p in cnn.PROFILES.values():                                # the page modules' own
+        sizes |= {v for k, v in asdict(p).items() if (k == "train_size" or k.startswith("n_")) and isinstance(v, int)}
+
+    for f in (root / "eqlib").rglob("*.py"):                       # literal prefixes in the library
         sizes |= {int(v.replace("_", "")) for v in re.findall(r"\[:([\d_]+)\]", f.read_text())}
     return sorted(n for n in sizes if n >= 1000)
 

@@ -73,7 +73,7 @@ def test_the_mlp_chapters_configurations_are_the_protocols_so_cache_keys_match()
 def test_unknown_chapters_profiles_and_parameters_are_named():
     with pytest.raises(ValueError, match="unknown chapter 'cnn'"):
         protocol.resolve("cnn")
-    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+    with pytest.raises(ValueError, match="profile='fast' is not allowed"):
         protocol.resolve("mlp", "fast")
     with pytest.raises(ValueError, match=r"unknown protocol parameters \['epoch'\]"):
         protocol.resolve("mlp", epoch=3)
