@@ -188,7 +188,7 @@ def texts(res: dict, v: dict) -> dict:
     out.update({f"finding_{k}": count(flags, "activation–seed pairs") for k, flags in f.items()})
     keys = ("acc_{}_loss", "acc_{}_augment", "acc_{}_control", "e2e_{}_loss", "e2e_{}_augment", "e2e_{}_control",
             "passing_{}", "verdict_{}", "e_{}", "e_init_{}", "e_linear_{}", "merge_aligned_{}", "merge_naive_{}",
-            "merge_inv_{}", "agreement_{}")
+            "merge_inv_{}", "agreement_{}", "weakest_{}")
     out.update({k.format(a): "not run" for a in ACT_NAMES for k in keys})
     layers = range(len(p["channels"]))
     for act in p["activations"]:
@@ -207,6 +207,8 @@ def texts(res: dict, v: dict) -> dict:
         out[f"merge_naive_{act}"] = merge(lambda m: m["naive"]["midpoint"])
         out[f"merge_inv_{act}"] = merge(lambda m: m["invariance"]["aligned"], 4)
         out[f"agreement_{act}"] = pm(stats([_mean([r["agreement"] for r in c["loss"]["layers"]]) for c in cs]), 2)
+        means = [layer_stat(res, act, "loss", "e", i)["mean"] for i in layers]
+        out[f"weakest_{act}"] = f"layer {int(np.argmax(means)) + 1}"
     return out
 
 
