@@ -12,7 +12,7 @@ import numpy as np
 from eqlib.analysis import analyze_mlp, mlp_metric, over_seeds, seed_metric
 from eqlib.beyond import (PREDICTED_GROUP, analyze_activation, fit_group_actions, group_equivariance_errors,
                           merge_paths, trace_labels, trace_prefix, with_random_filters)
-from eqlib.chapters import check_seeds, config_record, metric_samples, mlp_configs
+from eqlib.chapters import check_seeds, config_record, majority, metric_samples, mlp_configs
 from eqlib.groups import D4
 from eqlib.metric import DEFAULT_READING
 from eqlib.symmetry import SCALINGS
@@ -354,7 +354,7 @@ def dihedral_texts(res: dict) -> dict:
                                 f"{sum(len(f['orbits']) for f in res['fits'][k])}"
     findings = dihedral_findings(res)
     out.update({f"d4_below_{k}": count(v) for k, v in findings.items()})
-    holds = all(sum(v) > len(v) / 2 for v in findings.values())
+    holds = all(majority(v) for v in findings.values())
     out["d4_prediction"] = ("below every null in most seeds, so the fitted actions compose better than chance" if holds
                             else "not below every null in most seeds, so the prediction is not borne out on these networks")
     out["d4_below_mirror"] = count([d["mean_defect"] < c["mean_defect"]

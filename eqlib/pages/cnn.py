@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from eqlib import conv
+from eqlib.chapters import majority
 from eqlib.chapters_beyond import EQUIVARIANT_ENOUGH
 from eqlib.analysis import count, pm, stats
 from eqlib.models import CNNConfig
@@ -141,9 +142,8 @@ WORDS = ("layerwise equivariant", "layerwise equivariant in part", "not layerwis
 
 
 def _word(passing: list, n_layers: int) -> str:
-    most = lambda flags: sum(flags) > len(flags) / 2
-    return WORDS[0] if most([len(p) == n_layers for p in passing]) else WORDS[1] if most([len(p) > 0 for p in passing]) \
-        else WORDS[2]
+    return WORDS[0] if majority([len(p) == n_layers for p in passing]) else \
+        WORDS[1] if majority([len(p) > 0 for p in passing]) else WORDS[2]
 
 
 def verdict(res: dict) -> dict:
