@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from eqlib.analysis import first_layer, mlp_metric
-from eqlib.chapters import mlp_configs
+from eqlib.protocol import mlp_configs
 from eqlib.data import load_cifar10
 from eqlib.metric import DEFAULT_READING
 from eqlib.paper import PAPER_TABLE

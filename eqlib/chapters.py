@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 
 from eqlib.analysis import analyze_mlp, mlp_metric, mlp_metric_precision, over_seeds
 from eqlib.models import MLPConfig
-from eqlib.protocol import Protocol
-from eqlib.train import TrainConfig, initial_model, train_seeds
+from eqlib.protocol import mlp_configs
+from eqlib.train import initial_model, train_seeds
 
 KINDS = ("equivariant", "control")           # the trained models of a seed
 NULL_KINDS = KINDS + ("init",)               # and the shared initialisation, the null of every structure claim
@@ -27,25 +27,6 @@ def check_seeds(seeds, shown_seed=None):
     if shown_seed is not None and shown_seed not in seeds:
         raise ValueError(f"parameter shown_seed={shown_seed!r} is not one of the seeds {list(seeds)}")
     return list(seeds)
-
-
-def mlp_configs(task="autoencoder", first_activation="tanh", hidden=None, first_init_scale=None, **train) -> tuple:
-    """``(MLPConfig, TrainConfig)`` of an MLP chapter, the protocol's settings (:class:`eqlib.protocol.Protocol`)
-    where none is given; both validate their values, and the chapter's own parameters are named in the
-    message when they are wrong."""
-    from eqlib.losses import TASKS
-    from eqlib.models import ACTIVATIONS
-    from eqlib.report import check_choice, check_int
-    check_choice("task", task, list(TASKS))
-    check_choice("first_activation", first_activation, list(ACTIVATIONS))
-    for k in ("epochs", "train_size"):
-        if k in train:
-            check_int(k, train[k])
-    base = Protocol()
-    hidden = base.hidden if hidden is None else hidden
-    first_init_scale = base.first_init_scale if first_init_scale is None else first_init_scale
-    return (MLPConfig.paper(task, first_activation, hidden=hidden, first_init_scale=first_init_scale),
-            TrainConfig(task=task, **{**base.train_kwargs(), **train}))
 
 
 @dataclass
@@ -103,12 +84,6 @@ def mlp_chapter(model_config, train_config, data, seeds, n_fit=20_000, n_eval=10
     precision = mlp_metric_precision(models["equivariant"][0], data, others, n_fit, n_eval_other) if others else {}
     return MLPChapter(runs, models, analyses, {k: over_seeds(a) for k, a in analyses.items()}, metric, seeds,
                       metric_samples(data, n_fit, sizes), precision)
-
-
-def majority(flags) -> bool:
-    """"In most seeds": more than half of them (2 of 3)."""
-    flags = [bool(f) for f in flags]
-    return sum(flags) > len(flags) / 2
 
 
 def seeds_off_floor(metric: dict, kind="equivariant", reading=None, depth="first_layer") -> list:

@@ -12,11 +12,13 @@ import numpy as np
 from eqlib.analysis import analyze_mlp, mlp_metric, over_seeds, seed_metric
 from eqlib.beyond import (PREDICTED_GROUP, analyze_activation, fit_group_actions, group_equivariance_errors,
                           merge_paths, trace_labels, trace_prefix, with_random_filters)
-from eqlib.chapters import check_seeds, config_record, majority, metric_samples, mlp_configs
+from eqlib.chapters import check_seeds, config_record, metric_samples
 from eqlib.groups import D4
 from eqlib.metric import DEFAULT_READING
+from eqlib.protocol import mlp_configs
 from eqlib.symmetry import SCALINGS
 from eqlib.train import initial_model, train, train_seeds
+from eqlib.verdicts import majority
 
 EQUIVARIANT_ENOUGH = 1 / 3      # a network counts as equivariant when its end-to-end error is at most this times the control's
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from eqlib.analysis import stats
 from eqlib.metric import DEFAULT_READING, READING_SHORT, READINGS, floor_key
 
@@ -35,6 +37,23 @@ def within_factor(ours, paper, factor=FACTOR) -> bool:
     return paper / factor <= ours <= paper * factor
 
 
+# The comparisons the table is judged by, on per-seed values; :func:`eqlib.study.verdict` (the table's
+# verdict) and :func:`side_by_side` (the summary page's marks) both read them from here.
+def mean_below(low, high) -> bool:
+    """The mean of ``low`` below the mean of ``high`` (a row pair: Tanh below GELU)."""
+    return float(np.mean(low)) < float(np.mean(high))
+
+
+def ranges_disjoint(low, high) -> bool:
+    """Every value of ``low`` below every value of ``high``: the seed ranges disjoint, in that order."""
+    return max(low) < min(high)
+
+
+def seedwise_below(low, high) -> list:
+    """Per seed, ``low`` below ``high`` (left-right below up-down for the same model)."""
+    return [a < b for a, b in zip(low, high)]
+
+
 def side_by_side(metric: dict) -> list:
     """One row per paper row, model kind and first activation.
 
@@ -57,16 +76,13 @@ def side_by_side(metric: dict) -> list:
             for act in ACTIVATIONS:
                 ours = {r: mean(task, act, r, kind, layers, flip) for r in readings}
                 floor = {r: mean(task, act, r, kind, floor_key(layers), flip) for r in readings}
-                order = {r: mean(task, "tanh", r, kind, layers, flip)["mean"] < mean(task, "gelu", r, kind, layers, flip)["mean"]
+                vals = lambda a, r, f=flip: mean(task, a, r, kind, layers, f)["values"]
+                order = {r: mean_below(vals("tanh", r), vals("gelu", r)) for r in readings}
+                lr_ud = {r: mean_below(vals(act, r, "mirror"), vals(act, r, "updown")) if flip == "mirror" else None
                          for r in readings}
-                lr_ud = {r: (mean(task, act, r, kind, layers, "mirror")["mean"] <
-                             mean(task, act, r, kind, layers, "updown")["mean"]) if flip == "mirror" else None
-                         for r in readings}
-                lr_ud_seeds = {r: [m < u for m, u in zip(mean(task, act, r, kind, layers, "mirror")["values"],
-                                                         mean(task, act, r, kind, layers, "updown")["values"])]
-                               if flip == "mirror" else None for r in readings}
-                disjoint = {r: max(mean(task, "tanh", r, kind, layers, flip)["values"]) <
-                            min(mean(task, "gelu", r, kind, layers, flip)["values"]) for r in readings}
+                lr_ud_seeds = {r: seedwise_below(vals(act, r, "mirror"), vals(act, r, "updown")) if flip == "mirror"
+                               else None for r in readings}
+                disjoint = {r: ranges_disjoint(vals("tanh", r), vals("gelu", r)) for r in readings}
                 rows.append({"task": task, "layers": layers, "flip": flip, "kind": kind, "activation": act,
                              "paper": paper[act], "ours": ours, "floor": floor,
                              "within": {r: within_factor(ours[r]["mean"], paper[act]) for r in readings},

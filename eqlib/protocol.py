@@ -12,6 +12,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from eqlib.losses import TASKS
+from eqlib.models import ACTIVATIONS, MLPConfig
+from eqlib.report import check_choice, check_int
+from eqlib.train import TrainConfig
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -100,3 +105,19 @@ def resolve(chapter: str, profile: str = "full", **given) -> Protocol:
 def record(p: Protocol) -> dict:
     """The protocol as a page records it (JSON-ready)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(p).items()}
+
+
+def mlp_configs(task="autoencoder", first_activation="tanh", hidden=None, first_init_scale=None, **train) -> tuple:
+    """``(MLPConfig, TrainConfig)`` of an MLP chapter, the protocol's settings (:class:`Protocol`)
+    where none is given; both validate their values, and the chapter's own parameters are named in the
+    message when they are wrong."""
+    check_choice("task", task, list(TASKS))
+    check_choice("first_activation", first_activation, list(ACTIVATIONS))
+    for k in ("epochs", "train_size"):
+        if k in train:
+            check_int(k, train[k])
+    base = Protocol()
+    hidden = base.hidden if hidden is None else hidden
+    first_init_scale = base.first_init_scale if first_init_scale is None else first_init_scale
+    return (MLPConfig.paper(task, first_activation, hidden=hidden, first_init_scale=first_init_scale),
+            TrainConfig(task=task, **{**base.train_kwargs(), **train}))

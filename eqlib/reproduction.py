@@ -13,12 +13,13 @@ import re
 from eqlib.analysis import OUTGOING_RESIDUAL, direct_negated_filters, pair_outgoing
 from eqlib.metric import DEFAULT_READING, READING_SHORT
 from eqlib.pages import cnn
-from eqlib.paper import PAPER_TABLE, TABLE_SOURCE
-from eqlib.study import CONTRAST, NEGATED_MIN, TASKS, verdict
+from eqlib.paper import TABLE_SOURCE
+from eqlib.study import CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict
 from eqlib.symmetry import MAX_RESIDUALS
-from eqlib.tables import ACT_NAMES
+from eqlib.tables import ACT_NAMES, tested_readings
+from eqlib.verdicts import WORDS, Rule, grade, majority, table as rule_table
 
-VERDICTS = ("reproduced", "partly", "not reproduced")
+VERDICTS = WORDS
 PAPER = "Shahverdi, Marchetti, Bökman and Kohn (ICML 2026, arXiv:2601.21645)"
 # The claims, numbered as the report lists them, each worded as its source words it (SOURCES names the
 # source). The last row is ours: a mechanism the paper names, tested beyond what it claims.
@@ -50,32 +51,38 @@ SOURCES = {
            "conjecture for mirror-equivariant CNNs; the paper's theorem for an identifiable (Tanh) CNN",
 }
 _TABLE_RULE = ("the protocol study's verdict function applied to the chapters' own runs (primary reading, 100,000 "
-               "evaluation samples){}: reproduces → reproduced, partly reproduces → partly, does not reproduce → not "
-               "reproduced")
-RULES = {
-    "theorem": "reproduced if every executed check of the theory page holds (exact recovery of the planted layerwise "
-               "action in every trial, a trained student matching an equivariant teacher and layerwise equivariant "
-               "under the recovered action); not reproduced otherwise",
-    "tanh": "reproduced if, in every seed of both Tanh configurations, at least half of the active first-layer neurons "
-            "are explained by a signed permutation (data metric) and more than in the weight-0 control and at "
-            "initialisation; partly if that holds in most seeds of each; not reproduced otherwise",
-    "gelu": f"read on the GELU autoencoder's first-layer filters in direct negated copies (pre_j ≈ −pre_i), per seed: "
-            f"reproduced if, in most seeds, there are at least {NEGATED_MIN}, more than in the Tanh autoencoder of the "
-            f"same seed and more than at initialisation; partly if, in most seeds, there are at least {NEGATED_MIN} "
-            "(but the comparisons fail); not reproduced otherwise",
-    "table": _TABLE_RULE.format(", its six rows and both tasks' criteria (pre-registered)"),
-    "table_autoencoder": _TABLE_RULE.format(" on the autoencoder's rows alone, its criteria scaled to three rows"),
-    "table_classifier": _TABLE_RULE.format(" on the classifier's rows alone, its criteria scaled to three rows, "
-                                           "without the autoencoder's (f₂ and the negated copies)"),
-    "attention": "reproduced if the head matching error is below both the weight-0 control's and the initial "
-                 "model's in every seed; partly if in most seeds; not reproduced otherwise",
-    "bypass": f"reproduced if, in most GELU autoencoder seeds, at least one direct negated pair has opposite outgoing "
-              f"weights (‖v_i + v_j‖ / max(‖v_i‖, ‖v_j‖) ≤ {OUTGOING_RESIDUAL:g}); partly if in some seed; not "
-              "reproduced otherwise",
-    "cnn": "on the invariance-loss networks of the convolutional page, per activation over seeds: reproduced if, for "
-           "Tanh and for ReLU, every layer meets the page's four criteria (fixed before its results) in most seeds; "
-           "partly if, for at least one of them, at least one layer does in most seeds; not reproduced otherwise",
-}
+               "evaluation samples){scope}: its words are the report's")
+# Each rule is a row: its thresholds and the sentence rendered from them (eqlib.verdicts.Rule); the claim
+# functions below read the same thresholds.
+RULES = rule_table([
+    Rule("theorem", "reproduced if every executed check of the theory page holds (exact recovery of the planted "
+                    "layerwise action in every trial, to a layer error below {layer_error:g}; a trained student "
+                    "matching an equivariant teacher to below {student_error:g}, and layerwise equivariant under the "
+                    "recovered action to below {student_layer_error:g}); not reproduced otherwise",
+         {"layer_error": 1e-6, "student_error": 1e-5, "student_layer_error": 1e-4}),
+    Rule("tanh", "reproduced if, in every seed of both Tanh configurations, at least {active_fraction:g} of the active "
+                 "first-layer neurons are explained by a signed permutation (data metric) and more than in the "
+                 "weight-0 control and at initialisation; partly if that holds in most seeds of each; not reproduced "
+                 "otherwise", {"active_fraction": 0.5}),
+    Rule("gelu", "read on the GELU autoencoder's first-layer filters in direct negated copies (pre_j ≈ −pre_i), per "
+                 "seed: reproduced if, in most seeds, there are at least {negated_min}, more than in the Tanh "
+                 "autoencoder of the same seed and more than at initialisation; partly if, in most seeds, there are at "
+                 "least {negated_min} (but the comparisons fail); not reproduced otherwise", {"negated_min": NEGATED_MIN}),
+    Rule("table", _TABLE_RULE.format(scope=", its six rows and both tasks' criteria (pre-registered)")),
+    Rule("table_autoencoder", _TABLE_RULE.format(scope=" on the autoencoder's rows alone, its criteria scaled to "
+                                                       "three rows")),
+    Rule("table_classifier", _TABLE_RULE.format(scope=" on the classifier's rows alone, its criteria scaled to three "
+                                                      "rows, without the autoencoder's (f₂ and the negated copies)")),
+    Rule("attention", "reproduced if the head matching error is below both the weight-0 control's and the initial "
+                      "model's in every seed; partly if in most seeds; not reproduced otherwise"),
+    Rule("bypass", "reproduced if, in most GELU autoencoder seeds, at least one direct negated pair has opposite "
+                   "outgoing weights (‖v_i + v_j‖ / max(‖v_i‖, ‖v_j‖) ≤ {residual:g}); partly if in some seed; not "
+                   "reproduced otherwise", {"residual": OUTGOING_RESIDUAL}),
+    Rule("cnn", "on the invariance-loss networks of the convolutional page, per activation over seeds: reproduced if, "
+                "for Tanh and for ReLU, every layer meets the page's four criteria (fixed before its results) in most "
+                "seeds; partly if, for at least one of them, at least one layer does in most seeds; not reproduced "
+                "otherwise"),
+])
 PAGES = {"cnn": "cnn", "theorem": "theory", "tanh": "mlp_tanh_autoencoder", "gelu": "mlp_gelu_autoencoder", "table": "mlp_summary",
          "table_autoencoder": "mlp_summary", "table_classifier": "mlp_summary", "attention": "attention",
          "bypass": "mlp_gelu_autoencoder"}
@@ -83,22 +90,14 @@ MLP = {("autoencoder", "tanh"): "mlp_tanh_autoencoder", ("autoencoder", "gelu"):
        ("classifier", "tanh"): "mlp_tanh_classifier", ("classifier", "gelu"): "mlp_gelu_classifier"}
 
 
-def _grade(every, most) -> str:
-    return VERDICTS[0] if every else VERDICTS[1] if most else VERDICTS[2]
-
-
-def _most(flags) -> bool:
-    flags = list(flags)
-    return sum(map(bool, flags)) > len(flags) / 2
-
-
 def theorem_claim(theory: dict) -> dict:
     trials = theory["trials"]
     student = theory["equivariant_student"]
-    ok = (all(t["involutions"] and t["max_layer_error"] < 1e-6 for t in trials)
+    r = RULES["theorem"]
+    ok = (all(t["involutions"] and t["max_layer_error"] < r["layer_error"] for t in trials)
           and all(theory["recovery"]["involutions"]) and theory["recovery"]["agrees_with_planted"]
-          and student["error"] < 1e-5 and max(student["layer_errors"]) < 1e-4)
-    return {"verdict": VERDICTS[0] if ok else VERDICTS[2],
+          and student["error"] < r["student_error"] and max(student["layer_errors"]) < r["student_layer_error"])
+    return {"verdict": grade(ok, False),
             "evidence": f"exact recovery in {sum(t['involutions'] for t in trials)} of {len(trials)} random trials "
                         f"(largest layer error {max(t['max_layer_error'] for t in trials):.0e}); a student trained to "
                         f"an equivariant teacher matches it to {theory['equivariant_student']['error']:.0e}",
@@ -111,11 +110,11 @@ def tanh_claim(mlp: dict) -> dict:
         if act != "tanh":
             continue
         ps = r["per_seed"]
-        per.append([e["explained"] >= e["active"] / 2 and e["explained"] > c["explained"] and e["explained"] > i["explained"]
+        per.append([e["explained"] >= e["active"] * RULES["tanh"]["active_fraction"] and e["explained"] > c["explained"] and e["explained"] > i["explained"]
                     for e, c, i in zip(ps["equivariant"], ps["control"], ps["init"])])
         n = len(ps["equivariant"])
     ex = lambda task, kind: [a["explained"] for a in mlp[(task, "tanh")]["per_seed"][kind]]
-    return {"verdict": _grade(all(all(p) for p in per), all(_most(p) for p in per)),
+    return {"verdict": grade(all(all(p) for p in per), all(majority(p) for p in per)),
             "evidence": "explained of 64 (equivariant / control / at initialisation): autoencoder "
                         f"{ex('autoencoder', 'equivariant')} / {ex('autoencoder', 'control')} / {ex('autoencoder', 'init')}, "
                         f"classifier {ex('classifier', 'equivariant')} / {ex('classifier', 'control')} / "
@@ -137,14 +136,14 @@ def pairs_phrase(mlp: dict, task: str, act: str, kind="equivariant") -> str:
             f"residual {p['median_outgoing']:.2g} (smallest {p['min_outgoing']:.2g}; a bypass gives 0, equal weights 2)")
 
 
-def gelu_claim(mlp: dict, negated_min=NEGATED_MIN) -> dict:
+def gelu_claim(mlp: dict, negated_min=RULES["gelu"]["negated_min"]) -> dict:
     """:data:`RULES` ``["gelu"]``: the GELU autoencoder's direct negated copies against the Tanh autoencoder's
     and initialisation's, seed by seed; the controls, the classifier and what the pairs compute beside it."""
     g, t, i = (direct_counts(mlp, "autoencoder", a, k) for a, k in (("gelu", "equivariant"), ("tanh", "equivariant"),
                                                                      ("gelu", "init")))
     enough = [x >= negated_min for x in g]
     full = [e and x > y and x > z for e, x, y, z in zip(enough, g, t, i)]
-    verdict_ = VERDICTS[0] if _most(full) else VERDICTS[1] if _most(enough) else VERDICTS[2]
+    verdict_ = grade(majority(full), majority(enough))
     c = lambda task, act, kind: direct_counts(mlp, task, act, kind)
     return {"verdict": verdict_,
             "evidence": f"filters in direct negated copies, GELU autoencoder {g} against Tanh autoencoder {t} and "
@@ -160,7 +159,7 @@ def bypass_claim(mlp: dict) -> dict:
     outgoing weights, seed by seed."""
     per = [pair_outgoing([a]) for a in mlp[("autoencoder", "gelu")]["per_seed"]["equivariant"]]
     has = [p["bypass"] > 0 for p in per]
-    return {"verdict": _grade(_most(has), any(has)),
+    return {"verdict": grade(majority(has), any(has)),
             "evidence": f"GELU autoencoder: bypass pairs {[p['bypass'] for p in per]}, even pairs "
                         f"{[p['even'] for p in per]}, of direct pairs {[p['pairs'] for p in per]} per seed; "
                         f"{pairs_phrase(mlp, 'autoencoder', 'gelu', 'control')} (weight 0)",
@@ -170,13 +169,12 @@ def bypass_claim(mlp: dict) -> dict:
 def table_claim(mlp: dict, reading=DEFAULT_READING, tasks=TASKS) -> dict:
     """The study's :func:`eqlib.study.verdict` on the chapters' runs, for ``tasks`` (both: the
     pre-registered verdict; one: that task's rows alone)."""
-    rows = {k: {a: list(mlp[(k[0], a)]["metric"][reading]["equivariant"][k[1]][k[2]]) for a in ("tanh", "gelu")}
-            for k in PAPER_TABLE if k[0] in tasks}
-    negated = {t: [a["negated_filters"] for a in mlp[(t, "gelu")]["per_seed"]["equivariant"]] for t in tasks}
-    v = verdict({"rows": rows, "negated": negated}, tasks)
-    mapping = {"reproduces": VERDICTS[0], "partly reproduces": VERDICTS[1], "does not reproduce": VERDICTS[2]}
+    table = six_rows(lambda t, a: mlp[(t, a)]["metric"], lambda t: mlp[(t, "gelu")]["per_seed"]["equivariant"],
+                     tasks, reading)
+    rows = table["rows"]
+    v = verdict(table, tasks)
     failed = [k for k, ok in v["holds"].items() if not ok]
-    return {"verdict": mapping[v["verdict"]],
+    return {"verdict": v["verdict"],
             "evidence": f"primary reading: Tanh below GELU in {v['tanh_below_gelu']} of {v['pairs']} row pairs, "
                         f"{v['within']} of {v['values']} values within 2× of the paper's, left-right below up-down in "
                         f"{sum(v['lr_below_ud'].values())} of {len(v['lr_below_ud'])} models in every seed; "
@@ -188,7 +186,7 @@ def attention_claim(att: dict) -> dict:
     h = att["heads"]
     below = [e["median_error"] < c["median_error"] and e["median_error"] < i["median_error"]
              for e, c, i in zip(h["equivariant"], h["control"], h["init"])]
-    return {"verdict": _grade(all(below), _most(below)),
+    return {"verdict": grade(all(below), majority(below)),
             "evidence": f"matching error below the control's and the initial model's in {sum(below)} of {len(below)} seeds "
                         f"(equivariant {[round(e['median_error'], 3) for e in h['equivariant']]}, control "
                         f"{[round(e['median_error'], 3) for e in h['control']]}, initialisation "
@@ -200,7 +198,7 @@ def attention_claim(att: dict) -> dict:
 def cnn_claim(res: dict) -> dict:
     """:data:`RULES` ``["cnn"]``, by the page's own verdict function (:func:`eqlib.pages.cnn.verdict`)."""
     v = cnn.verdict(res)
-    word = {"layerwise equivariant": VERDICTS[0], "layerwise equivariant in part": VERDICTS[1]}.get(v["word"], VERDICTS[2])
+    word = grade(v["word"] == cnn.WORDS[0], v["word"] == cnn.WORDS[1])
     passing = "; ".join(f"{cnn.ACT_NAMES[a]} {[len(l) for l in per]} ({v['per_activation'][a]})"
                         for a, per in v["passing"].items())
     return {"verdict": word,
@@ -221,7 +219,7 @@ def claims(results: dict) -> list:
             "bypass": bypass_claim(mlp)}
     if "cnn" in results:        # a build before the convolutional page has none
         rows["cnn"] = cnn_claim(results["cnn"])
-    return [{"key": k, "claim": CLAIMS[k], **rows[k], "page": PAGES[k], "rule": RULES[k], "source": SOURCES[k]}
+    return [{"key": k, "claim": CLAIMS[k], **rows[k], "page": PAGES[k], "rule": RULES[k].sentence, "source": SOURCES[k]}
             for k in CLAIMS if k in rows]
 
 
@@ -295,7 +293,6 @@ def replace_block(text: str, block: str) -> str:
 def report_texts(results: dict) -> dict:
     """The report's glued phrases that depend on the build: the seeds, the readings at their floor for
     the Tanh autoencoder, and the protocol study's answer."""
-    from eqlib.tables import tested_readings
     ae = results["mlp_tanh_autoencoder"]
     return {"n_seeds": str(len(ae["seeds"])), "floor_readings": tested_readings(ae["metric"])["at_floor"],
             "tested_readings": tested_readings(ae["metric"])["tested"],

@@ -15,9 +15,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from eqlib.analysis import analyze_mlp, mlp_metric, stats
+from eqlib.analysis import analyze_mlp, mlp_metric, pm, stats
 from eqlib.metric import DEFAULT_READING, READING_SHORT, READINGS
-from eqlib.paper import ACTIVATIONS, PAPER_TABLE, within_factor
+from eqlib.paper import (ACTIVATIONS, FACTOR, PAPER_TABLE, mean_below, ranges_disjoint, seedwise_below,
+                         within_factor)
+from eqlib.protocol import mlp_configs
+from eqlib.tables import quality_key
+from eqlib.train import train
+from eqlib.verdicts import MARKS, WORDS, Rule, majority, table as rule_table, verb
 
 TASKS = ("autoencoder", "classifier")
 # The verdict's thresholds. The pre-registered verdict reads the six rows of both tasks; a per-task verdict
@@ -28,7 +33,7 @@ WITHIN_MIN, VALUES = 8, 12   # criterion 6: at least WITHIN_MIN of VALUES values
 NEGATED_MIN = 5              # "GELU networks show negated copies": at least this many of the 64 filters in one
 F2_FRACTION = 0.5            # criterion 4: GELU f₂ below this fraction of GELU f₁ in the autoencoder
 ORDERINGS = ("tanh_below_gelu", "disjoint", "lr_below_ud", "gelu_f2_half")
-VERDICTS = ("reproduces", "partly reproduces", "does not reproduce")
+VERDICTS = WORDS             # one set of verdict words, the report's (eqlib.verdicts)
 AE_F1 = ("autoencoder", "first_layer", "mirror")     # the row of the paper's picture: 0.029 against 0.40
 AE_F1_KEY = "|".join(AE_F1)
 
@@ -53,34 +58,39 @@ def negated_tasks(tasks=TASKS) -> tuple:
 
 
 def criteria(tasks=TASKS) -> tuple:
-    """The criteria as data, ``((key, sentence), ...)``, each sentence rendered from the thresholds that
+    """The criteria as rows (:class:`eqlib.verdicts.Rule`), each sentence rendered from the thresholds that
     :func:`verdict` tests. For both tasks these are the pre-registered criteria, word for word as the
-    page states them above its results; for one task, the same criteria on its rows alone."""
+    page states them above its results; for one task, the same criteria on its rows alone, the counts
+    scaled to its rows."""
     tasks = _check_tasks(tasks)
     if tasks == TASKS:
         return (
-            ("tanh_below_gelu", f"Tanh is below GELU in at least {ORDER_MIN} of the {PAIRS} row pairs"),
-            ("disjoint", "the seed ranges are disjoint in the autoencoder's and the classifier's first-layer "
-                         "left-right rows"),
-            ("lr_below_ud", "left-right is below up-down in every seed"),
-            ("gelu_f2_half", "GELU f₂ is below half of GELU f₁ in the autoencoder"),
-            ("negated", f"GELU networks show negated copies in most seeds: at least {NEGATED_MIN} of the 64 "
-                        "first-layer filters belong to a negated copy"),
-            ("magnitudes", f"at least {WITHIN_MIN} of the {VALUES} values are within 2× of the paper's"),
+            Rule("tanh_below_gelu", "Tanh is below GELU in at least {min} of the {pairs} row pairs",
+                 {"min": ORDER_MIN, "pairs": PAIRS}),
+            Rule("disjoint", "the seed ranges are disjoint in the autoencoder's and the classifier's first-layer "
+                             "left-right rows"),
+            Rule("lr_below_ud", "left-right is below up-down in every seed"),
+            Rule("gelu_f2_half", "GELU f₂ is below {fraction:g} times GELU f₁ in the autoencoder",
+                 {"fraction": F2_FRACTION}),
+            Rule("negated", "GELU networks show negated copies in most seeds: at least {min} of the 64 first-layer "
+                            "filters belong to a negated copy", {"min": NEGATED_MIN}),
+            Rule("magnitudes", "at least {min} of the {values} values are within {factor:g}× of the paper's",
+                 {"min": WITHIN_MIN, "values": VALUES, "factor": FACTOR}),
         )
     (task,) = tasks
     n = PAIRS // len(TASKS)
-    out = [("tanh_below_gelu", f"Tanh is below GELU in at least {_scaled(ORDER_MIN, n, PAIRS)} of the {task}'s "
-                               f"{n} row pairs"),
-           ("disjoint", f"the seed ranges are disjoint in the {task}'s first-layer left-right row"),
-           ("lr_below_ud", f"left-right is below up-down in every seed of the {task}'s first layers")]
+    out = [Rule("tanh_below_gelu", f"Tanh is below GELU in at least {{min}} of the {task}'s {{pairs}} row pairs",
+                {"min": _scaled(ORDER_MIN, n, PAIRS), "pairs": n}),
+           Rule("disjoint", f"the seed ranges are disjoint in the {task}'s first-layer left-right row"),
+           Rule("lr_below_ud", f"left-right is below up-down in every seed of the {task}'s first layers")]
     if task == "autoencoder":
-        out.append(("gelu_f2_half", "GELU f₂ is below half of GELU f₁"))
+        out.append(Rule("gelu_f2_half", "GELU f₂ is below {fraction:g} times GELU f₁", {"fraction": F2_FRACTION}))
     if task in negated_tasks(tasks):
-        out.append(("negated", f"the GELU {task}s show negated copies in most seeds: at least {NEGATED_MIN} of "
-                               "the 64 first-layer filters belong to a negated copy"))
-    out.append(("magnitudes", f"at least {_scaled(WITHIN_MIN, 2 * n, VALUES)} of the {task}'s {2 * n} values are "
-                              "within 2× of the paper's"))
+        out.append(Rule("negated", f"the GELU {task}s show negated copies in most seeds: at least {{min}} of the 64 "
+                                   "first-layer filters belong to a negated copy", {"min": NEGATED_MIN}))
+    out.append(Rule("magnitudes", f"at least {{min}} of the {task}'s {{values}} values are within {{factor:g}}× of "
+                                  "the paper's", {"min": _scaled(WITHIN_MIN, 2 * n, VALUES), "values": 2 * n,
+                                                  "factor": FACTOR}))
     return tuple(out)
 
 
@@ -91,7 +101,7 @@ CRITERIA = criteria()
 @dataclass(frozen=True)
 class Setting:
     """One cell of the study: a name, the factor it varies, its value shown on the factor's axis, the
-    overrides of :func:`eqlib.chapters.mlp_configs`' arguments, and the tasks it is run for."""
+    overrides of :func:`eqlib.protocol.mlp_configs`' arguments, and the tasks it is run for."""
     name: str
     factor: str
     value: str
@@ -140,8 +150,6 @@ def check_settings(cells) -> list:
 def run_cell(cell: Setting, task, activation, data, seeds, base: dict, n_images=10_000, progress=False) -> dict:
     """Train (or load, or fork) one setting for one task and first activation over ``seeds``; analyse
     every model. Returns the models and per-seed analyses, test numbers and training times."""
-    from eqlib.chapters import mlp_configs
-    from eqlib.train import train
     kw = {**base, **cell.overrides}
     mc, tc = mlp_configs(task, activation, **kw)
     runs = [train(mc, replace(tc, seed=s), data, progress=progress) for s in seeds]
@@ -173,48 +181,54 @@ def run_study(cells, data, seeds, base: dict, n_fit=20_000, n_eval=20_000, n_ima
 
 
 # --------------------------------------------------------------------------- the six rows and the verdict
-def cell_table(cell: dict, default: dict, reading=DEFAULT_READING) -> dict:
-    """The paper's six rows for one setting: ``{(task, layers, flip): {activation: [per seed]}}`` from
-    the cell's results, the tasks it did not run taken from the ``default`` cell. Also returns the GELU
-    networks' negated-copy counts per task, under the key ``"negated"``."""
-    rows, negated = {}, {}
-    for task in TASKS:
-        src = cell.get(task) or default[task]
-        for (t, layers, flip) in PAPER_TABLE:
-            if t == task:
-                rows[(t, layers, flip)] = {a: list(src[a]["metric"][reading]["equivariant"][layers][flip])
-                                           for a in ACTIVATIONS}
-        negated[task] = [a["negated_filters"] for a in src["gelu"]["analyses"]]
-    return {"rows": rows, "negated": negated}
-
-
-def verdict(table: dict, tasks=TASKS) -> dict:
-    """The verdict of one setting from its six rows (:func:`cell_table`), by :func:`criteria` of ``tasks``:
-    each criterion's truth, the counts behind it, and the verdict, one of :data:`VERDICTS`.
-    *Reproduces*: every criterion holds. *Partly reproduces*: the orderings (:data:`ORDERINGS`) hold, but
-    the negated copies or the magnitudes do not. Otherwise *does not reproduce*. With both tasks (the
-    default) this is the pre-registered verdict; with one, the same criteria read on that task's rows
-    (exploratory)."""
+def six_rows(metric_of, negated_of, tasks=TASKS, reading=DEFAULT_READING) -> dict:
+    """The paper's rows of ``tasks`` and the GELU networks' negated-copy counts, in the shape :func:`verdict`
+    reads: ``{"rows": {(task, layers, flip): {activation: [per seed]}}, "negated": {task: [per seed]}}``.
+    ``metric_of(task, activation)`` is a model set's ``{reading: {"equivariant": {layers: {flip: [...]}}}}``,
+    ``negated_of(task)`` the GELU networks' per-seed analyses. The study's cells and the report's chapters
+    both go through here, so the table is built one way."""
     tasks = _check_tasks(tasks)
-    keys = [k for k, _ in criteria(tasks)]
+    rows = {k: {a: list(metric_of(k[0], a)[reading]["equivariant"][k[1]][k[2]]) for a in ACTIVATIONS}
+            for k in PAPER_TABLE if k[0] in tasks}
+    return {"rows": rows, "negated": {t: [a["negated_filters"] for a in negated_of(t)] for t in tasks}}
+
+
+def cell_table(cell: dict, default: dict, reading=DEFAULT_READING) -> dict:
+    """The paper's six rows for one setting (:func:`six_rows`) from the cell's results, the tasks it did not
+    run taken from the ``default`` cell."""
+    src = lambda task: cell.get(task) or default[task]
+    return six_rows(lambda t, a: src(t)[a]["metric"], lambda t: src(t)["gelu"]["analyses"], TASKS, reading)
+
+
+def verdict(table: dict, tasks=TASKS, rules=None) -> dict:
+    """The verdict of one setting from its rows (:func:`six_rows`), by the criteria of ``tasks``
+    (:func:`criteria`, or ``rules`` given): each criterion's truth, the counts behind it, and the verdict,
+    one of :data:`VERDICTS`. *Reproduced*: every criterion holds. *Partly*: the orderings
+    (:data:`ORDERINGS`) hold, but the negated copies or the magnitudes do not. Otherwise *not reproduced*.
+    With both tasks (the default) this is the pre-registered verdict; with one, the same criteria read on
+    that task's rows (exploratory). The only place the table is judged: the report calls it too."""
+    tasks = _check_tasks(tasks)
+    rules = rule_table(criteria(tasks) if rules is None else rules)
     rows = {k: v for k, v in table["rows"].items() if k[0] in tasks}
     mean = lambda v: float(np.mean(v))
-    pairs = [(k, mean(v["tanh"]) < mean(v["gelu"])) for k, v in rows.items()]
+    pairs = [(k, mean_below(v["tanh"], v["gelu"])) for k, v in rows.items()]
     n_order = sum(ok for _, ok in pairs)
     first_lr = [k for k in rows if k[1] == "first_layer" and k[2] == "mirror"]
-    disjoint = {k: max(rows[k]["tanh"]) < min(rows[k]["gelu"]) for k in first_lr}
-    lr_ud = {(k[0], a): all(m < u for m, u in zip(rows[k][a], rows[(k[0], "first_layer", "updown")][a]))
+    disjoint = {k: ranges_disjoint(rows[k]["tanh"], rows[k]["gelu"]) for k in first_lr}
+    lr_ud = {(k[0], a): all(seedwise_below(rows[k][a], rows[(k[0], "first_layer", "updown")][a]))
              for k in first_lr for a in ACTIVATIONS}
     ae = lambda layers: mean(rows[("autoencoder", layers, "mirror")]["gelu"])
     f2_over_f1 = ae("first_two_layers") / ae("first_layer") if "autoencoder" in tasks else None
     negated = {t: list(table["negated"][t]) for t in negated_tasks(tasks)}
-    neg = {t: sum(n >= NEGATED_MIN for n in v) > len(v) / 2 for t, v in negated.items()}
-    within = sum(within_factor(mean(rows[k][a]), PAPER_TABLE[k][a]) for k in rows for a in ACTIVATIONS)
-    test = {"tanh_below_gelu": lambda: n_order >= _scaled(ORDER_MIN, len(pairs), PAIRS),
-            "disjoint": lambda: all(disjoint.values()), "lr_below_ud": lambda: all(lr_ud.values()),
-            "gelu_f2_half": lambda: f2_over_f1 < F2_FRACTION, "negated": lambda: all(neg.values()),
-            "magnitudes": lambda: within >= _scaled(WITHIN_MIN, 2 * len(rows), VALUES)}
-    holds = {k: bool(test[k]()) for k in keys}
+    neg_min = rules["negated"]["min"] if "negated" in rules else NEGATED_MIN
+    neg = {t: majority(n >= neg_min for n in v) for t, v in negated.items()}
+    factor = rules["magnitudes"]["factor"]
+    within = sum(within_factor(mean(rows[k][a]), PAPER_TABLE[k][a], factor) for k in rows for a in ACTIVATIONS)
+    test = {"tanh_below_gelu": lambda r: n_order >= r["min"],
+            "disjoint": lambda r: all(disjoint.values()), "lr_below_ud": lambda r: all(lr_ud.values()),
+            "gelu_f2_half": lambda r: f2_over_f1 < r["fraction"], "negated": lambda r: all(neg.values()),
+            "magnitudes": lambda r: within >= r["min"]}
+    holds = {k: bool(test[k](r)) for k, r in rules.items()}
     if all(holds.values()):
         v = VERDICTS[0]
     elif all(holds[k] for k in ORDERINGS if k in holds):
@@ -226,7 +240,7 @@ def verdict(table: dict, tasks=TASKS) -> dict:
             "gelu_f2_over_f1": f2_over_f1, "negated": negated, "negated_holds": neg,
             "within": within, "values": 2 * len(rows),
             "ratio": {f"{k[0]}|{k[1]}|{k[2]}": mean(v["gelu"]) / mean(v["tanh"]) for k, v in rows.items()},
-            "order_every_seed": {f"{k[0]}|{k[1]}|{k[2]}": max(v["tanh"]) < min(v["gelu"]) for k, v in rows.items()}}
+            "order_every_seed": {f"{k[0]}|{k[1]}|{k[2]}": ranges_disjoint(v["tanh"], v["gelu"]) for k, v in rows.items()}}
 
 
 # --------------------------------------------------------------------------- exploratory: per task, per reading
@@ -271,7 +285,7 @@ def contrast_cells(cells: dict, readings=None) -> list:
             continue
         for r in readings:
             v = _f1(c, r)
-            if max(v["tanh"]) < min(v["gelu"]) and all(within_factor(float(np.mean(v[a])), paper[a]) for a in ACTIVATIONS):
+            if ranges_disjoint(v["tanh"], v["gelu"]) and all(within_factor(float(np.mean(v[a])), paper[a]) for a in ACTIVATIONS):
                 out.append({"setting": name, "reading": r, **v})
     return out
 
@@ -329,7 +343,7 @@ def overall(verdicts: dict) -> str:
     for v in VERDICTS[:2]:
         names = [n for n, r in verdicts.items() if r["verdict"] == v]
         if names:
-            return f"{', '.join(names)} {v if len(names) == 1 else v.replace('reproduces', 'reproduce')} the paper"
+            return f"{', '.join(names)} {verb(v, len(names) > 1)} the paper"
     return "no setting reproduces the paper, not even partly"
 
 
@@ -370,7 +384,6 @@ def summary_row(name, cell: dict, task="autoencoder", reading=DEFAULT_READING) -
     """The study table's numbers for one setting and task: per activation f₁ left-right and up-down, f₂,
     the floor, the end-to-end error, the task quality, and the explained and negated filters (mean and sd
     over seeds), and the bypass pairs over all seeds. Empty where the setting did not run the task."""
-    from eqlib.tables import quality_key
     out = {}
     for a, r in cell.get(task, {}).items():
         m = r["metric"][reading]["equivariant"]
@@ -395,7 +408,7 @@ def study_texts(verdicts: dict, cells: dict, grid) -> dict:
     moved, moved_ratio = most_moved(verdicts, key)
     paper = PAPER_TABLE[("autoencoder", "first_layer", "mirror")]
     shown = next((n for v in VERDICTS[:2] for n, r in verdicts.items() if r["verdict"] == v and n != "default"), None)
-    reason = "a setting that " + verdicts[shown]["verdict"] + " the paper" if shown else \
+    reason = "a setting that " + verb(verdicts[shown]["verdict"]) + " the paper" if shown else \
         "the setting that moved the contrast most"
     shown = shown or moved
     neg = "; ".join(f"{n}: {sum(x >= NEGATED_MIN for x in r['negated']['autoencoder'])} of "
@@ -408,9 +421,6 @@ def study_texts(verdicts: dict, cells: dict, grid) -> dict:
             "moved": moved, "moved_ratio": f"GELU/Tanh {moved_ratio:.2g}",
             "ratio_default": f"{verdicts['default']['ratio'][key]:.2g}", "ratio_paper": f"{paper['gelu'] / paper['tanh']:.2g}",
             "negated_by_setting": neg, "implication": implication, "contrast": contrast_line(contrast_cells(cells)), "shown_setting": shown, "shown_reason": reason}
-
-
-VERDICT_MARKS = {VERDICTS[0]: "✓", VERDICTS[1]: "◐", VERDICTS[2]: "✗", None: "·"}
 
 
 def task_outcomes(explore: dict, task: str, readings=None) -> dict:
@@ -462,18 +472,12 @@ def run_stage2(chosen: dict, data, seeds, base: dict, default: dict, run=True, *
             "text": stage2_text(setting.name, v, chosen["reason"])}
 
 
-def _plural(v: str) -> str:
-    """A verdict with a plural subject: "does not reproduce" -> "do not reproduce"."""
-    return v.replace("does not", "do not").replace("reproduces", "reproduce")
-
-
 def stage2_text(name: str | None, v: dict | None, reason: str) -> str:
     """Stage 2 in one sentence: the combined setting and its verdicts, or why it was skipped."""
     if name is None:
         return f"skipped, {reason}"
-    return (f"{name}: {v['both']['verdict']} the paper (pre-registered criteria); per task, the autoencoder's rows "
-            f"{_plural(v['autoencoder']['verdict'])} and the classifier's "
-            f"{_plural(v['classifier']['verdict'])}")
+    return (f"{name}: {verb(v['both']['verdict'])} the paper (pre-registered criteria); per task, the autoencoder's "
+            f"rows {verb(v['autoencoder']['verdict'], True)} and the classifier's {verb(v['classifier']['verdict'], True)}")
 
 
 def cells_record(cells: dict) -> dict:
@@ -486,3 +490,103 @@ def stage2_record(chosen: dict) -> dict:
     s = chosen["setting"]
     return {"chosen": chosen["chosen"], "distance": chosen["distance"], "reason": chosen["reason"],
             "setting": {"name": s.name, "overrides": s.overrides, "tasks": list(s.tasks)} if s else None}
+
+
+# --------------------------------------------------------------------------- the page's tables
+def table_settings(rows: dict, verdicts: dict, task="autoencoder") -> tuple:
+    """One row per setting of the protocol study (:func:`summary_row` per setting, for
+    ``task``): Tanh and GELU side by side, then the setting's verdict."""
+    _pm = pm
+    out = []
+    for name, r in rows.items():
+        if not r:
+            continue
+        t, g = r["tanh"], r["gelu"]
+        out.append([name, _pm(t["f1"]), _pm(t["floor"]), _pm(g["f1"]), _pm(g["floor"]), _pm(t["f2"]), _pm(g["f2"]),
+                    _pm(t["e2e"]), _pm(g["e2e"]), f"{_pm(t['quality'], 4)} / {_pm(g['quality'], 4)}",
+                    f"{_pm(t['explained'], 1)} / {_pm(g['explained'], 1)}",
+                    f"{_pm(t['negated'], 1)} / {_pm(g['negated'], 1)}", f"{t['bypass']} / {g['bypass']}",
+                    verdicts[name]["verdict"]])
+    return (["setting", "Tanh f₁", "Tanh floor", "GELU f₁", "GELU floor", "Tanh f₂", "GELU f₂", "Tanh e2e error",
+             "GELU e2e error", f"{quality_key(task).replace('test_', '').replace('_', ' ')} (Tanh / GELU)",
+             "explained (Tanh / GELU)", "in negated copies (Tanh / GELU)", "bypass pairs, all seeds (Tanh / GELU)",
+             "verdict"], out)
+
+
+def table_criteria(verdicts: dict) -> tuple:
+    """One row per setting: each criterion (:func:`criteria` of the verdicts' tasks), its count, and the verdict."""
+    rules = criteria(next(iter(verdicts.values()))["tasks"]) if verdicts else CRITERIA
+    mark = lambda ok: "✓" if ok else "✗"
+    rows = []
+    for name, v in verdicts.items():
+        neg = "; ".join(f"{t}: {c}" for t, c in v["negated"].items())
+        detail = {"tanh_below_gelu": f"{v['tanh_below_gelu']} of {v['pairs']}",
+                  "disjoint": ", ".join(f"{t} {mark(ok)}" for t, ok in v["disjoint"].items()),
+                  "lr_below_ud": f"{sum(v['lr_below_ud'].values())} of {len(v['lr_below_ud'])} models",
+                  "gelu_f2_half": f"f₂ / f₁ = {v['gelu_f2_over_f1']:.2f}", "negated": neg,
+                  "magnitudes": f"{v['within']} of {v['values']}"}
+        rows.append([name, *(f"{mark(v['holds'][r.key])} {detail[r.key]}" for r in rules), f"**{v['verdict']}**"])
+    return ["setting", *(f"({i}) {r.sentence}" for i, r in enumerate(rules, 1)), "verdict"], rows
+
+
+def criteria_marks(v: dict, failed_only=False) -> str:
+    """One per-task verdict's criteria as marks, e.g. ``"✓ order 3/3, ✗ disjoint, ..."``; ``failed_only``:
+    the verdict and the criteria that fail, e.g. ``"not: order 0/3, disjoint"``."""
+    mark = lambda ok: "✓" if ok else "✗"
+    short = {"tanh_below_gelu": f"order {v['tanh_below_gelu']}/{v['pairs']}", "disjoint": "disjoint",
+             "lr_below_ud": "left-right < up-down", "gelu_f2_half": f"f₂ < {F2_FRACTION:g} f₁", "negated": "negated copies",
+             "magnitudes": f"within ×2 {v['within']}/{v['values']}"}
+    if failed_only:
+        failed = [short[k] for k, ok in v["holds"].items() if not ok]
+        word = {WORDS[0]: "", WORDS[1]: " partly", WORDS[2]: " not"}[v["verdict"]]
+        return MARKS[v["verdict"]] + word + (f": {', '.join(failed)}" if failed else "")
+    return ", ".join(f"{mark(ok)} {short[k]}" for k, ok in v["holds"].items())
+
+
+def table_stage2_choice(chosen: dict) -> tuple:
+    """Stage 2's rule applied: per factor, the level chosen and its log distance from the paper's ratio
+    beside the default's (:func:`combine`)."""
+    d = chosen["distance"]
+    return (["factor", "level chosen", "its distance from the paper's ratio", "the default's"],
+            [[f, n, f"{d[n]:.2f}" if n != "default" else "–", f"{d['default']:.2f}"] for f, n in chosen["chosen"].items()])
+
+
+def table_stage2_verdicts(name: str, v: dict) -> tuple:
+    """Stage 2's setting against each task's criteria (the pre-registered verdict has its own table)."""
+    return ["setting", "task", "verdict", "criteria"], [[name, t, v[t]["verdict"], criteria_marks(v[t])]
+                                                       for t in ("autoencoder", "classifier")]
+
+
+def table_exploratory(explore: dict) -> tuple:
+    """Settings × readings, each cell the autoencoder's and the classifier's per-task verdicts as marks
+    (:data:`eqlib.verdicts.MARKS`; ``·``: the setting did not run that task)."""
+    readings = list(next(iter(explore.values())))
+    m = lambda v: MARKS[None if v is None else v["verdict"]]
+    rows = [[name, *(f"AE {m(per[r]['autoencoder'])} · cl {m(per[r]['classifier'])}" for r in readings)]
+            for name, per in explore.items()]
+    return ["setting", *(READING_SHORT.get(r, r) for r in readings)], rows
+
+
+def table_readings(cells: dict, explore: dict, digits=3) -> tuple:
+    """One row per setting and reading: the autoencoder's first layer left-right for Tanh and GELU (mean ± sd
+    over seeds), their ratio, the GELU autoencoder's filters in negated copies, and each task's verdict with
+    the criteria behind it."""
+    out = []
+    for name, per in explore.items():
+        c = cells[name]
+        if "autoencoder" not in c:
+            continue
+        neg = pm(stats([a["negated_filters"] for a in c["autoencoder"]["gelu"]["analyses"]]), 1)
+        for r, v in per.items():
+            f1 = {a: stats(c["autoencoder"][a]["metric"][r]["equivariant"]["first_layer"]["mirror"]) for a in ("tanh", "gelu")}
+            out.append([name, READING_SHORT.get(r, r), pm(f1["tanh"], digits), pm(f1["gelu"], digits),
+                        f"{f1['gelu']['mean'] / f1['tanh']['mean']:.2g}", neg,
+                        criteria_marks(v["autoencoder"], failed_only=True),
+                        "not run" if v["classifier"] is None else criteria_marks(v["classifier"], failed_only=True)])
+    return ["setting", "reading", "AE f₁ Tanh", "AE f₁ GELU", "GELU/Tanh", "GELU AE in negated copies",
+            "autoencoder's rows (verdict: criteria failed)", "classifier's rows (verdict: criteria failed)"], out
+
+
+def criteria_text(tasks=TASKS) -> str:
+    """The criteria of ``tasks`` as one glued phrase, "; "-separated."""
+    return "; ".join(r.sentence for r in criteria(tasks))

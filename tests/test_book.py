@@ -185,3 +185,46 @@ def test_colab_rehearsal_notebooks_install_eqlib_through_their_own_first_cell(tm
         assert (tmp_path / f"{name}.json").exists()
     where = run(py, "-c", "import eqlib; print(eqlib.__file__)", check=True).stdout
     assert where.startswith(str(venv)), f"eqlib was installed into the fresh environment, not found elsewhere: {where}"
+
+
+def _code(nb):
+    """A notebook's code cells as Python (IPython's ``%pip`` lines dropped)."""
+    return "\n".join("\n".join(line for line in "".join(c["source"]).splitlines() if not line.lstrip().startswith(("%", "!")))
+                     for c in cells(nb) if c["cell_type"] == "code")
+
+
+def missing_eqlib_names(code: str) -> tuple:
+    """The ``eqlib`` modules a notebook's code imports, and the names it uses that ``eqlib`` lacks: a name
+    imported from ``eqlib``, or an attribute read off an imported ``eqlib`` module (``tables.study``)."""
+    import ast
+    import importlib
+    tree = ast.parse(code)
+    modules, missing = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "eqlib":
+            mod = importlib.import_module(node.module)
+            for a in node.names:
+                if not hasattr(mod, a.name):
+                    try:                                     # a submodule not yet imported: from eqlib import plots
+                        modules[a.asname or a.name] = importlib.import_module(f"{node.module}.{a.name}")
+                    except ImportError:
+                        missing.append(f"{node.module}.{a.name}")
+                elif isinstance(getattr(mod, a.name), type(importlib)):
+                    modules[a.asname or a.name] = getattr(mod, a.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            if not hasattr(modules[node.value.id], node.attr):
+                missing.append(f"{modules[node.value.id].__name__}.{node.attr}")
+    return sorted(modules), sorted(set(missing))
+
+
+def test_the_name_check_finds_a_removed_name():
+    code = "from eqlib import tables\nfrom eqlib.study import verdict, no_such_name\ntables.md_nothing(1)\n"
+    assert missing_eqlib_names(code) == (["tables"], ["eqlib.study.no_such_name", "eqlib.tables.md_nothing"])
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_eqlib_name_a_notebook_uses_exists(nb):
+    """What a refactor of ``eqlib`` can break without running a chapter."""
+    modules, missing = missing_eqlib_names(_code(nb))
+    assert not missing, f"{nb.name} uses names eqlib no longer has: {missing}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eqlib import protocol
-from eqlib.chapters import mlp_configs
+from eqlib.protocol import mlp_configs
 from eqlib.train import TrainConfig, cache_key
 from conftest import synthetic_cifar
 

@@ -7,7 +7,7 @@ import pytest
 from eqlib.paper import PAPER_TABLE
 from eqlib.study import (CRITERIA, STAGE2_RULE, Setting, check_settings, combine, contrast_cells, contrast_line,
                          criteria, decay_for, exploratory, implication_text, most_moved, overall, reading_ratios, settings,
-                         stage2_text, stage2_verdicts, study_verdicts, verdict)
+                         stage2_text, stage2_verdicts, study_verdicts, table_exploratory, table_readings, verdict)
 
 
 def planted(scale=1.0, negated=(8, 9, 7), swap=(), spread=0.1):
@@ -22,25 +22,25 @@ def planted(scale=1.0, negated=(8, 9, 7), swap=(), spread=0.1):
 
 def test_the_paper_itself_reproduces_the_paper():
     v = verdict(planted())
-    assert v["verdict"] == "reproduces" and all(v["holds"].values())
+    assert v["verdict"] == "reproduced" and all(v["holds"].values())
     assert v["tanh_below_gelu"] == 6 and v["within"] == 12 and v["gelu_f2_over_f1"] == pytest.approx(0.11 / 0.40)
 
 
 def test_right_orderings_at_the_wrong_scale_partly_reproduce():
     v = verdict(planted(scale=5.0))
-    assert v["verdict"] == "partly reproduces" and v["within"] == 0
+    assert v["verdict"] == "partly" and v["within"] == 0
     assert [k for k, ok in v["holds"].items() if not ok] == ["magnitudes"]
     v = verdict(planted(negated=(0, 1, 9)))
-    assert v["verdict"] == "partly reproduces" and [k for k, ok in v["holds"].items() if not ok] == ["negated"], \
+    assert v["verdict"] == "partly" and [k for k, ok in v["holds"].items() if not ok] == ["negated"], \
         "negated copies in one GELU seed of three is not 'most seeds'"
 
 
 def test_a_swapped_first_layer_row_does_not_reproduce():
     v = verdict(planted(swap=[("autoencoder", "first_layer", "mirror")]))
     assert v["tanh_below_gelu"] == 5 and v["holds"]["tanh_below_gelu"], "5 of 6 pairs is enough for that criterion"
-    assert not v["holds"]["disjoint"] and v["verdict"] == "does not reproduce", "but the first-layer ranges overlap"
+    assert not v["holds"]["disjoint"] and v["verdict"] == "not reproduced", "but the first-layer ranges overlap"
     v = verdict(planted(swap=[("classifier", "first_two_layers", "mirror"), ("autoencoder", "first_layer", "updown")]))
-    assert v["tanh_below_gelu"] == 4 and v["verdict"] == "does not reproduce"
+    assert v["tanh_below_gelu"] == 4 and v["verdict"] == "not reproduced"
 
 
 def test_each_ordering_alone_decides_and_the_last_two_only_grade():
@@ -48,13 +48,13 @@ def test_each_ordering_alone_decides_and_the_last_two_only_grade():
     t = planted()
     t["rows"][("classifier", "first_layer", "mirror")]["tanh"][2] = 0.2        # one Tanh seed above a GELU seed
     v = verdict(t)
-    assert [k for k, ok in v["holds"].items() if not ok] == ["disjoint"] and v["verdict"] == "does not reproduce"
+    assert [k for k, ok in v["holds"].items() if not ok] == ["disjoint"] and v["verdict"] == "not reproduced"
     t = planted()
     t["rows"][("autoencoder", "first_two_layers", "mirror")]["gelu"] = [0.25, 0.26, 0.27]   # f2 > f1 / 2
     v = verdict(t)
-    assert [k for k, ok in v["holds"].items() if not ok] == ["gelu_f2_half"] and v["verdict"] == "does not reproduce"
+    assert [k for k, ok in v["holds"].items() if not ok] == ["gelu_f2_half"] and v["verdict"] == "not reproduced"
     v = verdict(planted(scale=5.0, negated=(0, 0, 0)))
-    assert [k for k, ok in v["holds"].items() if not ok] == ["negated", "magnitudes"] and v["verdict"] == "partly reproduces"
+    assert [k for k, ok in v["holds"].items() if not ok] == ["negated", "magnitudes"] and v["verdict"] == "partly"
 
 
 def test_left_right_must_be_below_up_down_in_every_seed():
@@ -62,11 +62,11 @@ def test_left_right_must_be_below_up_down_in_every_seed():
     t["rows"][("classifier", "first_layer", "updown")]["gelu"][2] = 0.01      # one seed's up-down below its left-right
     v = verdict(t)
     assert not v["holds"]["lr_below_ud"] and v["lr_below_ud"]["classifier gelu"] is False
-    assert v["verdict"] == "does not reproduce"
+    assert v["verdict"] == "not reproduced"
 
 
 def test_criteria_are_stated_once_each_and_the_decay_shrinks_an_unused_weight_by_e():
-    assert [k for k, _ in CRITERIA] == ["tanh_below_gelu", "disjoint", "lr_below_ud", "gelu_f2_half", "negated",
+    assert [r.key for r in CRITERIA] == ["tanh_below_gelu", "disjoint", "lr_below_ud", "gelu_f2_half", "negated",
                                         "magnitudes"]
     lam = decay_for(1e-3, 20, 50_000, 256)
     steps = 20 * 196
@@ -86,12 +86,12 @@ def test_the_grid_varies_one_factor_at_a_time_from_the_default():
 
 
 def test_overall_names_the_settings_and_most_moved_finds_the_largest_change():
-    vs = {"default": {"verdict": "does not reproduce", "ratio": {"k": 4.0}},
-          "a": {"verdict": "partly reproduces", "ratio": {"k": 1.0}},
-          "b": {"verdict": "does not reproduce", "ratio": {"k": 20.0}}}
+    vs = {"default": {"verdict": "not reproduced", "ratio": {"k": 4.0}},
+          "a": {"verdict": "partly", "ratio": {"k": 1.0}},
+          "b": {"verdict": "not reproduced", "ratio": {"k": 20.0}}}
     assert overall(vs) == "a partly reproduces the paper"
     assert most_moved(vs, "k") == ("b", 20.0), "a 5x change beats a 4x one"
-    vs["a"]["verdict"] = "does not reproduce"
+    vs["a"]["verdict"] = "not reproduced"
     assert overall(vs) == "no setting reproduces the paper, not even partly"
 
 
@@ -100,7 +100,7 @@ def test_the_page_states_the_criteria_word_for_word():
     from pathlib import Path
     nb = json.loads((Path(__file__).resolve().parent.parent / "notebooks" / "protocol_study.ipynb").read_text())
     text = next("".join(c["source"]) for c in nb["cells"] if "## The criteria, decided before the run" in "".join(c["source"]))
-    for i, (_, criterion) in enumerate(CRITERIA, 1):
+    for i, criterion in enumerate((r.sentence for r in CRITERIA), 1):
         assert f"{i}. {criterion};" in text or f"{i}. {criterion}." in text, f"criterion {i} on the page: {criterion}"
     stage2 = next("".join(c["source"]) for c in nb["cells"] if "## Stage 2, decided before its run" in "".join(c["source"]))
     assert STAGE2_RULE in stage2, "the stage-2 rule on the page, word for word, above the results"
@@ -110,19 +110,19 @@ def test_the_page_states_the_criteria_word_for_word():
 
 
 def test_exploratory_table_and_heatmap_show_the_per_task_verdicts_and_the_ratio():
-    from eqlib import plots, tables
+    from eqlib import plots
     bad = planted(scale=20.0, swap=list(PAPER_TABLE))
     cells = cells_from({"default": bad, "widths": {"covariance": bad, "gaussian": planted()}})
     del cells["widths"]["classifier"]
     ex = exploratory(cells)
-    header, rows = tables.study_exploratory(ex)
+    header, rows = table_exploratory(ex)
     assert header == ["setting", "covariance", "Gaussian"]
     assert rows[1] == ["widths", "AE ✗ · cl ·", "AE ✓ · cl ·"] and rows[0][1] == "AE ✗ · cl ✗"
-    header, rows = tables.study_readings(cells, ex)
+    header, rows = table_readings(cells, ex)
     gauss = next(r for r in rows if r[:2] == ["widths", "Gaussian"])
     assert gauss[4] == "14" and gauss[6] == "✓" and gauss[7] == "not run", gauss
     cov = next(r for r in rows if r[:2] == ["default", "covariance"])
-    assert cov[6] == "✗ not: order 0/3, disjoint, f₂ < f₁/2, within ×2 1/6", cov[6]
+    assert cov[6] == "✗ not: order 0/3, disjoint, f₂ < 0.5 f₁, within ×2 1/6", cov[6]
     fig = plots.study_reading_heatmap(reading_ratios(cells), 0.40 / 0.029, contrast_cells(cells))
     assert fig.data[0].text[1][1] == "14" and abs(fig.data[0].z[1][1]) < 1e-12, "the paper's ratio sits at the centre"
     assert list(fig.data[1].y) == ["widths"] and list(fig.data[1].x) == ["Gaussian"], "the dot where the contrast appears"
@@ -132,18 +132,18 @@ def test_exploratory_table_and_heatmap_show_the_per_task_verdicts_and_the_ratio(
 def test_the_pre_registered_criteria_are_the_rows_the_verdict_checks():
     assert criteria() == CRITERIA, "the six-row verdict's criteria are the page's"
     v = verdict(planted())
-    assert list(v["holds"]) == [k for k, _ in CRITERIA] and v["tasks"] == ["autoencoder", "classifier"]
+    assert list(v["holds"]) == [r.key for r in CRITERIA] and v["tasks"] == ["autoencoder", "classifier"]
 
 
 def test_per_task_verdicts_read_only_that_tasks_rows():
     t = planted(swap=[("classifier", "first_layer", "mirror"), ("classifier", "first_two_layers", "mirror")])
     t["negated"]["classifier"] = [0, 0, 0]
-    assert verdict(t)["verdict"] == "does not reproduce", "the pre-registered verdict reads both tasks"
+    assert verdict(t)["verdict"] == "not reproduced", "the pre-registered verdict reads both tasks"
     ae = verdict(t, ("autoencoder",))
-    assert ae["verdict"] == "reproduces" and ae["pairs"] == 3 and ae["values"] == 6, "the autoencoder alone is the paper's"
+    assert ae["verdict"] == "reproduced" and ae["pairs"] == 3 and ae["values"] == 6, "the autoencoder alone is the paper's"
     assert list(ae["holds"]) == ["tanh_below_gelu", "disjoint", "lr_below_ud", "gelu_f2_half", "negated", "magnitudes"]
     cl = verdict(t, ("classifier",))
-    assert cl["verdict"] == "does not reproduce" and "negated" not in cl["holds"] and "gelu_f2_half" not in cl["holds"], \
+    assert cl["verdict"] == "not reproduced" and "negated" not in cl["holds"] and "gelu_f2_half" not in cl["holds"], \
         "the classifier is judged without the autoencoder's criteria"
 
 
@@ -157,10 +157,10 @@ def test_per_task_thresholds_scale_with_the_rows():
     for key in [("classifier", "first_layer", "updown"), ("classifier", "first_two_layers", "mirror")]:
         rows[key] = {a: [x * 5 for x in v] for a, v in rows[key].items()}    # 4 of the classifier's 6 values off
     cl = verdict(t, ("classifier",))
-    assert cl["within"] == 2 and not cl["holds"]["magnitudes"] and cl["verdict"] == "partly reproduces"
+    assert cl["within"] == 2 and not cl["holds"]["magnitudes"] and cl["verdict"] == "partly"
     rows[("classifier", "first_two_layers", "mirror")] = planted()["rows"][("classifier", "first_two_layers", "mirror")]
     cl = verdict(t, ("classifier",))
-    assert cl["within"] == 4 and cl["verdict"] == "reproduces", "4 of 6 values is the per-task threshold"
+    assert cl["within"] == 4 and cl["verdict"] == "reproduced", "4 of 6 values is the per-task threshold"
     with pytest.raises(ValueError, match="unknown tasks"):
         verdict(t, ("segmentation",))
 
@@ -190,9 +190,9 @@ def test_exploratory_verdicts_per_setting_reading_and_task():
     cells = cells_from({"default": bad, "widths": {"covariance": bad, "gaussian": planted()}})
     del cells["widths"]["classifier"]                       # an autoencoder-only setting
     ex = exploratory(cells)
-    assert ex["default"]["covariance"]["autoencoder"]["verdict"] == "does not reproduce"
-    assert ex["widths"]["gaussian"]["autoencoder"]["verdict"] == "reproduces"
-    assert ex["widths"]["covariance"]["autoencoder"]["verdict"] == "does not reproduce"
+    assert ex["default"]["covariance"]["autoencoder"]["verdict"] == "not reproduced"
+    assert ex["widths"]["gaussian"]["autoencoder"]["verdict"] == "reproduced"
+    assert ex["widths"]["covariance"]["autoencoder"]["verdict"] == "not reproduced"
     assert ex["widths"]["gaussian"]["classifier"] is None, "a task the setting did not run has no verdict of its own"
     hits = contrast_cells(cells)
     assert [(h["setting"], h["reading"]) for h in hits] == [("widths", "gaussian")]
@@ -253,8 +253,8 @@ def test_stage2_is_judged_by_the_same_criteria_pre_registered_and_per_task():
     t = planted(swap=[("classifier", "first_layer", "mirror")])
     cells = cells_from({"default": planted(), "combined": t})
     v = stage2_verdicts(cells["combined"], cells["default"])
-    assert v["both"]["verdict"] == "does not reproduce" and v["autoencoder"]["verdict"] == "reproduces"
-    assert v["classifier"]["verdict"] == "does not reproduce"
+    assert v["both"]["verdict"] == "not reproduced" and v["autoencoder"]["verdict"] == "reproduced"
+    assert v["classifier"]["verdict"] == "not reproduced"
     assert stage2_text("combined", v, "") == ("combined: does not reproduce the paper (pre-registered criteria); per "
                                               "task, the autoencoder's rows reproduce and the classifier's do not "
                                               "reproduce")

@@ -1,0 +1,87 @@
+"""Verdicts as data: each rule's sentence names the numbers its check reads, and moving a threshold
+across a planted value moves the verdict (so the page's sentence and the code's test are one)."""
+from dataclasses import replace
+
+import pytest
+
+from eqlib import reproduction, study
+from eqlib.paper import PAPER_TABLE
+from eqlib.verdicts import MARKS, WORDS, Rule, grade, majority, table, verb
+
+
+def test_majority_is_more_than_half_and_grade_orders_the_words():
+    assert majority([1, 1, 0]) and not majority([1, 0]) and not majority([]) and majority([True])
+    assert [grade(True, True), grade(False, True), grade(False, False)] == list(WORDS)
+    assert set(MARKS) == set(WORDS) | {None}
+    assert verb("partly", plural=True) == "partly reproduce" and verb("not reproduced") == "does not reproduce"
+    with pytest.raises(ValueError, match=r"verdict 'reproduces' is not allowed; allowed: 'reproduced'"):
+        verb("reproduces")
+
+
+def test_a_rule_must_state_every_threshold_and_only_those():
+    r = Rule("k", "at least {n} of {m}", {"n": 3, "m": 4})
+    assert r.sentence == "at least 3 of 4" and r["n"] == 3
+    with pytest.raises(ValueError, match=r"rule 'k': its sentence names \['n'\] but its thresholds are \['m', 'n'\]"):
+        Rule("k", "at least {n}", {"n": 3, "m": 4})
+    with pytest.raises(ValueError, match="each threshold must be stated"):
+        Rule("k", "at least {n}")
+    with pytest.raises(ValueError, match="rule key 'k' appears twice"):
+        table([r, r])
+
+
+def planted(spread=0.1):
+    """The paper's own table over three seeds (±``spread``), eight GELU filters in negated copies per seed."""
+    rows = {k: {a: [p[a] * f for f in (1 - spread, 1.0, 1 + spread)] for a in ("tanh", "gelu")}
+            for k, p in PAPER_TABLE.items()}
+    return {"rows": rows, "negated": {"autoencoder": [8, 8, 8], "classifier": [8, 8, 8]}}
+
+
+@pytest.mark.parametrize("tasks", [("autoencoder", "classifier"), ("autoencoder",), ("classifier",)])
+@pytest.mark.parametrize("key, name", [("tanh_below_gelu", "min"), ("magnitudes", "min"), ("negated", "min"),
+                                       ("gelu_f2_half", "fraction")])
+def test_each_study_criterion_is_decided_by_the_threshold_its_sentence_states(tasks, key, name):
+    rules = study.criteria(tasks)
+    if key not in {r.key for r in rules}:
+        pytest.skip(f"{key} is not a criterion of {tasks}")
+    t, v = planted(), study.verdict(planted(), tasks)
+    # the planted value, and thresholds just on either side of it ("at least" for counts, "below" for f₂)
+    value = {"tanh_below_gelu": v["tanh_below_gelu"], "magnitudes": v["within"], "negated": 8,
+             "gelu_f2_half": v["gelu_f2_over_f1"]}[key]
+    sides = ((value * 1.01, True), (value, False)) if key == "gelu_f2_half" else ((value, True), (value + 1, False))
+    for at, holds in sides:
+        moved = tuple(replace(r, thresholds={**r.thresholds, name: at}) if r.key == key else r for r in rules)
+        rule = next(r for r in moved if r.key == key)
+        assert f"{at:g}" in rule.sentence, f"the sentence states the moved threshold: {rule.sentence}"
+        assert study.verdict(t, tasks, moved)["holds"][key] is holds, f"{key} at {name}={at}: {rule.sentence}"
+
+
+def test_the_page_and_the_verdict_read_the_same_criteria_rows():
+    assert [r.sentence for r in study.CRITERIA] == [r.sentence for r in study.criteria()]
+    assert study.criteria_text(("classifier",)).count("; ") == len(study.criteria(("classifier",))) - 1
+    assert "0.5 times GELU f₁" in study.CRITERIA[3].sentence and "at least 5 of the 6" in study.CRITERIA[0].sentence
+
+
+def gelu_mlp(gelu, tanh=(0, 0, 0), init=(0, 0, 0)):
+    """Planted MLP chapters for the GELU rule: filters in direct negated copies per seed of the GELU and Tanh
+    autoencoders (equivariant) and of the GELU network at initialisation."""
+    def per(counts):
+        return [{"negated_copies": [{"i": 2 * k, "j": 2 * k + 1, "kinds": ["direct"], "outgoing_residual": 1.2,
+                                     "bypass": False, "even_residual": 1.2, "even": False} for k in range(n // 2)]}
+                for n in counts]
+    out = {(t, a): {"per_seed": {"equivariant": per((0, 0, 0)), "control": per((0, 0, 0)), "init": per((0, 0, 0))}}
+           for t in ("autoencoder", "classifier") for a in ("tanh", "gelu")}
+    out[("autoencoder", "gelu")]["per_seed"].update(equivariant=per(gelu), init=per(init))
+    out[("autoencoder", "tanh")]["per_seed"]["equivariant"] = per(tanh)
+    return out
+
+
+def test_the_report_rules_state_the_thresholds_their_claims_read():
+    k = reproduction.RULES["gelu"]["negated_min"]
+    assert f"at least {k}," in reproduction.RULES["gelu"].sentence
+    even = k + k % 2                  # filters come in pairs: the smallest count at or above the threshold
+    assert reproduction.gelu_claim(gelu_mlp((even,) * 3))["verdict"] == "reproduced"
+    assert reproduction.gelu_claim(gelu_mlp((even - 2,) * 3))["verdict"] == "not reproduced", "below the threshold"
+    assert reproduction.gelu_claim(gelu_mlp((even,) * 3), negated_min=even + 1)["verdict"] == "not reproduced"
+    r = reproduction.RULES["theorem"]
+    assert all(f"{v:g}" in r.sentence for v in r.thresholds.values())
+    assert set(reproduction.RULES) == set(reproduction.CLAIMS), "a rule row for every claim"
