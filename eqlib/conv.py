@@ -17,8 +17,6 @@ flip and a random permutation.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
@@ -27,6 +25,7 @@ from eqlib.losses import relative_equivariance_error
 from eqlib.memo import memo
 from eqlib.symmetry import (INACTIVE_TOL, SCALINGS, SignedPermutation, _embed, _match_filters, active_neurons,
                             fit_monomial, random_signed_permutation)
+from eqlib.verdicts import Rule
 
 TRANSFORMS = {"mirror": (mirror, -1), "updown": (vflip, -2)}   # the input transformation, the axis it flips
 
@@ -164,26 +163,18 @@ def involution_split(P, active) -> dict:
 
 
 # --------------------------------------------------------------------------- criteria
-@dataclass(frozen=True)
-class Criterion:
-    key: str
-    threshold: float
-    text: str          # rendered with the threshold
-
-    def sentence(self) -> str:
-        return self.text.format(t=self.threshold)
-
-
-# A layer counts as layerwise equivariant when every row holds (fixed before any result; the page prints these).
+# A layer counts as layerwise equivariant when every row holds (fixed before any result; the page prints these
+# sentences, rendered from the thresholds layer_passes reads).
 CRITERIA = (
-    Criterion("error", 0.10, "its error e_l is at most {t:.2f}"),
-    Criterion("nulls", 1 / 3, "e_l is at most {t:.2g} of both its up-down and its initialisation values"),
-    Criterion("linear", 1.5, "e_l is at most {t:g} times the free linear map's (or both are at round-off, below 1e-6)"),
-    Criterion("involution", 0.90, "the fitted action is an involution on at least {t:.0%} of the active channels "
-                                  "(read on its permutation and signs; ReLU's fitted scales are not)"),
+    Rule("error", "its error e_l is at most {t:.2f}", {"t": 0.10}),
+    Rule("nulls", "e_l is at most {t:.2g} of both its up-down and its initialisation values", {"t": 1 / 3}),
+    Rule("linear", "e_l is at most {t:g} times the free linear map's (or both are at round-off, below {round_off:g})",
+         {"t": 1.5, "round_off": 1e-6}),
+    Rule("involution", "the fitted action is an involution on at least {t:.0%} of the active channels (read on its "
+                       "permutation and signs; ReLU's fitted scales are not)", {"t": 0.90}),
 )
-THRESHOLDS = {c.key: c.threshold for c in CRITERIA}
-ROUND_OFF = 1e-6        # errors below this are both zero: no ratio is read off them
+THRESHOLDS = {c.key: c["t"] for c in CRITERIA}
+ROUND_OFF = CRITERIA[2]["round_off"]     # errors below this are both zero: no ratio is read off them
 
 
 def layer_passes(row: dict) -> dict:

@@ -155,7 +155,7 @@ def test_criteria_sentences_carry_the_thresholds_the_code_tests():
     row = {"e": 0.09, "e_updown": 0.3, "e_init": 0.25, "e_linear": 0.06, "split": {"share": 0.9}}
     p = conv.layer_passes(row)
     assert p["error"] and p["linear"] and p["involution"] and not p["nulls"]   # 0.09 > 0.25 / 3
-    assert "0.10" in conv.CRITERIA[0].sentence() and "90%" in conv.CRITERIA[3].sentence()
+    assert "0.10" in conv.CRITERIA[0].sentence and "90%" in conv.CRITERIA[3].sentence
 
 
 # --------------------------------------------------------------------------- merging

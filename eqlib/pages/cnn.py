@@ -282,7 +282,7 @@ def merge_rows(res: dict):
 
 
 def criteria_rows():
-    return ["criterion", "a layer passes when"], [[c.key, c.sentence()] for c in conv.CRITERIA]
+    return ["criterion", "a layer passes when"], [[c.key, c.sentence] for c in conv.CRITERIA]
 
 
 # --------------------------------------------------------------------------- figures
