@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 from eqlib.analysis import first_layer, mlp_metric
-from eqlib.protocol import mlp_configs
 from eqlib.data import load_cifar10
 from eqlib.metric import DEFAULT_READING
 from eqlib.paper import PAPER_TABLE
 from eqlib.precision import compare
+from eqlib.protocol import mlp_configs
 from eqlib.report import cpu_name
 from eqlib.train import train
 

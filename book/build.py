@@ -267,7 +267,7 @@ def commit_id() -> str:
 def write_readme_claims(profile: str):
     """After a full build: rewrite the README's generated block (the claim-by-claim verdicts) from the
     report page's results file, naming the date, the machine and the commit."""
-    from eqlib.reproduction import readme_block, replace_block
+    from eqlib.pages.report import readme_block, replace_block
     res = ROOT / ".cache" / "book" / profile / "report.json"
     if profile != "full" or not res.exists():
         return

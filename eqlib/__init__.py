@@ -1,7 +1,9 @@
 """eqlib: the code behind the book "Identifiable equivariant networks are layerwise equivariant".
 
-One module per idea: ``data`` (CIFAR-10, the mirror), ``models`` (MLP, attention
-autoencoder), ``losses``, ``train`` (train-or-load), ``symmetry`` (matching and metrics),
-``theory`` (exact constructions), ``plots`` and ``report``.
+Split by idea below and by page above. Below: ``data`` (CIFAR-10, the mirror), ``models`` (MLP,
+attention autoencoder, CNN), ``losses``, ``train`` (train-or-load), ``symmetry`` (matching), ``metric``
+(the paper's metric), ``analysis``, ``beyond``, ``conv``, ``theory`` (exact constructions), ``groups``,
+``memo`` (the analysis cache), ``atomic``, ``precision``, ``protocol``, ``paper``, ``verdicts``, ``tables``,
+``plots`` and ``report``. Above: ``eqlib.pages``, one module per page of the book.
 """
 __version__ = "0.1.0"

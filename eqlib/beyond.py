@@ -3,7 +3,7 @@
 with its mirrored self or with another seed.
 
 Every function takes trained models (or their per-epoch trace) and returns plain data for a
-results file; the chapters in :mod:`eqlib.chapters` call them.
+results file; the pages in :mod:`eqlib.pages` call them.
 """
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ An analysis of a model (its labels, its negated copies, the paper's metric under
 seconds to minutes; a change to a figure, a table or a sentence should not repeat it. :func:`memo`
 caches a function's result on disk under a key made of the function, its arguments (models by their
 parameters, tensors by their shape and a strided sample of their values, data sets by their
-fingerprint) and the sources of the modules the function's module imports, transitively (:func:`closure`): a
-change to ``plots.py`` or ``train.py`` leaves every entry valid, a change to ``metric.py`` invalidates them. :func:`per_model`
+fingerprint) and the code of the modules the function's module imports, transitively (:func:`closure`;
+docstrings and comments are not code): a change to ``plots.py`` or ``train.py``, or to a docstring of
+``metric.py``, leaves every entry valid, a change to ``metric.py``'s code invalidates them. :func:`per_model`
 does the same for functions computed over many models at once in shared passes (the metric), one
 entry per model. Entries are written atomically; a damaged one is recomputed, never trusted.
 """
@@ -27,7 +28,7 @@ from eqlib.data import cache_dir
 # A cached function's key holds the sources of the modules its own module imports, transitively (:func:`closure`):
 # a change to the pages' text, tables and figures, or to the training loop, leaves the analyses' entries valid.
 # A function may name its modules instead (memo(modules=...)). A change to how entries are stored bumps FORMAT.
-FORMAT = "eqlib-analysis-v1"
+FORMAT = "eqlib-analysis-v2"     # v2: keyed by the modules' code (their syntax trees), not their text
 SAMPLE = 4099          # a tensor is fingerprinted by its shape, dtype, sum and every SAMPLE-th value
 SOURCE_DIR = Path(__file__).resolve().parent     # where the analysis modules' sources are read
 
@@ -80,11 +81,32 @@ def _modules(fn, modules) -> tuple:
     return tuple(modules) if modules is not None else closure(fn.__module__.split(".", 1)[1])
 
 
+_CODE = {}     # source path -> ((mtime, size), digest of its code): parsed once while the file is unchanged
+
+
+def code_digest(path: Path) -> str:
+    """sha256 of a module's code: its syntax tree without docstrings (comments never reach the tree) and
+    without line numbers, so a reworded docstring, a comment or a reflowed line keeps every entry."""
+    st = path.stat()
+    known = _CODE.get(str(path))
+    if known is not None and known[0] == (st.st_mtime_ns, st.st_size):
+        return known[1]
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and \
+                isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    digest = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+    _CODE[str(path)] = ((st.st_mtime_ns, st.st_size), digest)
+    return digest
+
+
 def sources(modules) -> str:
-    """sha256 of the source files of ``modules`` (names in the ``eqlib`` package)."""
+    """sha256 of the code of ``modules`` (names in the ``eqlib`` package; :func:`code_digest`)."""
     h = hashlib.sha256()
     for name in sorted(modules):
-        h.update(name.encode() + b"\0" + _source(name).read_bytes())
+        h.update(name.encode() + b"\0" + code_digest(_source(name)).encode())
     return h.hexdigest()
 
 

@@ -42,7 +42,7 @@ class Protocol:
                                                "lr", "batch_size", "weight_decay", "train_size")}
 
 
-ORIGINS = {   # whose choice each setting is (reproduction.deviations lists ours on the report page)
+ORIGINS = {   # whose choice each setting is (eqlib.pages.report.deviations lists ours on the report page)
     "hidden": "the first layer's 64 neurons are the paper's; the widths after it are ours",
     "first_init_scale": "ours",
     "epochs": "ours",

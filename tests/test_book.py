@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 sys.path.insert(0, str(ROOT / "book"))
 import build  # noqa: E402  (book/build.py)
-from eqlib import report  # noqa: E402
+from eqlib import report
 
 
 def cells(nb_path):
@@ -219,12 +219,27 @@ def missing_eqlib_names(code: str) -> tuple:
 
 
 def test_the_name_check_finds_a_removed_name():
-    code = "from eqlib import tables\nfrom eqlib.study import verdict, no_such_name\ntables.md_nothing(1)\n"
-    assert missing_eqlib_names(code) == (["tables"], ["eqlib.study.no_such_name", "eqlib.tables.md_nothing"])
+    code = "from eqlib import tables\nfrom eqlib.pages.report import claims, no_such_name\ntables.md_nothing(1)\n"
+    assert missing_eqlib_names(code) == (["tables"], ["eqlib.pages.report.no_such_name", "eqlib.tables.md_nothing"])
+    assert shadowed_eqlib_names("from eqlib.pages.theory import trials_table\ntrials_table = 3\n") == ["trials_table"]
+
+
+def shadowed_eqlib_names(code: str) -> list:
+    """Names imported from ``eqlib`` that the notebook also assigns (``trials = ...`` after importing ``trials``)."""
+    import ast
+    tree = ast.parse(code)
+    imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                and n.module.startswith("eqlib") for a in n.names}
+    stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    stored |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return sorted(imported & stored)
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_eqlib_name_a_notebook_uses_exists(nb):
-    """What a refactor of ``eqlib`` can break without running a chapter."""
-    modules, missing = missing_eqlib_names(_code(nb))
+    """What a refactor of ``eqlib`` can break without running a chapter: a name gone, or one the notebook
+    overwrites with a variable of its own."""
+    code = _code(nb)
+    modules, missing = missing_eqlib_names(code)
     assert not missing, f"{nb.name} uses names eqlib no longer has: {missing}"
+    assert not shadowed_eqlib_names(code), f"{nb.name} overwrites names it imports from eqlib"

@@ -43,16 +43,33 @@ def test_a_change_to_plots_reruns_nothing_and_a_change_to_metric_reruns_the_anal
     before = dict(memo.STATS)
     a1, m1 = run(ms, data)
     assert counts(before) == {"hits": 0, "misses": 4}, "first run: two analyses and two models' metric computed"
-    (sources / "plots.py").write_text((sources / "plots.py").read_text() + "\n# a planted change to a figure\n")
+    (sources / "plots.py").write_text((sources / "plots.py").read_text() + "\nPLANTED = 'a change to a figure'\n")
     before = dict(memo.STATS)
     a2, m2 = run(ms, data)
     assert counts(before) == {"hits": 4, "misses": 0}, "a figure changed: every analysis comes from the cache"
     assert m2 == m1 and [x["explained"] for x in a2] == [x["explained"] for x in a1]
-    (sources / "metric.py").write_text((sources / "metric.py").read_text() + "\n# a planted change to the metric\n")
+    (sources / "metric.py").write_text((sources / "metric.py").read_text() + "\nPLANTED = 'a change to the metric'\n")
     before = dict(memo.STATS)
     a3, m3 = run(ms, data)
     assert counts(before) == {"hits": 0, "misses": 4}, "the metric's code changed: the analyses rerun"
     assert m3 == m1, "and give the same values"
+
+
+def test_a_docstring_or_a_comment_is_not_code(sources):
+    """Rewording a docstring or a comment of the metric, or reflowing its lines, keeps every entry; a change
+    to one number in its code does not."""
+    data, ms = synthetic_cifar(n_train=300, n_test=100), models()
+    m1 = run(ms, data)[1]
+    text = (sources / "metric.py").read_text()
+    doc = text.split('"""', 2)[1]
+    reworded = text.replace(doc, doc + " Reworded.", 1) + "\n# a comment\n\n\n"
+    (sources / "metric.py").write_text(reworded)
+    before = dict(memo.STATS)
+    assert run(ms, data)[1] == m1 and counts(before) == {"hits": 4, "misses": 0}, "docstring and comment: all hits"
+    (sources / "metric.py").write_text(reworded.replace("def ", "def _planted():\n    return 1\n\n\ndef ", 1))
+    before = dict(memo.STATS)
+    run(ms, data)
+    assert counts(before) == {"hits": 0, "misses": 4}, "a new function in the metric's code: every entry reruns"
 
 
 def test_a_change_outside_a_functions_import_closure_reruns_nothing(sources):
@@ -62,11 +79,11 @@ def test_a_change_outside_a_functions_import_closure_reruns_nothing(sources):
     assert "train" not in memo.closure("beyond") and "analysis" in memo.closure("beyond")
     data, ms = synthetic_cifar(n_train=300, n_test=100), models()
     run(ms, data)
-    (sources / "train.py").write_text((sources / "train.py").read_text() + "\n# a planted change to the loop\n")
+    (sources / "train.py").write_text((sources / "train.py").read_text() + "\nPLANTED = 'a change to the loop'\n")
     before = dict(memo.STATS)
     run(ms, data)
     assert counts(before) == {"hits": 4, "misses": 0}, "the training loop changed: no analysis reruns"
-    (sources / "symmetry.py").write_text((sources / "symmetry.py").read_text() + "\n# the matching\n")
+    (sources / "symmetry.py").write_text((sources / "symmetry.py").read_text() + "\nPLANTED = 'the matching'\n")
     before = dict(memo.STATS)
     run(ms, data)
     assert counts(before) == {"hits": 0, "misses": 4}, "a module in the closure changed: both rerun"
@@ -108,7 +125,7 @@ def test_a_function_names_the_modules_it_depends_on(sources, monkeypatch):
         return x * 2
 
     assert figure_data(3) == 6 and figure_data(3) == 6 and calls == [3], "the second call is a hit"
-    (sources / "metric.py").write_text((sources / "metric.py").read_text() + "\n# not this function's code\n")
+    (sources / "metric.py").write_text((sources / "metric.py").read_text() + "\nPLANTED = 'not this function'\n")
     assert figure_data(3) == 6 and calls == [3], "a module it does not depend on changes nothing"
-    (sources / "plots.py").write_text((sources / "plots.py").read_text() + "\n# its code\n")
+    (sources / "plots.py").write_text((sources / "plots.py").read_text() + "\nPLANTED = 'its code'\n")
     assert figure_data(3) == 6 and calls == [3, 3], "its own module changed: recomputed"

@@ -1,6 +1,7 @@
 import pytest
 
-from eqlib.paper import PAPER_TABLE, paper_table, side_by_side, table_rows, verdict_counts, within_factor
+from eqlib.pages.mlp_summary import paper_table, side_by_side, table_rows, verdict_counts
+from eqlib.paper import PAPER_TABLE, within_factor
 
 
 def fake_metric(scale=1.0, updown_two_layers=1.0, control_scale=1.0):

@@ -300,3 +300,15 @@ def test_publishing_steps_are_all_a_new_address_needs(tmp_path):
              and p.suffix in {".py", ".md", ".yml", ".yaml", ".cff", ".ipynb", ".toml", ".txt", ".bib", ""}
              and config_url in p.read_text(errors="ignore")]
     assert not stale, f"still pointing at {config_url}: {stale}"
+
+
+def test_the_readme_layout_names_every_module():
+    """Every module below ``eqlib/pages/`` has its row in the README's layout table, and the table names no
+    module that is gone."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "README.md").read_text()
+    layout = text[text.index("## Layout"):text.index("## Adding a page")]
+    named = set(re.findall(r"`(eqlib/[\w/]+\.py)`", layout))
+    modules = {str(p.relative_to(root)) for p in (root / "eqlib").glob("*.py") if p.name != "__init__.py"}
+    assert modules <= named, f"modules without a row: {sorted(modules - named)}"
+    assert all((root / m).exists() for m in named), f"rows for modules that are gone: {sorted(m for m in named if not (root / m).exists())}"

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from eqlib import reproduction, study
+from eqlib.pages import protocol_study as study, report as reproduction
 from eqlib.paper import PAPER_TABLE
-from eqlib.verdicts import MARKS, WORDS, Rule, grade, majority, table, verb
+from eqlib.verdicts import MARKS, WORDS, grade, majority, Rule, table, verb
 
 
 def test_majority_is_more_than_half_and_grade_orders_the_words():

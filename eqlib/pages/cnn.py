@@ -18,12 +18,13 @@ from plotly.subplots import make_subplots
 
 from eqlib import conv
 from eqlib.analysis import count, pm, stats
-from eqlib.chapters_beyond import EQUIVARIANT_ENOUGH
 from eqlib.models import CNNConfig
+from eqlib.pages.common import EQUIVARIANT_ENOUGH
 from eqlib.plots import LABEL_COLORS, _png
 from eqlib.symmetry import MAX_RESIDUALS
-from eqlib.train import TrainConfig, initial_model, switch_epoch, train
+from eqlib.train import initial_model, switch_epoch, train, TrainConfig
 from eqlib.verdicts import majority
+
 
 CONDITIONS = {"loss": "the invariance loss ‖f(x) − f(mirror x)‖² on the logits",
               "augment": "random left-right flips with probability ½, no loss",

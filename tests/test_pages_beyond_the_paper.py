@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_cifar
-from eqlib.chapters_beyond import (activation_chapter, activation_verdict, augmentation_chapter, barrier,
-                                   dihedral_chapter, emergence_chapter, load_or_run_activation, merging_chapter)
+from eqlib.pages.activation import activation_chapter, activation_verdict, load_or_run_activation
+from eqlib.pages.augmentation import augmentation_chapter
+from eqlib.pages.common import EQUIVARIANT_ENOUGH
+from eqlib.pages.dihedral import dihedral_chapter, end_to_end_ratios
+from eqlib.pages.emergence import emergence_chapter
+from eqlib.pages.merging import barrier, merging_chapter
 
 TINY = dict(hidden=(8, 6), epochs=2, batch_size=128)
 
@@ -75,7 +79,6 @@ def test_barrier_is_the_excess_over_the_chord():
 
 
 def test_end_to_end_ratios_compare_each_seed_with_its_own_control():
-    from eqlib.chapters_beyond import EQUIVARIANT_ENOUGH, end_to_end_ratios
     res = {"end_to_end": {"d4": [[0.0, 0.1, 0.1], [0.0, 0.3, 0.3]], "control": [[0.0, 0.4, 0.2], [0.0, 0.3, 0.3]]}}
     ratios = end_to_end_ratios(res)
     assert ratios == pytest.approx([1 / 3, 1.0]), "mean over the non-identity elements, seed by seed"

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from eqlib.analysis import OUTGOING_RESIDUAL, direct_negated_filters, pair_outgoing
 from eqlib.metric import DEFAULT_READING, READING_SHORT
 from eqlib.pages import cnn
+from eqlib.pages.protocol_study import CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict
 from eqlib.paper import TABLE_SOURCE
-from eqlib.study import CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict
 from eqlib.symmetry import MAX_RESIDUALS
-from eqlib.tables import ACT_NAMES, tested_readings
-from eqlib.verdicts import WORDS, Rule, grade, majority, table as rule_table
+from eqlib.tables import ACT_NAMES, KIND_NAMES, tested_readings
+from eqlib.verdicts import WORDS, grade, majority, Rule, table as rule_table
+
 
 VERDICTS = WORDS
 PAPER = "Shahverdi, Marchetti, Bökman and Kohn (ICML 2026, arXiv:2601.21645)"
@@ -167,7 +170,7 @@ def bypass_claim(mlp: dict) -> dict:
 
 
 def table_claim(mlp: dict, reading=DEFAULT_READING, tasks=TASKS) -> dict:
-    """The study's :func:`eqlib.study.verdict` on the chapters' runs, for ``tasks`` (both: the
+    """The study's :func:`eqlib.pages.protocol_study.verdict` on the chapters' runs, for ``tasks`` (both: the
     pre-registered verdict; one: that task's rows alone)."""
     table = six_rows(lambda t, a: mlp[(t, a)]["metric"], lambda t: mlp[(t, "gelu")]["per_seed"]["equivariant"],
                      tasks, reading)
@@ -299,3 +302,19 @@ def report_texts(results: dict) -> dict:
             "study": results["protocol_study"].get("overall", "the protocol study has no verdict in this build"),
             "contrast": results["protocol_study"].get("contrast", "(not computed in this build)"),
             "stage2": results["protocol_study"].get("stage2_text", "(not run in this build)")}
+
+
+def negated_pairs_table(mlp: dict) -> tuple:
+    """What the direct negated pairs compute, per configuration and model kind, over all seeds
+    (:func:`eqlib.analysis.pair_outgoing`): the pairs, the bypasses (opposite outgoing weights) and even
+    units (equal ones) among them, and the outgoing residual's quartiles (0: a bypass, 2: equal weights).
+    ``mlp[(task, activation)]`` is an MLP chapter's results."""
+    rows = []
+    for (task, act), r in mlp.items():
+        for kind, analyses in r["per_seed"].items():
+            p = pair_outgoing(analyses)
+            q = np.quantile(p["outgoing_residuals"], [0, 0.25, 0.5, 0.75, 1]) if p["pairs"] else [float("nan")] * 5
+            rows.append([f"{ACT_NAMES.get(act, act)} {task}", KIND_NAMES[kind], [direct_negated_filters(a) for a in analyses],
+                         p["pairs"], p["bypass"], p["even"], " / ".join(f"{x:.2f}" for x in q)])
+    return ["configuration", "model", "filters in direct copies, per seed", "pairs, all seeds", "bypass", "even",
+            "outgoing residual: min / q1 / median / q3 / max"], rows

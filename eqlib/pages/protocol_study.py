@@ -14,15 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from eqlib.analysis import analyze_mlp, mlp_metric, pm, stats
 from eqlib.metric import DEFAULT_READING, READING_SHORT, READINGS
-from eqlib.paper import (ACTIVATIONS, FACTOR, PAPER_TABLE, mean_below, ranges_disjoint, seedwise_below,
-                         within_factor)
+from eqlib.paper import (ACTIVATIONS, FACTOR, FLIP_SHORT, LAYER_SHORT, PAPER_TABLE, TASK_SHORT, mean_below,
+                         ranges_disjoint, seedwise_below, within_factor)
 from eqlib.protocol import mlp_configs
 from eqlib.tables import quality_key
 from eqlib.train import train
-from eqlib.verdicts import MARKS, WORDS, Rule, majority, table as rule_table, verb
+from eqlib.verdicts import MARKS, WORDS, majority, Rule, table as rule_table, verb
+
 
 TASKS = ("autoencoder", "classifier")
 # The verdict's thresholds. The pre-registered verdict reads the six rows of both tasks; a per-task verdict
@@ -590,3 +593,70 @@ def table_readings(cells: dict, explore: dict, digits=3) -> tuple:
 def criteria_text(tasks=TASKS) -> str:
     """The criteria of ``tasks`` as one glued phrase, "; "-separated."""
     return "; ".join(r.sentence for r in criteria(tasks))
+
+
+def study_heatmap(verdicts: dict, title="GELU / Tanh under the primary reading (● : Tanh below GELU in every seed)"):
+    """Settings × the paper's six rows: the ratio of GELU's mean to Tanh's (log colour scale; above 1
+    is the paper's ordering), with a dot where every Tanh seed is below every GELU seed."""
+    keys = [f"{t}|{l}|{f}" for (t, l, f) in PAPER_TABLE]
+    cols = [f"{TASK_SHORT[t]}, {LAYER_SHORT[l]}, {FLIP_SHORT[f]}" for (t, l, f) in PAPER_TABLE]
+    names = list(verdicts)
+    z = np.log10([[verdicts[n]["ratio"][k] for k in keys] for n in names])
+    text = [[f"{verdicts[n]['ratio'][k]:.2g}" for k in keys] for n in names]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=names, text=text, texttemplate="%{text}", zmid=0,
+                               colorscale="RdBu", colorbar=dict(title="log₁₀ GELU/Tanh"),
+                               hovertemplate="%{y}<br>%{x}: GELU/Tanh %{text}<extra></extra>"))
+    dots = [(c, n) for n in names for c, k in zip(cols, keys) if verdicts[n]["order_every_seed"][k]]
+    if dots:
+        fig.add_scatter(x=[c for c, _ in dots], y=[n for _, n in dots], mode="markers", showlegend=False,
+                        marker=dict(symbol="circle", size=7, color="black"), hoverinfo="skip",
+                        xaxis="x", yaxis="y")
+    paper = [PAPER_TABLE[k]["gelu"] / PAPER_TABLE[k]["tanh"] for k in PAPER_TABLE]
+    fig.update_layout(title=title + "<br><sub>the paper: " + ", ".join(f"{p:.2g}" for p in paper) + "</sub>",
+                      height=120 + 34 * len(names), yaxis=dict(autorange="reversed"), margin=dict(t=90))
+    return fig
+
+
+def study_reading_heatmap(ratios: dict, paper: float, hits=(), title="The autoencoder's first layer, left-right: GELU / Tanh"):
+    """Settings × readings: the ratio of GELU's mean to Tanh's for the autoencoder's first layer
+    (``ratios[setting][reading]``), on a log colour scale centred on the paper's ratio ``paper``, so
+    white is the paper's contrast; a dot marks where :data:`CONTRAST` appears (``hits``)."""
+    names = list(ratios)
+    readings = list(next(iter(ratios.values())))
+    cols = [READING_SHORT.get(r, r) for r in readings]
+    z = np.log10([[ratios[n][r] / paper for r in readings] for n in names])
+    text = [[f"{ratios[n][r]:.2g}" for r in readings] for n in names]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=names, text=text, texttemplate="%{text}", zmid=0, colorscale="RdBu",
+                               colorbar=dict(title="log₁₀ (ratio / paper's)"),
+                               hovertemplate="%{y}<br>%{x}: GELU/Tanh %{text}<extra></extra>"))
+    dots = [(READING_SHORT.get(h["reading"], h["reading"]), h["setting"]) for h in hits if h["setting"] in ratios]
+    if dots:
+        fig.add_scatter(x=[c for c, _ in dots], y=[n for _, n in dots], mode="markers", showlegend=False,
+                        marker=dict(symbol="circle", size=8, color="black"), hoverinfo="skip")
+    fig.update_layout(title=f"{title}<br><sub>the paper: {paper:.3g} (white); ● the contrast appears</sub>",
+                      height=140 + 34 * len(names), yaxis=dict(autorange="reversed"), margin=dict(t=90))
+    return fig
+
+
+def study_factors(rows: dict, paper: dict, task="autoencoder"):
+    """One panel per factor: the first-layer left-right metric of Tanh and GELU against the setting, the
+    seeds as dots and their mean as a line; dotted lines are the paper's values (``paper[activation]``)."""
+    factors = list(rows)
+    fig = make_subplots(1, len(factors), subplot_titles=factors, shared_yaxes=True)
+    colors = {"tanh": "#1b9e77", "gelu": "#d95f02"}
+    for col, f in enumerate(factors, start=1):
+        r = rows[f]
+        for a in ("tanh", "gelu"):
+            xs = [v for v, seeds in zip(r["values"], r[a]) for _ in seeds]
+            ys = [y for seeds in r[a] for y in seeds]
+            fig.add_scatter(x=xs, y=ys, mode="markers", marker=dict(color=colors[a], size=7, opacity=0.6),
+                            name=f"{a}, seeds", legendgroup=a, showlegend=col == 1, row=1, col=col)
+            fig.add_scatter(x=r["values"], y=[float(np.mean(s)) for s in r[a]], mode="lines",
+                            line=dict(color=colors[a]), name=f"{a}, mean", legendgroup=a, showlegend=col == 1,
+                            row=1, col=col)
+            fig.add_hline(y=paper[a], line=dict(color=colors[a], dash="dot"), row=1, col=col)
+    fig.update_xaxes(type="category")           # "default" beside numbers: every setting is a category
+    fig.update_yaxes(type="log", title_text=f"{task}: first layer, left-right (primary reading)", row=1, col=1)
+    fig.update_layout(height=400, title=f"each factor alone ({task}); dotted: the paper's Tanh and GELU values",
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

@@ -1,9 +1,10 @@
 """The reproduction report's verdicts follow their stated rules on planted results."""
 import pytest
 
+from eqlib.pages.report import (CLAIMS, END, RULES, SOURCES, START, VERDICTS, attention_claim, bypass_claim, claims,
+                                gelu_claim, negated_pairs_table, readme_block, replace_block, table_claim, tanh_claim,
+                                theorem_claim)
 from eqlib.paper import PAPER_TABLE
-from eqlib.reproduction import (CLAIMS, END, RULES, SOURCES, START, attention_claim, bypass_claim, claims,
-                                gelu_claim, readme_block, replace_block, tanh_claim, table_claim, theorem_claim)
 
 
 def copies(n, bypass=0, even=0):
@@ -135,7 +136,6 @@ def test_the_readme_carries_a_well_formed_generated_block():
     holds the last build's claims until the next one: ``readme_block`` itself is tested above.)"""
     import re
     from pathlib import Path
-    from eqlib.reproduction import VERDICTS
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert text.count(START) == 1 and text.count(END) == 1
     block = text[text.index(START):text.index(END)]
@@ -146,9 +146,8 @@ def test_the_readme_carries_a_well_formed_generated_block():
 
 
 def test_the_negated_pairs_table_says_what_the_pairs_compute():
-    from eqlib import tables
     m = mlp(direct={("autoencoder", "gelu", "equivariant"): [8, 10, 6]}, bypass=(1, 2, 0))
-    header, rows = tables.negated_pairs(m)
+    header, rows = negated_pairs_table(m)
     row = next(r for r in rows if r[:2] == ["GELU autoencoder", "equivariant"])
     assert row[2] == [8, 10, 6] and row[3:6] == [12, 3, 0], row
     assert row[6].startswith("0.10 / ") and row[6].endswith(" / 1.20"), "quartiles from the bypasses' 0.1 to 1.2"

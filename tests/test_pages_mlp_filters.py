@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from eqlib.chapters import check_seeds, load_or_run_mlp, mlp_chapter, mlp_texts
+from eqlib.pages.common import check_seeds
+from eqlib.pages.mlp_filters import load_or_run_mlp, mlp_chapter, mlp_texts
 from eqlib.protocol import mlp_configs
 from conftest import synthetic_cifar
 

@@ -1,34 +1,30 @@
-"""A chapter's whole computation in one call, so that a notebook cell is the call and the display.
-
-:func:`mlp_chapter` trains (or loads) one MLP configuration over seeds with its weight-0
-controls, analyses every model and computes the paper's metric under every reading. The
-MLP chapter shows its result; the summary page calls it for any configuration whose results
-file is missing, so that it also runs alone (on Colab, say).
+"""The MLP chapters (one page per task and first activation): train (or load) one configuration over
+seeds with its weight-0 controls, analyse every model, compute the paper's metric under every reading;
+the page's findings, glued texts, tables and figures. The summary page calls :func:`load_or_run_mlp`
+for any configuration whose results file is missing, so that it also runs alone (on Colab, say).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from eqlib.analysis import analyze_mlp, mlp_metric, mlp_metric_precision, over_seeds
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from eqlib.analysis import (analyze_mlp, count, direct_negated_filters, first_layer, mlp_claims, mlp_metric,
+                            mlp_metric_precision, over_seeds, pair_outgoing, pm, stats)
+from eqlib.metric import (DEFAULT_READING, FLIP_NAMES, FLIPS, READING_SHORT, READINGS, activation_tested, floor_key,
+                          floor_ratios, off_floor)
 from eqlib.models import MLPConfig
+from eqlib.pages.common import KINDS, check_seeds, config_record, metric_samples
+from eqlib.plots import KIND_COLORS, _axes_off, _png, filter_image, filter_mosaic
 from eqlib.protocol import mlp_configs
-from eqlib.train import initial_model, train_seeds
-
-KINDS = ("equivariant", "control")           # the trained models of a seed
-NULL_KINDS = KINDS + ("init",)               # and the shared initialisation, the null of every structure claim
-
-
-def check_seeds(seeds, shown_seed=None):
-    """Seeds as a chapter's parameter: a non-empty list of distinct non-negative integers, and the
-    seed whose figures are drawn among them."""
-    if not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds) or \
-            any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"parameter seeds={seeds!r} must be a non-empty list of distinct non-negative integers")
-    if shown_seed is not None and shown_seed not in seeds:
-        raise ValueError(f"parameter shown_seed={shown_seed!r} is not one of the seeds {list(seeds)}")
-    return list(seeds)
+from eqlib.report import load_or_run
+from eqlib.tables import KIND_NAMES, tested_readings
+from eqlib.train import initial_model, train, train_seeds
 
 
+# --------------------------------------------------------------------------- the computation
 @dataclass
 class MLPChapter:
     runs: dict          # {seed: {kind: TrainResult}} for the trained kinds
@@ -50,16 +46,9 @@ class MLPChapter:
                 "loaded_from_cache": pick(lambda r: r.loaded)}
 
 
-def metric_samples(data, n_fit, n_eval, readings=None) -> dict:
-    """``{reading: {"fit": n, "eval": n}}``: the samples behind each reading's numbers."""
-    from eqlib.metric import READINGS, reading_samples
-    return {r: reading_samples(r, data, n_fit, n_eval) for r in (readings or READINGS)}
-
-
 def eval_sizes(n_eval: int, n_eval_other: int | None) -> dict:
     """The evaluation size per reading: the paper's ``n_eval`` for the primary reading, ``n_eval_other``
     (default: the same) for the others."""
-    from eqlib.metric import DEFAULT_READING, READINGS
     return {r: n_eval if r == DEFAULT_READING or n_eval_other is None else n_eval_other for r in READINGS}
 
 
@@ -89,7 +78,6 @@ def mlp_chapter(model_config, train_config, data, seeds, n_fit=20_000, n_eval=10
 def seeds_off_floor(metric: dict, kind="equivariant", reading=None, depth="first_layer") -> list:
     """Per seed, whether ``depth``'s value is off its floor (:func:`eqlib.metric.off_floor`) for at least
     one flip under ``reading`` (default: the primary one)."""
-    from eqlib.metric import DEFAULT_READING, FLIPS, floor_key, off_floor
     m = metric[reading or DEFAULT_READING][kind]
     return [any(off_floor(m[depth][f][s], m[floor_key(depth)][f][s]) for f in FLIPS)
             for s in range(len(m[depth]["mirror"]))]
@@ -107,8 +95,6 @@ MLP_FINDINGS = {
 def mlp_findings(ch: MLPChapter) -> dict:
     """The per-seed booleans behind every finding an MLP page states (:data:`MLP_FINDINGS`), each against
     its null or control; the page asserts each in most seeds."""
-    from eqlib.analysis import mlp_claims
-    from eqlib.metric import DEFAULT_READING
     c = mlp_claims(ch.analyses, ch.metric)
     return {"more_than_control": c["more explained than control"],
             "more_than_init": c["more explained than initialisation"],
@@ -120,7 +106,6 @@ def mlp_findings(ch: MLPChapter) -> dict:
 def nulls_computed(metric: dict, analyses: dict, nulls=("init",)) -> bool:
     """Whether every null and every floor was computed: each null's analyses, and for every reading
     and model kind the floor of every prefix depth."""
-    from eqlib.metric import floor_key
     depths = [d for d in next(iter(next(iter(metric.values())).values())) if not d.endswith("_pre")]
     return all(n in analyses and all(n in m for m in metric.values()) for n in nulls) and all(
         floor_key(d) in m[k] for m in metric.values() for k in m for d in depths)
@@ -128,9 +113,6 @@ def nulls_computed(metric: dict, analyses: dict, nulls=("init",)) -> bool:
 
 def mlp_texts(ch: MLPChapter) -> dict:
     """The glued phrases of an MLP page, from its numbers."""
-    from eqlib.analysis import count, pm, stats
-    from eqlib.metric import DEFAULT_READING, READING_SHORT
-    from eqlib.tables import tested_readings
     agg, an = ch.aggregate, ch.analyses
     first = lambda k, f, d="first_layer": pm(stats(ch.metric[DEFAULT_READING][k][d][f]))
     tested = tested_readings(ch.metric)
@@ -153,7 +135,6 @@ MAX_RELATIVE_SE = 0.02     # the other readings' evaluation size must keep each 
 
 def precision_text(precision: dict, n_primary: int) -> str:
     """Which evaluation sizes the readings use, and how precise the other readings' medians are at theirs."""
-    from eqlib.metric import READING_SHORT
     if not precision:
         return f"every reading uses {n_primary:,} evaluation samples"
     worst = max(p["relative_se"] for p in precision.values())
@@ -165,19 +146,11 @@ def precision_text(precision: dict, n_primary: int) -> str:
             + f"; the page requires at most {MAX_RELATIVE_SE:.0%})")
 
 
-def config_record(model_config, train_config) -> dict:
-    """The ``config`` entry of a results file."""
-    return {"model": asdict(model_config), "train": asdict(train_config)}
-
-
 def retrain_widget(data, model_config, train_config, seed):
     """An ipywidgets form that retrains one MLP with other settings and shows its first-layer
     filters (live kernels only; cached models load at once)."""
     import ipywidgets as widgets
     from dataclasses import replace
-    from eqlib.analysis import first_layer
-    from eqlib.plots import filter_mosaic
-    from eqlib.train import train
 
     def retrain(task=train_config.task, first_activation=model_config.activations[0], epochs=train_config.epochs,
                 equivariance_weight=train_config.equivariance_weight):
@@ -192,78 +165,6 @@ def retrain_widget(data, model_config, train_config, seed):
                                first_activation=["tanh", "gelu"], epochs=(2, 40, 2), equivariance_weight=(0.0, 10.0, 0.5))
 
 
-@dataclass
-class AttentionChapter:
-    runs: dict          # {seed: {kind: TrainResult}}
-    models: dict        # {kind: [model per seed]}, kinds: equivariant, control, at switch-on, init
-    fits: dict          # {kind: [analyze_attention(...) per seed]}
-    metric: dict        # {reading: {kind: {"latent" or "latent_pre": {flip: [per seed]}}}}
-    seeds: list
-    samples: dict       # {reading: {"fit": n, "eval": n}}
-
-    def results(self) -> dict:
-        trained = KINDS
-        pick = lambda f: {k: {str(s): f(self.runs[s][k]) for s in self.seeds} for k in trained}
-        return {"seeds": self.seeds, "metric": self.metric, "metric_samples": self.samples, "heads": self.fits,
-                "aggregate": {k: over_seeds(v) for k, v in self.fits.items()},
-                "test": {k: [self.runs[s][k].history[-1] for s in self.seeds] for k in trained},
-                "history": pick(lambda r: r.history), "train_seconds": pick(lambda r: r.seconds),
-                "loaded_from_cache": pick(lambda r: r.loaded)}
-
-
-def attention_chapter(model_config, train_config, data, seeds, n_images=2000, n_fit=20_000, n_eval=20_000,
-                      progress=False) -> AttentionChapter:
-    """Train (or load) every seed and its control; fit the head permutation of both and of their
-    shared state at the switch-on epoch on ``n_images`` test images; the metric of the latent."""
-    from dataclasses import replace
-    from eqlib.analysis import analyze_attention, attention_metric
-    from eqlib.train import load_snapshot
-    seeds = check_seeds(seeds)
-    runs = train_seeds(model_config, train_config, data, seeds, progress=progress)
-    models = {k: [runs[s][k].model.cpu().eval() for s in seeds] for k in KINDS}
-    models["at switch-on"] = [load_snapshot(model_config, replace(train_config, seed=s), data)[0] for s in seeds]
-    models["init"] = [initial_model(model_config, replace(train_config, seed=s)).eval() for s in seeds]
-    x = data.tensors()[2][:n_images]
-    fits = {k: [analyze_attention(m, x) for m in ms] for k, ms in models.items()}
-    metric = attention_metric({k: models[k] for k in NULL_KINDS}, data, n_fit=n_fit, n_eval=n_eval)
-    return AttentionChapter(runs, models, fits, metric, seeds, metric_samples(data, n_fit, n_eval))
-
-
-def attention_texts(ch: AttentionChapter, claims: dict) -> dict:
-    """The glued phrases of the attention page, from its numbers and per-seed claims."""
-    from eqlib.analysis import count, pm
-    agg = ch.results()["aggregate"]
-    out = {"n_heads": ch.models["equivariant"][0].config.heads}
-    for k, short in (("equivariant", "eq"), ("control", "ctrl"), ("init", "init"), ("at switch-on", "switch")):
-        out.update({f"err_{short}": pm(agg[k]["median_error"]), f"moved_{short}": pm(agg[k]["moved_heads"], 1),
-                    f"invol_{short}": count(claims["involution"][k])})
-    out.update({"better": count(claims["better than control"]), "better_init": count(claims["better than initialisation"]),
-                "better_both": count(claims["better than both"]), "before": count(claims["better than at switch-on"]),
-                "gl_better": count(claims["linear maps better than control"]),
-                "same_eq": count(claims["same as at switch-on"]["equivariant"]),
-                "same_ctrl": count(claims["same as at switch-on"]["control"])})
-    return out
-
-
-def attention_widget(data, models, index=0):
-    """An ipywidgets form that draws the attention maps of any test image and its mirror, for any
-    model kind of the attention chapter (live kernels only)."""
-    import ipywidgets as widgets
-    import torch
-    from eqlib.data import mirror
-    from eqlib.plots import attention_grid
-    x_test = data.tensors()[2]
-
-    def show_image(image=0, model="equivariant"):
-        x, m = x_test[image:image + 1], models[model][index]
-        with torch.no_grad():
-            a, am = m.attention(x), m.attention(mirror(x))
-        img = data.denormalize(x).permute(0, 2, 3, 1).numpy()
-        attention_grid(img, img[:, :, ::-1], a.numpy(), am.numpy()).show()
-
-    return widgets.interactive(show_image, image=(0, len(x_test) - 1), model=list(models))
-
-
 MLP_CONFIGURATIONS = (("autoencoder", "tanh"), ("autoencoder", "gelu"), ("classifier", "tanh"), ("classifier", "gelu"))
 
 
@@ -272,7 +173,6 @@ def load_or_run_mlp(path, task, first_activation, seeds, profile="full", data=No
     """The results file of one MLP configuration (:func:`eqlib.report.load_or_run`): read when it exists,
     else computed as the MLP chapter computes it (training or loading the models) and written.
     ``data`` is a callable returning the data set, called only when something must be computed."""
-    from eqlib.report import load_or_run
 
     def compute(d):
         model_config, train_config = mlp_configs(task, first_activation, **train)
@@ -281,3 +181,116 @@ def load_or_run_mlp(path, task, first_activation, seeds, profile="full", data=No
                 config_record(model_config, train_config))
     found = lambda r: f"the {r['config']['model']['activations'][0]} {r['config']['train']['task']}"
     return load_or_run(path, f"the {first_activation} {task}", found, compute, data, profile, seeds)
+
+
+# --------------------------------------------------------------------------- tables and figures
+def floor_tests_table(metric: dict, kinds=None, depth="first_layer") -> tuple:
+    """Per reading and model kind: the ratio of the metric to its floor for each flip (the range over
+    seeds) and whether the reading tests the activation (:func:`eqlib.metric.activation_tested`: off
+    the floor for at least one flip, in every seed)."""
+    kinds = kinds or [k for k in next(iter(metric.values())) if k != "init"]
+    rows = []
+    for r in metric:
+        row = [READING_SHORT[r]]
+        for k in kinds:
+            for f in FLIP_NAMES:
+                ratios = floor_ratios({r: metric[r]}, k, depth, f)[r]
+                row.append(f"{min(ratios):.2g} to {max(ratios):.2g}")
+            row.append("yes" if activation_tested({r: metric[r]}, k, depth)[r] else "**no**: at its floor")
+        rows.append(row)
+    short = {"mirror": "left-right", "updown": "up-down"}
+    return ["reading", *(x for k in kinds for x in (*(f"{KIND_NAMES[k]}: {short[f]} / floor" for f in FLIP_NAMES),
+                                                   "tests the activation"))], rows
+
+
+def seed_counts_table(claims: dict) -> tuple:
+    """``claims[name][reading]`` lists per-seed booleans; one column per claim."""
+    names = list(claims)
+    readings = list(claims[names[0]])
+    return ["reading", *names], [[READING_SHORT[r], *(count(claims[n][r]) for n in names)] for r in readings]
+
+
+def bypass_table(analyses: dict) -> tuple:
+    """Per model kind: the neurons in negated copies, the bypass pairs among them, and how linear the
+    first layer's contribution is."""
+    agg = {k: over_seeds(a) for k, a in analyses.items()}
+    nl = lambda k, key, d: pm(agg[k]["near_linear"][key], d) if "near_linear" in agg[k] else "–"
+    rows = [[KIND_NAMES[k], pm(agg[k]["negated_filters"], 1), [a["negated_filters"] for a in v],
+             [direct_negated_filters(a) for a in v], [len(a["bypass_pairs"]) for a in v],
+             [pair_outgoing([a])["even"] for a in v], pm(agg[k]["bypass_share"]), nl(k, "median", 3),
+             nl(k, "mostly_linear", 1), pm(agg[k]["linear_r2"])] for k, v in analyses.items()]
+    return ["model", "filters in negated copies", "per seed", "of them in direct copies, per seed",
+            "bypass pairs per seed", "even pairs per seed", "bypass pairs' share of $W_2 h_1$",
+            "median near-linear share", "neurons mostly near-linear", "affine $R^2$"], rows
+
+
+def propagation_table(analyses: dict) -> tuple:
+    prop = {k: over_seeds([a["propagation"] for a in v]) for k, v in analyses.items()}
+    n = len(next(iter(prop.values()))["layer_residuals"])
+    rows = [[f"layer {i + 1}", *(x for p in prop.values() for x in (pm(p["layer_residuals"][i]), pm(p["function_errors"][i])))]
+            for i in range(n)]
+    return ["hidden layer", *(x for k in prop for x in (f"{KIND_NAMES[k]}: parameters", f"{KIND_NAMES[k]}: function"))], rows
+
+
+def filter_explorer(W1, analysis, transform, title="pick a filter"):
+    """Slider over the filters: the filter, its mirror, and its matched partner (with sign)."""
+    import torch
+    W1 = np.asarray(W1, np.float64)
+    mirrored = np.asarray(transform(torch.from_numpy(W1)))
+    m = analysis.match
+    fig = make_subplots(1, 3, subplot_titles=("filter w_i", "mirrored g w_i", "matched partner s w_j"))
+    steps = []
+    for i in range(len(W1)):
+        j, s = int(m.perm[i]), int(m.signs[i])
+        scale = np.abs(W1[i]).max()
+        srcs = [_png(filter_image(W1[i], scale)), _png(filter_image(mirrored[i], scale)),
+                _png(filter_image(s * W1[j], max(np.abs(W1[j]).max(), 1e-12)))]
+        label = (f"filter {i}: {analysis.labels[i]}; g w_{i} ≈ {'+' if s > 0 else '−'}w_{j}, "
+                 f"cosine {m.cosines[i]:+.3f}")
+        if i == 0:
+            for k, src in enumerate(srcs):
+                fig.add_trace(go.Image(source=src, hoverinfo="skip"), 1, k + 1)
+            first = label
+        steps.append(dict(method="update", label=str(i), args=[{"source": srcs}, {"title.text": label}]))
+    fig.update_layout(title=first, height=380, sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="filter "),
+                                                             pad=dict(t=30))])
+    return _axes_off(fig)
+
+
+def metric_readings(metric: dict, depth="first_layer", title=None):
+    """The paper's metric under every reading, one panel per flip: ``metric[reading][kind][depth][flip]``
+    lists per-seed values. Solid bars are the means (whiskers: standard deviations), hatched bars
+    the floors (``<depth>_pre``, the prefix without its last activation) of the same models."""
+    fig = make_subplots(2, 1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[FLIP_NAMES[f] for f in FLIP_NAMES])
+    readings = list(metric)
+    x = [READING_SHORT[r] for r in readings]
+    for row, flip in enumerate(FLIP_NAMES, start=1):
+        for kind in next(iter(metric.values())):
+            color = KIND_COLORS.get(kind, "#666")
+            for key, pattern, suffix in ((depth, "", ""), (floor_key(depth), "/", " (floor)")):
+                vals = [np.asarray(metric[r][kind][key][flip], float) for r in readings]
+                fig.add_bar(x=x, y=[v.mean() for v in vals], name=f"{kind}{suffix}", legendgroup=f"{kind}{suffix}",
+                            showlegend=row == 1, marker=dict(color=color, pattern_shape=pattern),
+                            error_y=dict(array=[v.std(ddof=1) if len(v) > 1 else 0 for v in vals]),
+                            hovertext=[READINGS[r] for r in readings], row=row, col=1)
+    fig.update_layout(title=title or f"the paper's metric, {depth.replace('_', ' ')}, beside its floor, under each reading",
+                      barmode="group", height=560, legend=dict(orientation="h", y=-0.12))
+    fig.update_yaxes(title_text="median relative error")
+    return fig
+
+
+def threshold_curves(curves: dict, seeds, threshold=None, title="explained neurons against the residual threshold"):
+    """``curves[kind]`` lists, per seed, ``{threshold: count}``; one line per kind and seed; a vertical
+    line marks the ``threshold`` the labels use."""
+    fig = go.Figure()
+    dash = {"equivariant": "solid", "control": "dot", "init": "dash"}
+    for kind, per_seed in curves.items():
+        for seed, c in zip(seeds, per_seed):
+            fig.add_scatter(x=[float(t) for t in c], y=list(c.values()), mode="lines+markers",
+                            name=f"{kind}, seed {seed}", line=dict(dash=dash.get(kind, "dash")))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line=dict(color="#888", dash="dot"))
+    fig.update_layout(title=title, xaxis_title="largest relative residual accepted",
+                      yaxis_title="active neurons explained", height=380)
+    return fig

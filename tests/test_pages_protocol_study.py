@@ -4,10 +4,12 @@ import numpy as np
 
 import pytest
 
+from eqlib.pages.protocol_study import (CRITERIA, STAGE2_RULE, check_settings, combine, contrast_cells, contrast_line,
+                                        criteria, decay_for, exploratory, implication_text, most_moved, overall,
+                                        reading_ratios, Setting, settings, stage2_text, stage2_verdicts,
+                                        study_reading_heatmap, study_verdicts, table_exploratory, table_readings,
+                                        verdict)
 from eqlib.paper import PAPER_TABLE
-from eqlib.study import (CRITERIA, STAGE2_RULE, Setting, check_settings, combine, contrast_cells, contrast_line,
-                         criteria, decay_for, exploratory, implication_text, most_moved, overall, reading_ratios, settings,
-                         stage2_text, stage2_verdicts, study_verdicts, table_exploratory, table_readings, verdict)
 
 
 def planted(scale=1.0, negated=(8, 9, 7), swap=(), spread=0.1):
@@ -110,7 +112,6 @@ def test_the_page_states_the_criteria_word_for_word():
 
 
 def test_exploratory_table_and_heatmap_show_the_per_task_verdicts_and_the_ratio():
-    from eqlib import plots
     bad = planted(scale=20.0, swap=list(PAPER_TABLE))
     cells = cells_from({"default": bad, "widths": {"covariance": bad, "gaussian": planted()}})
     del cells["widths"]["classifier"]
@@ -123,7 +124,7 @@ def test_exploratory_table_and_heatmap_show_the_per_task_verdicts_and_the_ratio(
     assert gauss[4] == "14" and gauss[6] == "✓" and gauss[7] == "not run", gauss
     cov = next(r for r in rows if r[:2] == ["default", "covariance"])
     assert cov[6] == "✗ not: order 0/3, disjoint, f₂ < 0.5 f₁, within ×2 1/6", cov[6]
-    fig = plots.study_reading_heatmap(reading_ratios(cells), 0.40 / 0.029, contrast_cells(cells))
+    fig = study_reading_heatmap(reading_ratios(cells), 0.40 / 0.029, contrast_cells(cells))
     assert fig.data[0].text[1][1] == "14" and abs(fig.data[0].z[1][1]) < 1e-12, "the paper's ratio sits at the centre"
     assert list(fig.data[1].y) == ["widths"] and list(fig.data[1].x) == ["Gaussian"], "the dot where the contrast appears"
 
