@@ -159,12 +159,19 @@ def affine_r2(f, x_fit, x_eval) -> float:
 
 
 # --------------------------------------------------------------------------- one model
-def first_layer(model, images=None, max_residual=None):
-    """The first-layer analysis of an :class:`eqlib.models.MLP` in its first activation's group: in
-    the data metric on ``images`` (row-stacked flat images), or in the weights metric without them."""
+def first_layer(model, images, max_residual=None):
+    """The first-layer analysis of an :class:`eqlib.models.MLP` in its first activation's group, in the data
+    metric on ``images`` (row-stacked flat images)."""
     L = mlp_layers(model)
     return analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=model.config.activations[0],
-                               max_residual=max_residual, images=images)
+                               max_residual=max_residual, images=images, metric="data")
+
+
+def first_layer_weights(model, max_residual=None):
+    """The same in the weights metric (the filters alone, no images): the first release's reading."""
+    L = mlp_layers(model)
+    return analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=model.config.activations[0],
+                               max_residual=max_residual, metric="weights")
 
 
 def label_summary(a) -> dict:
@@ -197,7 +204,7 @@ def analyze_mlp(model, task, x_fit, x_eval, n_function=2000):
     model.float()
     out = {**label_summary(a), "median_abs_cosine": a.median_abs_cosine,
            "labels": a.labels, "perm": a.match.perm, "signs": a.match.signs, "residuals": a.residuals,
-           "pairs": a.pairs, "weights": label_summary(first_layer(model)),
+           "pairs": a.pairs, "weights": label_summary(first_layer_weights(model)),
            "negated_copies": copies, "negated_filters": len(members(copies)),
            "bypass_pairs": bypass, "bypass_share": share_of_output(model, x_eval, members(bypass)),
            "linear_r2": affine_r2(contrib, x_fit, x_eval),

@@ -88,7 +88,7 @@ def first_layer_in_group(model, x, transform=mirror, constant=None):
     L = mlp_layers(model)
     constant = constant_neurons(model, x) if constant is None else constant
     return analyze_first_layer(L[0][0], L[0][1], L[1][0], transform=transform, activation=model.config.activations[0],
-                               active_extra=~constant, images=x)
+                               active_extra=~constant, images=x, metric="data")
 
 
 @memo
@@ -235,7 +235,8 @@ def trace_labels(trace, activation, images) -> list:
     rows = []
     for e in range(len(trace["weight1"])):
         a = analyze_first_layer(trace["weight1"][e].double().numpy(), trace["bias1"][e].double().numpy(),
-                                trace["weight2"][e].double().numpy(), activation=activation, images=images)
+                                trace["weight2"][e].double().numpy(), activation=activation, images=images,
+                                metric="data")
         rows.append({"epoch": e, **{k: v for k, v in label_summary(a).items() if k != "explained_by_threshold"},
                      "labels": a.labels})
     return rows

@@ -381,18 +381,18 @@ def _matcher(metric, W1, b1, transform, images):
 
 
 def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=None, inactive_tol=INACTIVE_TOL,
-                        activation="tanh", active_extra=None, images=None) -> FirstLayerAnalysis:
+                        activation="tanh", active_extra=None, images=None, metric="weights") -> FirstLayerAnalysis:
     """Label each first-layer neuron by how the mirror acts on it.
 
     The mirrored neurons are matched to the neurons by an element of the activation's
     hidden-symmetry group (:data:`SCALINGS`): a signed permutation for Tanh and sigmoid, a plain
     permutation for GELU (no sign flips), a permutation with positive factors for (leaky) ReLU, a
     monomial matrix for x² and the identity. Each neuron's relative residual decides its label, in
-    one of two metrics (:data:`METRICS`):
+    one of two metrics (:data:`METRICS`), named by ``metric``:
 
-    * ``images`` given (row-stacked flat images): the **data** metric of :func:`match_pre_activations`,
+    * ``"data"``, on ``images`` (row-stacked flat images, required): the metric of :func:`match_pre_activations`,
       ``rms_x(pre_i(g x) - c_i pre_pi(i)(x)) / sd_x(pre_i(x))`` over the images;
-    * otherwise the **weights** metric, ``||g w_i - c_i w_pi(i)|| / ||w_i||``, filters with their biases.
+    * ``"weights"`` (no images): ``||g w_i - c_i w_pi(i)|| / ||w_i||``, filters with their biases.
 
     ``max_residual`` defaults to the metric's :data:`MAX_RESIDUALS`. Labels:
 
@@ -412,7 +412,11 @@ def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=None, in
     n = len(W1)
     if len(b1) != n:
         raise ValueError(f"b1 has {len(b1)} entries for {n} filters")
-    metric = "weights" if images is None else "data"
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is not allowed; allowed: {', '.join(map(repr, METRICS))}")
+    if (images is None) != (metric == "weights"):
+        raise ValueError("the data metric reads images: pass images with metric='data'" if images is None else
+                         "images are read only by the data metric: pass metric='data' with them")
     max_residual = MAX_RESIDUALS[metric] if max_residual is None else max_residual
     if not 0 < max_residual:
         raise ValueError(f"max_residual must be positive; got {max_residual!r}")

@@ -154,7 +154,7 @@ def test_data_metric_labels_planted_filters_like_the_weights_metric():
     rng = np.random.default_rng(0)
     W1, b1, W2, labels = make_filters(rng)
     x = torch.randn(4000, 3072, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    res = analyze_first_layer(W1 + 1e-4 * rng.standard_normal(W1.shape), b1, W2, images=x)
+    res = analyze_first_layer(W1 + 1e-4 * rng.standard_normal(W1.shape), b1, W2, images=x, metric="data")
     assert res.metric == "data" and res.max_residual == MAX_RESIDUALS["data"]
     assert res.labels == labels, "each planted filter gets its label in the data metric too"
     assert res.counts["unmatched"] == 2 and res.explained == len(W1) - 4
@@ -173,7 +173,7 @@ def test_data_metric_ignores_directions_the_images_never_excite_and_the_weights_
     noise = torch.from_numpy(rng.standard_normal(W1.shape))
     noise -= noise @ basis.T @ basis
     W = (inside + 3 * noise * inside.norm(dim=1, keepdim=True) / noise.norm(dim=1, keepdim=True)).numpy()
-    data = analyze_first_layer(W, b1, W2, images=x)
+    data = analyze_first_layer(W, b1, W2, images=x, metric="data")
     weights = analyze_first_layer(W, b1, W2)
     assert data.labels == labels and data.explained == len(W)
     assert weights.explained == 0, "the noise outside the images' span dominates the weights metric"
@@ -188,7 +188,7 @@ def test_a_matching_bias_alone_does_not_explain_a_neuron_in_the_data_metric():
     b1 = np.repeat(rng.standard_normal(8), 2)                       # pairs of equal biases
     W2 = rng.standard_normal((5, 16))
     assert analyze_first_layer(W1, b1, W2).explained >= 4, "the biases alone explain neurons in the weights metric"
-    assert analyze_first_layer(W1, b1, W2, images=x).explained == 0, "not as the data sees them"
+    assert analyze_first_layer(W1, b1, W2, images=x, metric="data").explained == 0, "not as the data sees them"
 
 
 def brute_force_pre_activation_match(P, Q, scaling):
@@ -233,9 +233,9 @@ def test_positive_scalings_leave_a_negated_partner_unmatched():
     v = rng.standard_normal(3072) / 55
     W1 = np.stack([v, -np.asarray(mirror(torch.from_numpy(v)))] + [rng.standard_normal(3072) / 55 for _ in range(3)])
     b1 = np.array([0.1, -0.1, 0.0, 0.2, -0.3])
-    pos = analyze_first_layer(W1, b1, np.ones((2, 5)), activation="relu", images=x)
+    pos = analyze_first_layer(W1, b1, np.ones((2, 5)), activation="relu", images=x, metric="data")
     assert pos.labels[:2] == ["unmatched"] * 2 and pos.residuals[:2].min() >= 0.99 and pos.negation_only == 2
-    assert analyze_first_layer(W1, b1, np.ones((2, 5)), activation="tanh", images=x).labels[:2] == \
+    assert analyze_first_layer(W1, b1, np.ones((2, 5)), activation="tanh", images=x, metric="data").labels[:2] == \
         ["mirrored-negated pair"] * 2
 
 
@@ -249,7 +249,7 @@ def test_fresh_paper_mlps_explain_no_neuron_in_the_data_metric(activation, cifar
             torch.manual_seed(seed)
             m = MLP(MLPConfig.paper("autoencoder", activation, first_init_scale=scale))
             L = [(l.weight.detach().double().numpy(), l.bias.detach().double().numpy()) for l in m.linears]
-            a = analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=activation, images=x)
+            a = analyze_first_layer(L[0][0], L[0][1], L[1][0], activation=activation, images=x, metric="data")
             assert a.explained == 0, f"{activation}, init scale {scale}, seed {seed}: {a.counts}"
             assert a.residuals[a.active].min() > MAX_RESIDUALS["data"], "every residual of the null is above the threshold"
 
@@ -408,3 +408,15 @@ def test_fit_monomial_recovers_a_planted_monomial_and_names_a_bad_scaling():
     assert fit_monomial(A, B, "positive").residual > 0.1, "negative factors are outside the positive group"
     with pytest.raises(ValueError, match="unknown scaling 'negative'; allowed: none, sign, positive, nonzero"):
         fit_monomial(A, B, "negative")
+
+
+def test_the_metric_is_named_not_guessed_from_the_arguments():
+    rng = np.random.default_rng(0)
+    W1, b1, x = rng.standard_normal((4, 3072)), np.zeros(4), rng.standard_normal((50, 3072))
+    with pytest.raises(ValueError, match="images are read only by the data metric: pass metric='data'"):
+        analyze_first_layer(W1, b1, images=x)
+    with pytest.raises(ValueError, match="the data metric reads images"):
+        analyze_first_layer(W1, b1, metric="data")
+    with pytest.raises(ValueError, match=r"metric='pixels' is not allowed; allowed: 'data', 'weights'"):
+        analyze_first_layer(W1, b1, metric="pixels")
+    assert analyze_first_layer(W1, b1, images=x, metric="data").metric == "data"
