@@ -48,7 +48,7 @@ def labels(analyses: dict) -> tuple:
     return ["label", *(x for k in analyses for x in (KIND_NAMES[k], "per seed"))], rows
 
 
-def mlp_metric(metric: dict, samples: dict, depth="first_layer") -> tuple:
+def metric_table(metric: dict, samples: dict, depth="first_layer") -> tuple:
     """The paper's metric at one prefix depth, every reading and flip, per model kind, each value
     beside its floor (the same prefix without its last activation), with the samples behind it; and
     beside them the centred variant (``<depth>_centred``, :func:`eqlib.metric.shared_linear_equivariance`)

@@ -34,7 +34,7 @@ def test_metric_and_propagation_tables_cover_every_reading_depth_and_flip():
     metric = {r: {"equivariant": {"first_layer": per, "first_layer_pre": floor, "first_two_layers": per,
                                   "first_two_layers_pre": floor}} for r in ("gaussian", "images")}
     samples = {"gaussian": {"fit": 20_000, "eval": 100_000}, "images": {"fit": 20_000, "eval": 10_000}}
-    header, rows = tables.mlp_metric(metric, samples)
+    header, rows = tables.metric_table(metric, samples)
     assert len(rows) == 2 * 2 and rows[1][-2:] == ["0.400 ± 0.141", "0.400 ± 0.141"] and rows[2][1] == "20,000 / 10,000"
     assert rows[0][-1] == "0.075 ± 0.035", "the floor beside the value"
     header, rows = floor_tests_table(metric)
