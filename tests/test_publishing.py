@@ -114,12 +114,14 @@ def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path, child
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    probe = ("import json, importlib.metadata as md, torch, eqlib\n"
+    probe = ("import json, importlib, importlib.metadata as md, pkgutil, torch, eqlib\n"
              "from eqlib.data import mirror\nfrom eqlib.symmetry import cycles\n"
+             "mods = sorted(m.name for m in pkgutil.walk_packages(eqlib.__path__, 'eqlib.'))\n"
+             "[importlib.import_module(m) for m in mods]\n"
              "x = torch.arange(6.0).reshape(1, 1, 2, 3)\n"
              "print(json.dumps({'file': eqlib.__file__, 'version': eqlib.__version__,\n"
              "    'dist_version': md.version('eqlib'), 'license': md.metadata('eqlib')['License-Expression'],\n"
-             "    'cycles': cycles([0, 2, 1]), 'mirror': mirror(x, (1, 2, 3)).flatten().tolist()}))\n")
+             "    'cycles': cycles([0, 2, 1]), 'mirror': mirror(x, (1, 2, 3)).flatten().tolist(), 'modules': mods}))\n")
     r = run([python, "-I", "-c", probe], cwd=elsewhere)      # -I: neither the cwd nor PYTHONPATH on sys.path
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -130,6 +132,10 @@ def test_wheel_builds_passes_twine_and_runs_outside_the_checkout(tmp_path, child
     assert out["license"] == "MIT"
     assert out["cycles"] == "(2 3)", "eqlib.symmetry.cycles runs from the wheel"
     assert out["mirror"] == [2.0, 1.0, 0.0, 5.0, 4.0, 3.0], "eqlib.data.mirror reverses the width axis"
+    checkout = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                      for p in (ROOT / "eqlib").rglob("*.py") if p.parent.name != "__pycache__")
+    assert out["modules"] == [m for m in checkout if m != "eqlib"], \
+        "every module of the checkout is in the wheel and imports there (the pages package too)"
 
 
 # --------------------------------------------------------------------------- licence and citation
