@@ -64,11 +64,14 @@ book: $(STAMP)
 book-quick: $(STAMP)
 	$(PY) book/build.py --profile quick
 
+# the suite spread over the cores (pytest-xdist; a file's tests stay on one worker, at most four workers)
+PYTEST := $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile
+
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not browser and not slow_install"
+	$(PYTEST) -m "not browser and not slow_install"
 
 test: $(STAMP) book-quick
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py

@@ -2,6 +2,7 @@
 
 Synthetic data lives here only; the library and the book never fall back to it.
 """
+import os
 import pickle
 import site
 import subprocess
@@ -14,6 +15,10 @@ import pytest
 from PIL import Image
 
 from eqlib.data import CLASSES, IMAGE_SHAPE, _channel_stats, CIFAR10
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):      # make test's workers share the cores instead of each taking all
+    import torch
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 
 @pytest.fixture
