@@ -88,7 +88,10 @@ def sha(*parts) -> str:
 
 
 def eqlib_digest() -> str:
-    return sha(*[f.read_bytes() for f in sorted((ROOT / "eqlib").glob("*.py"))])
+    """The eqlib sources a chapter's key holds: every module, the page modules of eqlib/pages/ included, each
+    with its path."""
+    files = sorted((ROOT / "eqlib").rglob("*.py"))
+    return sha(*[str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() for f in files])
 
 
 def repository_url() -> tuple[str, str]:

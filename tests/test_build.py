@@ -171,3 +171,21 @@ def test_build_plan_names_every_chapter_and_executes_nothing():
     listed = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("[book]   ")]
     assert listed == list(build.CHAPTERS), r.stdout
     assert "to execute, about" in r.stdout.splitlines()[-1]
+
+
+def test_a_change_to_any_eqlib_module_changes_the_chapters_key_the_pages_included(tmp_path, monkeypatch):
+    """The executed notebooks are keyed by the eqlib sources: a page module (eqlib/pages/) counts as much as a
+    module below it, and moving code from one file to another is a change too."""
+    import shutil
+    import build  # book/build.py
+    root = tmp_path / "checkout"
+    shutil.copytree(ROOT / "eqlib", root / "eqlib", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(build, "ROOT", root)
+    before = build.eqlib_digest()
+    page = root / "eqlib" / "pages" / "cnn.py"
+    page.write_text(page.read_text() + "\nPLANTED = 1\n")
+    assert build.eqlib_digest() != before, "a planted change to a page module"
+    page.write_text(page.read_text().replace("\nPLANTED = 1\n", ""))
+    assert build.eqlib_digest() == before, "undone, the key is the old one"
+    (root / "eqlib" / "pages" / "common.py").rename(root / "eqlib" / "pages" / "shared.py")
+    assert build.eqlib_digest() != before, "the same code under another name"

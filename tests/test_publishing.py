@@ -86,7 +86,7 @@ def test_pages_workflow_builds_the_full_book_with_caches_and_deploys_it():
         assert {".cache/book", ".cache/eqlib"} <= set(s["with"]["path"].split()), \
             "the executed notebooks and the model cache are kept"
     key = next(s for s in cache_steps if "restore" in s["uses"])["with"]["key"]
-    for inputs in ("notebooks/*.ipynb", "eqlib/*.py", "requirements.txt", "requirements.lock"):
+    for inputs in ("notebooks/*.ipynb", "eqlib/**/*.py", "requirements.txt", "requirements.lock"):
         assert inputs in key, f"the cache key hashes {inputs}, as book/build.py's keys do"
     assert "EQLIB_CACHE=$PWD/.cache/eqlib" in text, "the models are trained where the cache is kept"
 
@@ -309,8 +309,8 @@ def test_publishing_steps_are_all_a_new_address_needs(tmp_path):
 
 
 def test_the_readme_layout_names_every_module():
-    """Every module below ``eqlib/pages/`` has its row in the README's layout table, and the table names no
-    module that is gone."""
+    """Every module of ``eqlib`` outside ``eqlib/pages/`` has its row in the README's layout table (the pages
+    have one row together), and the table names no module that is gone."""
     root = Path(__file__).resolve().parent.parent
     text = (root / "README.md").read_text()
     layout = text[text.index("## Layout"):text.index("## Adding a page")]
