@@ -25,7 +25,7 @@ from eqlib.losses import relative_equivariance_error
 from eqlib.memo import memo
 from eqlib.symmetry import (INACTIVE_TOL, SCALINGS, SignedPermutation, _embed, _match_filters, active_neurons,
                             fit_monomial, random_signed_permutation)
-from eqlib.verdicts import Rule
+from eqlib.rules import Rule
 
 TRANSFORMS = {"mirror": (mirror, -1), "updown": (vflip, -2)}   # the input transformation, the axis it flips
 

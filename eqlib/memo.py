@@ -81,25 +81,26 @@ def _modules(fn, modules) -> tuple:
     return tuple(modules) if modules is not None else closure(fn.__module__.split(".", 1)[1])
 
 
-_CODE = {}     # source path -> ((mtime, size), digest of its code): parsed once while the file is unchanged
+_CODE = {}     # sha256 of a source file's bytes -> digest of its code: each text parsed once per process
 
 
 def code_digest(path: Path) -> str:
     """sha256 of a module's code: its syntax tree without docstrings (comments never reach the tree) and
-    without line numbers, so a reworded docstring, a comment or a reflowed line keeps every entry."""
-    st = path.stat()
-    known = _CODE.get(str(path))
-    if known is not None and known[0] == (st.st_mtime_ns, st.st_size):
-        return known[1]
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and \
-                isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    digest = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
-    _CODE[str(path)] = ((st.st_mtime_ns, st.st_size), digest)
-    return digest
+    without line numbers, so a reworded docstring, a comment or a reflowed line keeps every entry. Only
+    the first statement of a module, class or function body is a docstring (Python's own rule): an
+    f-string or a string anywhere else is code."""
+    raw = path.read_bytes()
+    text = hashlib.sha256(raw).hexdigest()
+    if text not in _CODE:
+        tree = ast.parse(raw)
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and \
+                    isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and \
+                    isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        _CODE[text] = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+    return _CODE[text]
 
 
 def sources(modules) -> str:

@@ -35,7 +35,7 @@ def within_factor(ours, paper, factor=FACTOR) -> bool:
 
 
 # The comparisons the table is judged by, on per-seed values; :func:`eqlib.pages.protocol_study.verdict` (the table's
-# verdict) and :func:`side_by_side` (the summary page's marks) both read them from here.
+# verdict) and :func:`eqlib.pages.mlp_summary.side_by_side` (the summary page's marks) both read them from here.
 def mean_below(low, high) -> bool:
     """The mean of ``low`` below the mean of ``high`` (a row pair: Tanh below GELU)."""
     return float(np.mean(low)) < float(np.mean(high))

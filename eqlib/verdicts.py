@@ -1,14 +1,7 @@
-"""Verdicts as data: one set of verdict words, one "most seeds", and rules whose sentences are
-rendered from the thresholds the code tests.
-
-A :class:`Rule` is one row: its key, its thresholds and a sentence template over them. The page prints
-``rule.sentence`` and the code reads ``rule["name"]``, so what a reader is told and what is checked
-cannot drift apart (``tests/test_verdicts.py`` plants values on both sides of each threshold).
+"""One set of verdict words, one "most seeds", and the words as the book's sentences use them. The rules
+that decide a verdict are rows of :class:`eqlib.rules.Rule`.
 """
 from __future__ import annotations
-
-import string
-from dataclasses import dataclass, field
 
 # The verdict words of every judgement in the book: the report's claims and the protocol study's settings.
 WORDS = ("reproduced", "partly", "not reproduced")
@@ -30,39 +23,6 @@ def check_word(word) -> str:
     if word not in WORDS:
         raise ValueError(f"verdict {word!r} is not allowed; allowed: {', '.join(map(repr, WORDS))}")
     return word
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One criterion or rule: ``key``, a ``template`` in :meth:`str.format` syntax over ``thresholds``,
-    and the thresholds themselves. Every threshold must appear in the template, so the sentence names
-    each number the code tests."""
-    key: str
-    template: str
-    thresholds: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        named = {f for _, f, _, _ in string.Formatter().parse(self.template) if f}
-        if named != set(self.thresholds):
-            raise ValueError(f"rule {self.key!r}: its sentence names {sorted(named)} but its thresholds are "
-                             f"{sorted(self.thresholds)}; each threshold must be stated, and only those")
-
-    @property
-    def sentence(self) -> str:
-        return self.template.format(**self.thresholds)
-
-    def __getitem__(self, name):
-        return self.thresholds[name]
-
-
-def table(rules) -> dict:
-    """``{key: rule}`` of a sequence of rules, refusing a repeated key."""
-    out = {}
-    for r in rules:
-        if r.key in out:
-            raise ValueError(f"rule key {r.key!r} appears twice")
-        out[r.key] = r
-    return out
 
 
 # the verdict words as verbs, for sentences whose subject is a setting or a task's rows (singular, plural)

@@ -66,10 +66,18 @@ def test_a_docstring_or_a_comment_is_not_code(sources):
     (sources / "metric.py").write_text(reworded)
     before = dict(memo.STATS)
     assert run(ms, data)[1] == m1 and counts(before) == {"hits": 4, "misses": 0}, "docstring and comment: all hits"
-    (sources / "metric.py").write_text(reworded.replace("def ", "def _planted():\n    return 1\n\n\ndef ", 1))
+    (sources / "metric.py").write_text(reworded + "PLANTED = 0.5\n")
+    run(ms, data)
+    (sources / "metric.py").write_text(reworded + "PLANTED = 0.6\n")     # one digit, same length, same second
     before = dict(memo.STATS)
     run(ms, data)
-    assert counts(before) == {"hits": 0, "misses": 4}, "a new function in the metric's code: every entry reruns"
+    assert counts(before) == {"hits": 0, "misses": 4}, "one number of the metric's code changed: every entry reruns"
+    assert memo.code_digest(sources / "metric.py") != memo.code_digest(sources / "plots.py")
+    f = sources / "memo_probe.py"
+    f.write_text('def f():\n    f"{1}"\n    return 1\n')
+    first = memo.code_digest(f)
+    f.write_text('def f():\n    f"{2}"\n    return 1\n')
+    assert memo.code_digest(f) != first, "an f-string first in a body is code, not a docstring"
 
 
 def test_a_change_outside_a_functions_import_closure_reruns_nothing(sources):

@@ -4,15 +4,15 @@ from dataclasses import replace
 
 import pytest
 
-from eqlib.pages import protocol_study as study, report as reproduction
+from eqlib.pages import protocol_study, report
 from eqlib.paper import PAPER_TABLE
-from eqlib.verdicts import MARKS, WORDS, grade, majority, Rule, table, verb
+from eqlib.rules import Rule, table
+from eqlib.verdicts import WORDS, grade, majority, verb
 
 
 def test_majority_is_more_than_half_and_grade_orders_the_words():
     assert majority([1, 1, 0]) and not majority([1, 0]) and not majority([]) and majority([True])
     assert [grade(True, True), grade(False, True), grade(False, False)] == list(WORDS)
-    assert set(MARKS) == set(WORDS) | {None}
     assert verb("partly", plural=True) == "partly reproduce" and verb("not reproduced") == "does not reproduce"
     with pytest.raises(ValueError, match=r"verdict 'reproduces' is not allowed; allowed: 'reproduced'"):
         verb("reproduces")
@@ -40,25 +40,50 @@ def planted(spread=0.1):
 @pytest.mark.parametrize("key, name", [("tanh_below_gelu", "min"), ("magnitudes", "min"), ("negated", "min"),
                                        ("gelu_f2_half", "fraction")])
 def test_each_study_criterion_is_decided_by_the_threshold_its_sentence_states(tasks, key, name):
-    rules = study.criteria(tasks)
+    rules = protocol_study.criteria(tasks)
     if key not in {r.key for r in rules}:
         pytest.skip(f"{key} is not a criterion of {tasks}")
-    t, v = planted(), study.verdict(planted(), tasks)
+    t, v = planted(), protocol_study.verdict(planted(), tasks)
     # the planted value, and thresholds just on either side of it ("at least" for counts, "below" for f₂)
     value = {"tanh_below_gelu": v["tanh_below_gelu"], "magnitudes": v["within"], "negated": 8,
              "gelu_f2_half": v["gelu_f2_over_f1"]}[key]
     sides = ((value * 1.01, True), (value, False)) if key == "gelu_f2_half" else ((value, True), (value + 1, False))
+    sentences = []
     for at, holds in sides:
         moved = tuple(replace(r, thresholds={**r.thresholds, name: at}) if r.key == key else r for r in rules)
         rule = next(r for r in moved if r.key == key)
-        assert f"{at:g}" in rule.sentence, f"the sentence states the moved threshold: {rule.sentence}"
-        assert study.verdict(t, tasks, moved)["holds"][key] is holds, f"{key} at {name}={at}: {rule.sentence}"
+        sentences.append(rule.sentence)
+        assert protocol_study.verdict(t, tasks, moved)["holds"][key] is holds, f"{key} at {name}={at}: {rule.sentence}"
+    assert sentences[0] != sentences[1], f"the page's sentence moves with the threshold: {sentences}"
 
 
-def test_the_page_and_the_verdict_read_the_same_criteria_rows():
-    assert [r.sentence for r in study.CRITERIA] == [r.sentence for r in study.criteria()]
-    assert study.criteria_text(("classifier",)).count("; ") == len(study.criteria(("classifier",))) - 1
-    assert "0.5 times GELU f₁" in study.CRITERIA[3].sentence and "at least 5 of the 6" in study.CRITERIA[0].sentence
+def test_the_verdict_refuses_rows_or_rules_of_other_tasks():
+    t = planted()
+    with pytest.raises(ValueError, match=r"the criteria of \['classifier'\] are"):
+        protocol_study.verdict(t, ("classifier",), protocol_study.CRITERIA)
+    del t["rows"][("autoencoder", "first_two_layers", "mirror")]
+    with pytest.raises(ValueError, match="the verdict reads the paper's rows"):
+        protocol_study.verdict(t)
+    assert protocol_study.criteria_text(("classifier",)).count("; ") == len(protocol_study.criteria(("classifier",))) - 1
+    assert "0.5 times GELU f₁" in protocol_study.CRITERIA[3].sentence and "at least 5 of the 6" in protocol_study.CRITERIA[0].sentence
+
+
+def tanh_mlp(explained, active=64):
+    """Planted MLP chapters for the Tanh rule: ``explained`` first-layer neurons per seed (equivariant),
+    none for the control and at initialisation."""
+    per = lambda ex: [{"explained": e, "active": active} for e in ex]
+    return {(t, a): {"per_seed": {"equivariant": per(explained), "control": per([0] * len(explained)),
+                                  "init": per([0] * len(explained))}}
+            for t in ("autoencoder", "classifier") for a in ("tanh", "gelu")}
+
+
+def test_the_tanh_rule_reads_the_share_of_active_neurons_it_states():
+    share = report.RULES["tanh"]["active_fraction"]
+    half = int(64 * share)
+    assert f"at least {share:.0%} of the active" in report.RULES["tanh"].sentence
+    assert report.tanh_claim(tanh_mlp([half] * 3))["verdict"] == "reproduced", "exactly the stated share"
+    assert report.tanh_claim(tanh_mlp([half, half, half - 1]))["verdict"] == "partly", "one seed below it"
+    assert report.tanh_claim(tanh_mlp([half - 1] * 3))["verdict"] == "not reproduced"
 
 
 def gelu_mlp(gelu, tanh=(0, 0, 0), init=(0, 0, 0)):
@@ -76,12 +101,12 @@ def gelu_mlp(gelu, tanh=(0, 0, 0), init=(0, 0, 0)):
 
 
 def test_the_report_rules_state_the_thresholds_their_claims_read():
-    k = reproduction.RULES["gelu"]["negated_min"]
-    assert f"at least {k}," in reproduction.RULES["gelu"].sentence
+    k = report.RULES["gelu"]["negated_min"]
+    assert f"at least {k}," in report.RULES["gelu"].sentence
     even = k + k % 2                  # filters come in pairs: the smallest count at or above the threshold
-    assert reproduction.gelu_claim(gelu_mlp((even,) * 3))["verdict"] == "reproduced"
-    assert reproduction.gelu_claim(gelu_mlp((even - 2,) * 3))["verdict"] == "not reproduced", "below the threshold"
-    assert reproduction.gelu_claim(gelu_mlp((even,) * 3), negated_min=even + 1)["verdict"] == "not reproduced"
-    r = reproduction.RULES["theorem"]
+    assert report.gelu_claim(gelu_mlp((even,) * 3))["verdict"] == "reproduced"
+    assert report.gelu_claim(gelu_mlp((even - 2,) * 3))["verdict"] == "not reproduced", "below the threshold"
+    assert report.gelu_claim(gelu_mlp((even,) * 3), negated_min=even + 1)["verdict"] == "not reproduced"
+    r = report.RULES["theorem"]
     assert all(f"{v:g}" in r.sentence for v in r.thresholds.values())
-    assert set(reproduction.RULES) == set(reproduction.CLAIMS), "a rule row for every claim"
+    assert set(report.RULES) == set(report.CLAIMS), "a rule row for every claim"

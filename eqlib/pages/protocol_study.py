@@ -24,7 +24,8 @@ from eqlib.paper import (ACTIVATIONS, FACTOR, FLIP_SHORT, LAYER_SHORT, PAPER_TAB
 from eqlib.protocol import mlp_configs
 from eqlib.tables import quality_key
 from eqlib.train import train
-from eqlib.verdicts import MARKS, WORDS, majority, Rule, table as rule_table, verb
+from eqlib.rules import Rule, table as rule_table
+from eqlib.verdicts import MARKS, WORDS, majority, verb
 
 
 TASKS = ("autoencoder", "classifier")
@@ -212,7 +213,13 @@ def verdict(table: dict, tasks=TASKS, rules=None) -> dict:
     that task's rows (exploratory). The only place the table is judged: the report calls it too."""
     tasks = _check_tasks(tasks)
     rules = rule_table(criteria(tasks) if rules is None else rules)
+    expected = [r.key for r in criteria(tasks)]
+    if list(rules) != expected:
+        raise ValueError(f"the criteria of {list(tasks)} are {expected}; got rules {list(rules)}")
     rows = {k: v for k, v in table["rows"].items() if k[0] in tasks}
+    want = [k for k in PAPER_TABLE if k[0] in tasks]
+    if sorted(rows) != sorted(want):
+        raise ValueError(f"the verdict reads the paper's rows of {list(tasks)}: {want}; got {sorted(rows)}")
     mean = lambda v: float(np.mean(v))
     pairs = [(k, mean_below(v["tanh"], v["gelu"])) for k, v in rows.items()]
     n_order = sum(ok for _, ok in pairs)
@@ -536,9 +543,11 @@ def criteria_marks(v: dict, failed_only=False) -> str:
     """One per-task verdict's criteria as marks, e.g. ``"✓ order 3/3, ✗ disjoint, ..."``; ``failed_only``:
     the verdict and the criteria that fail, e.g. ``"not: order 0/3, disjoint"``."""
     mark = lambda ok: "✓" if ok else "✗"
+    rules = rule_table(criteria(v["tasks"]))
+    f2 = rules["gelu_f2_half"]["fraction"] if "gelu_f2_half" in rules else F2_FRACTION
     short = {"tanh_below_gelu": f"order {v['tanh_below_gelu']}/{v['pairs']}", "disjoint": "disjoint",
-             "lr_below_ud": "left-right < up-down", "gelu_f2_half": f"f₂ < {F2_FRACTION:g} f₁", "negated": "negated copies",
-             "magnitudes": f"within ×2 {v['within']}/{v['values']}"}
+             "lr_below_ud": "left-right < up-down", "gelu_f2_half": f"f₂ < {f2:g} f₁", "negated": "negated copies",
+             "magnitudes": f"within ×{rules['magnitudes']['factor']:g} {v['within']}/{v['values']}"}
     if failed_only:
         failed = [short[k] for k, ok in v["holds"].items() if not ok]
         word = {WORDS[0]: "", WORDS[1]: " partly", WORDS[2]: " not"}[v["verdict"]]

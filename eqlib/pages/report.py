@@ -19,7 +19,8 @@ from eqlib.pages.protocol_study import CONTRAST, NEGATED_MIN, TASKS, six_rows, v
 from eqlib.paper import TABLE_SOURCE
 from eqlib.symmetry import MAX_RESIDUALS
 from eqlib.tables import ACT_NAMES, KIND_NAMES, tested_readings
-from eqlib.verdicts import WORDS, grade, majority, Rule, table as rule_table
+from eqlib.rules import Rule, table as rule_table
+from eqlib.verdicts import WORDS, grade, majority
 
 
 VERDICTS = WORDS
@@ -63,7 +64,7 @@ RULES = rule_table([
                     "matching an equivariant teacher to below {student_error:g}, and layerwise equivariant under the "
                     "recovered action to below {student_layer_error:g}); not reproduced otherwise",
          {"layer_error": 1e-6, "student_error": 1e-5, "student_layer_error": 1e-4}),
-    Rule("tanh", "reproduced if, in every seed of both Tanh configurations, at least {active_fraction:g} of the active "
+    Rule("tanh", "reproduced if, in every seed of both Tanh configurations, at least {active_fraction:.0%} of the active "
                  "first-layer neurons are explained by a signed permutation (data metric) and more than in the "
                  "weight-0 control and at initialisation; partly if that holds in most seeds of each; not reproduced "
                  "otherwise", {"active_fraction": 0.5}),
@@ -139,9 +140,11 @@ def pairs_phrase(mlp: dict, task: str, act: str, kind="equivariant") -> str:
             f"residual {p['median_outgoing']:.2g} (smallest {p['min_outgoing']:.2g}; a bypass gives 0, equal weights 2)")
 
 
-def gelu_claim(mlp: dict, negated_min=RULES["gelu"]["negated_min"]) -> dict:
+def gelu_claim(mlp: dict, negated_min=None) -> dict:
     """:data:`RULES` ``["gelu"]``: the GELU autoencoder's direct negated copies against the Tanh autoencoder's
-    and initialisation's, seed by seed; the controls, the classifier and what the pairs compute beside it."""
+    and initialisation's, seed by seed; the controls, the classifier and what the pairs compute beside it.
+    ``negated_min`` defaults to the rule's threshold, read at the call."""
+    negated_min = RULES["gelu"]["negated_min"] if negated_min is None else negated_min
     g, t, i = (direct_counts(mlp, "autoencoder", a, k) for a, k in (("gelu", "equivariant"), ("tanh", "equivariant"),
                                                                      ("gelu", "init")))
     enough = [x >= negated_min for x in g]
