@@ -4,8 +4,10 @@ that decide a verdict are rows of :class:`eqlib.rules.Rule`.
 from __future__ import annotations
 
 # The verdict words of every judgement in the book: the report's claims and the protocol study's settings.
-WORDS = ("reproduced", "partly", "not reproduced")
-MARKS = {WORDS[0]: "✓", WORDS[1]: "◐", WORDS[2]: "✗", None: "·"}     # None: not judged (a task not run)
+# The fourth is for a prediction of ours whose precondition fails (the networks are not equivariant enough
+# to test it): neither reproduced nor refuted.
+WORDS = ("reproduced", "partly", "not reproduced", "not testable")
+MARKS = {WORDS[0]: "✓", WORDS[1]: "◐", WORDS[2]: "✗", WORDS[3]: "–", None: "·"}     # None: not judged (a task not run)
 
 
 def majority(flags) -> bool:
@@ -27,7 +29,7 @@ def check_word(word) -> str:
 
 # the verdict words as verbs, for sentences whose subject is a setting or a task's rows (singular, plural)
 _VERBS = {WORDS[0]: ("reproduces", "reproduce"), WORDS[1]: ("partly reproduces", "partly reproduce"),
-          WORDS[2]: ("does not reproduce", "do not reproduce")}
+          WORDS[2]: ("does not reproduce", "do not reproduce"), WORDS[3]: ("cannot be tested", "cannot be tested")}
 
 
 def verb(word: str, plural: bool = False) -> str:

@@ -153,3 +153,41 @@ def test_the_negated_pairs_table_says_what_the_pairs_compute():
     assert row[6].startswith("0.10 / ") and row[6].endswith(" / 1.20"), "quartiles from the bypasses' 0.1 to 1.2"
     none = next(r for r in rows if r[:2] == ["Tanh classifier", "control (weight 0)"])
     assert none[3] == 0 and none[6] == "nan / nan / nan / nan / nan"
+
+
+def d4_results(ratio, defect, nulls=(1.0, 1.0, 1.0)):
+    """Planted D4 page results over three seeds: the D4 network's end-to-end error ``ratio`` times the
+    control's (identity first, then seven elements), its mean defect, and the nulls' (control, init, random)."""
+    e2e = lambda x: [[0.0] + [x] * 7 for _ in range(3)]
+    fits = {"d4": [{"mean_defect": defect}] * 3}
+    fits.update({k: [{"mean_defect": n}] * 3 for k, n in zip(("control", "init", "random"), nulls)})
+    return {"fits": fits, "end_to_end": {"d4": e2e(0.3 * ratio), "control": e2e(0.3)}}
+
+
+def test_the_d4_prediction_is_read_only_on_networks_equivariant_enough():
+    from eqlib.pages.report import dihedral_claim
+    assert dihedral_claim(d4_results(0.2, 0.5))["verdict"] == "reproduced", "equivariant enough, below every null"
+    assert dihedral_claim(d4_results(0.2, 0.5, nulls=(1.0, 0.4, 0.4)))["verdict"] == "partly", "below one null"
+    assert dihedral_claim(d4_results(0.2, 1.5))["verdict"] == "not reproduced", "above every null"
+    v = dihedral_claim(d4_results(0.5, 0.5))
+    assert v["verdict"] == "not testable" and "0.50, 0.50, 0.50" in v["evidence"], "half the control's error: untested"
+
+
+def aug_results(ratio, aug, loss=(60, 60, 60)):
+    """Planted augmentation page results, both tasks alike: augmentation's end-to-end error ``ratio`` times
+    the control's, its explained first-layer neurons per seed ``aug`` against the loss's ``loss``."""
+    test = lambda x: [{"test_equivariance_error": x}] * 3
+    per = lambda ex: [{"explained": e} for e in ex]
+    task = {"test": {"augmentation": test(0.3 * ratio), "control": test(0.3), "equivariant": test(0.1)},
+            "per_seed": {"augmentation": per(aug), "equivariant": per(loss)}}
+    return {"seeds": [0, 1, 2], "tasks": {"autoencoder": task, "classifier": task}}
+
+
+def test_the_augmentation_prediction_needs_equivariant_networks_and_reads_the_stated_share():
+    from eqlib.pages.report import RULES, augmentation_claim
+    share = RULES["augmentation"]["share"]
+    at = int(60 * share)
+    assert f"{share:.0%}" in RULES["augmentation"].sentence
+    assert augmentation_claim(aug_results(0.2, (at,) * 3))["verdict"] == "reproduced", "exactly the stated share"
+    assert augmentation_claim(aug_results(0.2, (at - 1,) * 3))["verdict"] == "not reproduced", "just below it"
+    assert augmentation_claim(aug_results(0.9, (60,) * 3))["verdict"] == "not testable", "not equivariant enough"

@@ -12,7 +12,7 @@ from eqlib.verdicts import WORDS, grade, majority, verb
 
 def test_majority_is_more_than_half_and_grade_orders_the_words():
     assert majority([1, 1, 0]) and not majority([1, 0]) and not majority([]) and majority([True])
-    assert [grade(True, True), grade(False, True), grade(False, False)] == list(WORDS)
+    assert [grade(True, True), grade(False, True), grade(False, False)] == list(WORDS[:3])
     assert verb("partly", plural=True) == "partly reproduce" and verb("not reproduced") == "does not reproduce"
     with pytest.raises(ValueError, match=r"verdict 'reproduces' is not allowed; allowed: 'reproduced'"):
         verb("reproduces")

@@ -15,11 +15,13 @@ import numpy as np
 from eqlib.analysis import OUTGOING_RESIDUAL, direct_negated_filters, pair_outgoing
 from eqlib.metric import DEFAULT_READING, READING_SHORT
 from eqlib.pages import cnn
+from eqlib.pages.common import EQUIVARIANT_ENOUGH
+from eqlib.pages.dihedral import dihedral_findings, end_to_end_ratios
 from eqlib.pages.protocol_study import CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict
 from eqlib.paper import TABLE_SOURCE
+from eqlib.rules import Rule, table as rule_table
 from eqlib.symmetry import MAX_RESIDUALS
 from eqlib.tables import ACT_NAMES, KIND_NAMES, tested_readings
-from eqlib.rules import Rule, table as rule_table
 from eqlib.verdicts import WORDS, grade, majority
 
 
@@ -41,6 +43,10 @@ CLAIMS = {
               "making GELU(t) − GELU(−t) = t",
     "cnn": "Ours, beyond the paper: a CNN trained to be mirror invariant is layerwise equivariant, the mirror "
            "permuting each layer's channels (Bökman and Kahl's conjecture, tested on a small CNN)",
+    "dihedral": "Ours, beyond the paper: in an MLP trained to be D4-equivariant, the first layer's fitted actions "
+                "compose as the group does, P(g)P(h) = P(gh) (the theorem's homomorphism)",
+    "augmentation": "Ours, beyond the paper: an MLP made mirror-equivariant by data augmentation instead of the loss is "
+                    "layerwise equivariant alike (the theorem is about the function, not how it was trained)",
 }
 SOURCES = {
     "theorem": f"{PAPER}, the main theorem",
@@ -53,6 +59,9 @@ SOURCES = {
     "bypass": "ours: the mechanism the paper names (GELU(t) − GELU(−t) = t), tested on the pairs' outgoing weights",
     "cnn": "ours: Bökman and Kahl (NeurIPS 2023), \"Investigating how ReLU-networks encode symmetries\", their "
            "conjecture for mirror-equivariant CNNs; the paper's theorem for an identifiable (Tanh) CNN",
+    "dihedral": f"ours: {PAPER}, the theorem's homomorphism from the group into each layer's symmetry group, "
+                "for a group larger than the mirror",
+    "augmentation": f"ours: {PAPER}, the theorem's premise (an equivariant function), reached without the loss",
 }
 _TABLE_RULE = ("the protocol study's verdict function applied to the chapters' own runs (primary reading, 100,000 "
                "evaluation samples){scope}: its words are the report's")
@@ -82,12 +91,23 @@ RULES = rule_table([
     Rule("bypass", "reproduced if, in most GELU autoencoder seeds, at least one direct negated pair has opposite "
                    "outgoing weights (‖v_i + v_j‖ / max(‖v_i‖, ‖v_j‖) ≤ {residual:g}); partly if in some seed; not "
                    "reproduced otherwise", {"residual": OUTGOING_RESIDUAL}),
+    Rule("dihedral", "on the D4 page's networks: not testable unless the D4-loss network is equivariant enough in most "
+                     "seeds (its end-to-end error over D4's elements at most {enough:.2g} of the weight-0 control's); "
+                     "then reproduced if, in most seeds, the homomorphism defect of its fitted first-layer actions is "
+                     "below each null's (the control, the network at initialisation, random filters of the same "
+                     "norms); partly if below at least one null's in most seeds; not reproduced otherwise",
+         {"enough": EQUIVARIANT_ENOUGH}),
+    Rule("augmentation", "on the augmentation page's Tanh networks, per task: not testable unless augmentation makes "
+                         "them equivariant enough in most seeds of each task (end-to-end error at most {enough:.2g} of "
+                         "the weight-0 control's); then reproduced if, in most seeds of each task, augmentation "
+                         "explains at least {share:.0%} as many first-layer neurons as the equivariance loss; partly if "
+                         "in one task; not reproduced otherwise", {"enough": EQUIVARIANT_ENOUGH, "share": 0.9}),
     Rule("cnn", "on the invariance-loss networks of the convolutional page, per activation over seeds: reproduced if, "
                 "for Tanh and for ReLU, every layer meets the page's four criteria (fixed before its results) in most "
                 "seeds; partly if, for at least one of them, at least one layer does in most seeds; not reproduced "
                 "otherwise"),
 ])
-PAGES = {"cnn": "cnn", "theorem": "theory", "tanh": "mlp_tanh_autoencoder", "gelu": "mlp_gelu_autoencoder", "table": "mlp_summary",
+PAGES = {"cnn": "cnn", "dihedral": "dihedral", "augmentation": "augmentation", "theorem": "theory", "tanh": "mlp_tanh_autoencoder", "gelu": "mlp_gelu_autoencoder", "table": "mlp_summary",
          "table_autoencoder": "mlp_summary", "table_classifier": "mlp_summary", "attention": "attention",
          "bypass": "mlp_gelu_autoencoder"}
 MLP = {("autoencoder", "tanh"): "mlp_tanh_autoencoder", ("autoencoder", "gelu"): "mlp_gelu_autoencoder",
@@ -215,6 +235,44 @@ def cnn_claim(res: dict) -> dict:
             "seeds": f"{len(res['protocol']['seeds'])} seeds per activation"}
 
 
+def dihedral_claim(res: dict) -> dict:
+    """:data:`RULES` ``["dihedral"]``, from the D4 page's results: its precondition, then its findings."""
+    enough = RULES["dihedral"]["enough"]
+    ratios = end_to_end_ratios(res)
+    findings = dihedral_findings(res)
+    below = {k: sum(v) for k, v in findings.items()}
+    testable = majority(r <= enough for r in ratios)
+    defects = ", ".join(f"{f['mean_defect']:.2f}" for f in res["fits"]["d4"])
+    word = WORDS[3] if not testable else grade(all(majority(v) for v in findings.values()),
+                                               any(majority(v) for v in findings.values()))
+    return {"verdict": word,
+            "evidence": f"end-to-end error of the D4-loss networks over D4's elements, as a fraction of the control's: "
+                        f"{', '.join(f'{r:.2f}' for r in ratios)} (at most {enough:.2g} in {sum(r <= enough for r in ratios)} "
+                        f"of {len(ratios)} seeds); homomorphism defect below the null's in "
+                        + ", ".join(f"{n} of {len(findings[k])} seeds ({KIND_NAMES[k]})" for k, n in below.items())
+                        + f"; mean defect per seed {defects}",
+            "seeds": f"{len(ratios)} seeds"}
+
+
+def augmentation_claim(res: dict) -> dict:
+    """:data:`RULES` ``["augmentation"]``, from the augmentation page's results, per task."""
+    rule = RULES["augmentation"]
+    enough, ok, parts = {}, {}, []
+    for task, r in res["tasks"].items():
+        t = r["test"]
+        ratios = [a["test_equivariance_error"] / max(c["test_equivariance_error"], 1e-300)
+                  for a, c in zip(t["augmentation"], t["control"])]
+        aug = [a["explained"] for a in r["per_seed"]["augmentation"]]
+        loss = [a["explained"] for a in r["per_seed"]["equivariant"]]
+        enough[task] = majority(x <= rule["enough"] for x in ratios)
+        ok[task] = majority(a >= rule["share"] * b for a, b in zip(aug, loss))
+        parts.append(f"{task}: end-to-end error {', '.join(f'{x:.2f}' for x in ratios)} of the control's; explained "
+                     f"first-layer neurons, augmentation {aug} against the loss's {loss}")
+    word = WORDS[3] if not all(enough.values()) else grade(all(ok.values()), any(ok.values()))
+    return {"verdict": word, "evidence": "; ".join(parts),
+            "seeds": f"{len(res['seeds'])} seeds per task"}
+
+
 def claims(results: dict) -> list:
     """One row per claim of :data:`CLAIMS`: its text, our evidence, the seeds, the page that computes it,
     the rule and the verdict. ``results`` maps chapter names (``book/build.py``'s) to results dicts."""
@@ -223,8 +281,8 @@ def claims(results: dict) -> list:
             "table": table_claim(mlp), "table_autoencoder": table_claim(mlp, tasks=("autoencoder",)),
             "table_classifier": table_claim(mlp, tasks=("classifier",)), "attention": attention_claim(results["attention"]),
             "bypass": bypass_claim(mlp)}
-    if "cnn" in results:        # a build before the convolutional page has none
-        rows["cnn"] = cnn_claim(results["cnn"])
+    beyond = {"cnn": cnn_claim, "dihedral": dihedral_claim, "augmentation": augmentation_claim}
+    rows.update({k: f(results[k]) for k, f in beyond.items() if k in results})   # an older build may lack a page
     return [{"key": k, "claim": CLAIMS[k], **rows[k], "page": PAGES[k], "rule": RULES[k].sentence, "source": SOURCES[k]}
             for k in CLAIMS if k in rows]
 
