@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from eqlib.analysis import analyze_mlp, count, mlp_metric, over_seeds, pm, stats
 from eqlib.metric import DEFAULT_READING
-from eqlib.pages.common import EQUIVARIANT_ENOUGH, _history, check_seeds, metric_samples
+from eqlib.pages.common import EQUIVARIANT_ENOUGH, check_seeds, histories, metric_samples
 from eqlib.protocol import mlp_configs
 from eqlib.tables import KIND_NAMES, quality_key
 from eqlib.train import initial_model, train, train_seeds
@@ -36,7 +36,7 @@ def augmentation_chapter(data, seeds, tasks=("autoencoder", "classifier"), n_ima
                      "metric": mlp_metric(models, data, n_fit=n_fit, n_eval=n_eval),
                      "metric_samples": metric_samples(data, n_fit, n_eval),
                      "test": {k: [runs[s][k].history[-1] for s in seeds] for k in kinds},
-                     "history": {k: _history(runs, seeds, k) for k in kinds},
+                     "history": {k: histories(runs, seeds, k) for k in kinds},
                      "train_seconds": {k: {str(s): runs[s][k].seconds for s in seeds} for k in kinds},
                      "forked_at": {k: {str(s): runs[s][k].forked_at for s in seeds} for k in kinds}}
         models_out[task] = models

@@ -9,9 +9,8 @@ from eqlib.metric import READINGS, reading_samples
 
 
 KINDS = ("equivariant", "control")           # the trained models of a seed
-
-
 NULL_KINDS = KINDS + ("init",)               # and the shared initialisation, the null of every structure claim
+EQUIVARIANT_ENOUGH = 1 / 3      # a network counts as equivariant when its end-to-end error is at most this times the control's
 
 
 def check_seeds(seeds, shown_seed=None):
@@ -35,10 +34,8 @@ def config_record(model_config, train_config) -> dict:
     return {"model": asdict(model_config), "train": asdict(train_config)}
 
 
-EQUIVARIANT_ENOUGH = 1 / 3      # a network counts as equivariant when its end-to-end error is at most this times the control's
-
-
-def _history(runs, seeds, kind):
+def histories(runs, seeds, kind) -> dict:
+    """``{seed: history}`` of one kind of model, for a results file."""
     return {str(s): runs[s][kind].history for s in seeds}
 
 
