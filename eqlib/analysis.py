@@ -16,10 +16,13 @@ import torch
 from eqlib.data import mirror
 from eqlib.losses import output_action
 from eqlib.memo import memo, per_model
+from eqlib.metric import (FLIPS, READINGS, floor_key, median_se, paper_metric, reading_batches, reading_samples,
+                          shared_linear_equivariance)
 from eqlib.models import ACTIVATIONS
 from eqlib.symmetry import (MAX_RESIDUALS, active_neurons, analyze_first_layer, explained_by_threshold,
-                            hidden_equivariance_errors, match_networks, mlp_layers, pre_activations,
-                            transform_parameters)
+                            fit_head_linear_maps, fit_head_permutation, hidden_equivariance_errors, match_networks,
+                            mlp_layers, positional_residual, pre_activations, transform_parameters)
+
 
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)   # residual thresholds of the count-against-threshold curve
 # Where an activation is nearly linear: GELU(t) >= 0.977 t for t >= 2 (and |GELU(t)| < 0.046 for
@@ -277,7 +280,6 @@ def seed_metric(fs: dict, data, readings=None, **kw) -> dict:
     Returns ``{reading: {kind: {flip: [value per seed]}}}`` (``{reading: {kind: {name: {flip: [...]}}}}``
     for dict-valued ``f``); ``kw`` goes to :func:`eqlib.metric.paper_metric` (``n_fit``, ``n_eval``, ``seed``, ...).
     """
-    from eqlib.metric import READINGS, paper_metric
     flat = {(kind, i): f for kind, per in fs.items() for i, f in enumerate(per)}
     table = paper_metric(flat, data, readings=list(readings or READINGS), **kw)
     out = {}
@@ -302,7 +304,6 @@ def mlp_metric(models: dict, data, readings=None, depths=tuple(DEPTHS), **kw) ->
 def mlp_prefixes(m, depths=tuple(DEPTHS)):
     """One function of a batch giving every prefix ``depth`` of an MLP and its floor (``"<depth>_pre"``),
     each layer computed once."""
-    from eqlib.metric import floor_key
 
     def f(x):
         out, h = {}, x
@@ -327,7 +328,6 @@ def mlp_metric_precision(model, data, readings, n_fit=20_000, n_eval=20_000, dep
     """How precise the metric's medians are at ``n_eval`` evaluation samples: per reading, the largest
     bootstrap standard error of a median relative to the median, over the MLP's prefixes, their floors and
     both flips (``{reading: {"n_eval": n, "relative_se": x}}``)."""
-    from eqlib.metric import FLIPS, median_se, reading_batches, reading_samples, shared_linear_equivariance
     out = {}
     for r in readings:
         n = reading_samples(r, data, n_fit, n_eval)
@@ -364,7 +364,6 @@ def analyze_attention(model, x) -> dict:
     """Every per-model number of the attention chapter on images ``x``: the head permutation
     (centred maps, involution check, margin), the per-head linear maps' residuals, and the
     positional encodings' residuals under the mirror and the up-down flip."""
-    from eqlib.symmetry import fit_head_linear_maps, fit_head_permutation, positional_residual
     model = model.cpu().eval()
     c = model.config
     xm = mirror(x, (c.channels, c.image_size, c.image_size))

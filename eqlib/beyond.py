@@ -10,14 +10,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from eqlib.analysis import label_summary
 from eqlib.data import mirror
 from eqlib.losses import output_action, task_loss
 from eqlib.memo import memo
 from eqlib.metric import LinearFit
 from eqlib.models import ACTIVATIONS
-from eqlib.symmetry import (MAX_RESIDUALS, ODD_ACTIVATIONS, SCALINGS, SignedPermutation, active_neurons,
-                            analyze_first_layer, match_networks, match_pre_activations, mlp_layers, pre_activations,
+from eqlib.symmetry import (MAX_RESIDUALS, ODD_ACTIVATIONS, SCALINGS, active_neurons, analyze_first_layer,
+                            match_networks, match_pre_activations, mlp_layers, pre_activations, SignedPermutation,
                             transform_parameters)
+
 
 # The predicted action on the first layer's outputs h, per activation: h_i(g x) ~ alpha_i h_pi(i)(x) + beta_i,
 # with c_i the fitted factor of the filter match (pre_i(g x) = c_i pre_pi(i)(x)).
@@ -97,7 +99,6 @@ def analyze_activation(model, x_fit, x_eval, transform=mirror) -> dict:
     neurons constant there exempt; the weights metric under ``"weights"``), the fitted factors of the
     pairs, and the residuals of the latent action inside and outside the group (the unconstrained map
     fitted on ``x_fit``, both evaluated on the test images ``x_eval``)."""
-    from eqlib.analysis import label_summary
     model = model.cpu().eval()
     act = model.config.activations[0]
     constant = constant_neurons(model, x_fit)
@@ -231,7 +232,6 @@ def trace_prefix(trace, epoch, activations):
 def trace_labels(trace, activation, images) -> list:
     """The first-layer analysis (data metric on ``images``) after every epoch of a trace: counts,
     explained, median residual, labels."""
-    from eqlib.analysis import label_summary
     rows = []
     for e in range(len(trace["weight1"])):
         a = analyze_first_layer(trace["weight1"][e].double().numpy(), trace["bias1"][e].double().numpy(),

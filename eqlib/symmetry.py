@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
+import torch
 
 from eqlib.data import mirror
 from eqlib.metric import lstsq_residual
+from eqlib.models import ACTIVATIONS, _check_activation
+
+
 
 LABELS = ("self-symmetric", "anti-symmetric", "mirrored pair", "mirrored-negated pair",
           "inactive", "unmatched")
@@ -149,7 +152,6 @@ def mlp_layers(model):
 
 def mlp_forward(layers, activations, x):
     """Evaluate a list-of-layers MLP on row-stacked inputs ``x`` (numpy)."""
-    from eqlib.models import ACTIVATIONS
     h = np.asarray(x, dtype=np.float64)
     for (W, b), act in zip(layers[:-1], activations):
         h = ACTIVATIONS[act](torch.from_numpy(h @ W.T + b)).numpy()
@@ -406,7 +408,6 @@ def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=None, in
     For an activation without sign flips, ``negation_only`` counts the unmatched neurons that a
     match with negative factors would have explained through a negation, outside the activation's group.
     """
-    from eqlib.models import _check_activation
     _check_activation(activation)
     W1, b1 = _as_matrix(W1, "W1"), np.asarray(b1, np.float64).reshape(-1)
     n = len(W1)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from eqlib.metric import lstsq_residual
 from eqlib.models import ACTIVATIONS, MLP, MLPConfig
-from eqlib.symmetry import (match_networks, random_involution,
-                            random_signed_permutation, transform_parameters, ODD_ACTIVATIONS)
+from eqlib.symmetry import (ODD_ACTIVATIONS, cycles, fit_signed_permutation, match_networks, mlp_forward,
+                            random_involution, random_signed_permutation, transform_parameters)
 
 
 def _rows(action, V):
@@ -218,7 +219,6 @@ def recovery_trials(g, x, trials=TRIALS) -> list:
 def teacher_student(seed=0):
     """A random 3-4-2 Tanh teacher and the student fitted to its function; returns the student's
     error, the errors of the restarts, and the signed permutation matching student to teacher."""
-    from eqlib.symmetry import fit_signed_permutation
     rng = np.random.default_rng(seed)
     teacher = [(rng.standard_normal((4, 3)), rng.standard_normal(4)), (rng.standard_normal((2, 4)), rng.standard_normal(2))]
     student, err, restarts = fit_student(teacher, ["tanh"], seed=seed)
@@ -229,8 +229,6 @@ def teacher_student(seed=0):
 def linear_counterexample(g, seed=0):
     """An equivariant linear network hidden by a random invertible map: the best signed permutation
     and the best invertible map relating its mirrored first layer to itself, as residuals."""
-    from eqlib.metric import lstsq_residual
-    from eqlib.symmetry import fit_signed_permutation
     lin, _ = equivariant_mlp((48, 16, 48), ["identity"], g, g, seed=seed)
     A = np.random.default_rng(seed).standard_normal((16, 16))
     W1 = A @ lin[0][0]
@@ -241,7 +239,6 @@ def linear_counterexample(g, seed=0):
 def gelu_bypass_counterexample(g, x, seed=0):
     """An exactly invariant GELU network made of two bypass pairs: its invariance error, its
     distance from the linear map it computes, and the residual of the best permutation under the mirror."""
-    from eqlib.symmetry import fit_signed_permutation, mlp_forward
     r = np.random.default_rng(seed)
     u0 = r.standard_normal(48)
     u = (u0 + _rows(g, u0[None])[0]) / 2
@@ -256,7 +253,6 @@ def gelu_bypass_counterexample(g, x, seed=0):
 def inactive_counterexample(g, seed=0):
     """An equivariant Tanh network plus one neuron with zero outgoing weights: the first-layer
     residual when that neuron must be matched, and when it is exempt."""
-    from eqlib.symmetry import match_networks
     (W1, b1), (W2, b2) = equivariant_mlp((48, 12, 48), ["tanh"], g, g, seed=seed)[0]
     r = np.random.default_rng(seed)
     layers = [(np.vstack([W1, r.standard_normal((1, 48))]), np.append(b1, 0.3)), (np.hstack([W2, np.zeros((48, 1))]), b2)]
@@ -280,7 +276,6 @@ def intertwiner_samples(activations, seed=0, n=6, samples=40):
 def recovery_widget(g, x):
     """An ipywidgets form that builds, scrambles and recovers a network of any depth and width (live kernels)."""
     import ipywidgets as widgets
-    from eqlib.symmetry import cycles
 
     def demo(depth=3, width=16, seed=0):
         acts = ["tanh"] * depth
