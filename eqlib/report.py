@@ -3,10 +3,14 @@ and the box that marks a quick build. Notebooks call these; nothing here trains.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import importlib.util
 import json
 import math
 import os
 import platform
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -53,21 +57,29 @@ def check_number(name, value, minimum=0.0):
     return value
 
 
+def package_version(name: str) -> str | None:
+    """A package's ``__version__`` without importing it, or None where it is not installed. torchvision's
+    import alone takes 1 to 3 s, the largest fixed cost of a page that never uses it, for this one string.
+    An imported package answers itself; else its ``version.py`` (torchvision's and torch's, with the local
+    build tag such as ``+cu130`` that the installed metadata leaves out); else its installed metadata."""
+    if name in sys.modules:
+        return sys.modules[name].__version__
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return None
+    source = Path(spec.origin).with_name("version.py")
+    found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", source.read_text(), re.M) if source.exists() else None
+    return found.group(1) if found else importlib.metadata.version(name)
+
+
 def versions() -> dict:
     import scipy
     import torch
     out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
            "scipy": scipy.__version__}
-    try:
-        import torchvision
-        out["torchvision"] = torchvision.__version__
-    except ImportError:
-        pass
-    try:
-        import plotly
-        out["plotly"] = plotly.__version__
-    except ImportError:
-        pass
+    for name in ("torchvision", "plotly"):
+        if (v := package_version(name)) is not None:
+            out[name] = v
     return out
 
 

@@ -63,3 +63,19 @@ def test_provenance_names_the_dependency_lock_and_what_differs_from_it(tmp_path)
     assert repo["file"] == "requirements.lock" and report.Run("r.json", "quick").provenance()["lock"] == repo
     note = report.provenance_note({**report.Run("r.json", "quick").provenance(), "lock": status}).data
     assert f"dependency lock: `requirements.lock` (sha256 {status['sha256']}), 3 packages, 1 installed at other" in note
+
+
+def test_package_versions_are_read_without_importing_the_package_and_equal_its_own():
+    """Oracle: a fresh interpreter reads torchvision's version through eqlib without importing it, then imports
+    it and compares with its own ``__version__`` (local build tag included)."""
+    import subprocess
+    import sys
+    code = ("import sys; from eqlib.report import package_version, versions\n"
+            "v = versions()\n"
+            "assert 'torchvision' not in sys.modules, 'versions() imported torchvision'\n"
+            "import torchvision, plotly\n"
+            "assert v['torchvision'] == torchvision.__version__, (v['torchvision'], torchvision.__version__)\n"
+            "assert v['plotly'] == plotly.__version__\n"
+            "assert package_version('no_such_package_here') is None\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
