@@ -68,6 +68,9 @@ MLP_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "mlp_filters.ipyn
 ACTIVATION_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "activation.ipynb"]
 SUMMARIES = {"mlp_summary": MLP_CHAPTERS + ["protocol_study"], "activations_summary": ACTIVATION_CHAPTERS}
 SUMMARIES["report"] = [c for c in CHAPTERS if c != "report"]
+_BEYOND_FROM = list(CHAPTERS).index("activation_relu")
+PARTS = {"the paper": list(CHAPTERS)[:_BEYOND_FROM], "beyond the paper": list(CHAPTERS)[_BEYOND_FROM:-1],
+         "the report": ["report"]}   # the README's timing table, by part of the book
 PROFILES = {
     # The profile's protocol (epochs, seeds, sample sizes) is eqlib.protocol's; a profile names itself and,
     # for the protocol study, the smaller grid it runs. The pages say in a box that a quick build is one.
@@ -258,6 +261,10 @@ def write_reference(profile: str):
     progress.REFERENCE.write_text(json.dumps({**old, profile: record}, indent=1, sort_keys=True) + "\n")
     print(f"[book] {progress.REFERENCE.relative_to(ROOT)}: the {profile} profile's reference from {cpu_name()} "
           f"({record['matmul_gflops']:.0f} GFLOP/s)", flush=True)
+    if profile == "full":
+        readme = ROOT / "README.md"
+        readme.write_text(progress.replace_generated(readme.read_text(), "timings", progress.timing_table(record, PARTS)))
+        print("[book] README.md: the timing table rewritten from the full profile's reference", flush=True)
 
 
 def commit_id() -> str:

@@ -255,3 +255,38 @@ class Ticker:
 
 def today() -> str:
     return time.strftime("%Y-%m-%d")
+
+
+def timing_table(record: dict, parts: dict[str, list[str]]) -> str:
+    """A reference record (:func:`reference_record`) as a Markdown table: each chapter's time with its
+    training and analysis where recorded, a subtotal per part (alone for a part of one chapter) (``{part: [chapters]}``, in order) and the
+    total, under a line naming the machine, its float32 matmul rate and the date. The README shows this
+    for the full profile; the numbers are the reference file's, never typed."""
+    split, seconds = record.get("split", {}), record["seconds"]
+    unknown = [c for cs in parts.values() for c in cs if c not in seconds]
+    if unknown:
+        raise ValueError(f"the reference has no time for {unknown}; it has: {', '.join(seconds)}")
+    cell = lambda v: clock(v) if v is not None else "—"
+    def row(name, chapters, bold=False):
+        total = sum(seconds[c] for c in chapters)
+        parts_of = [[split.get(c, {}).get(k) for c in chapters] for k in ("train_seconds", "analysis_seconds")]
+        train, analysis = (None if None in v else sum(v) for v in parts_of)
+        b = "**" if bold else ""
+        return f"| {b}{name}{b} | {b}{clock(total)}{b} | {cell(train)} | {cell(analysis)} |"
+    lines = [f"Cold full build on {record['cpu']} ({record['matmul_gflops']:.0f} GFLOP/s float32), {record['date']}:",
+             "", "| chapter | total | training | analysis |", "|---|---|---|---|"]
+    for part, chapters in parts.items():
+        lines += [row(c, [c]) for c in chapters if len(chapters) > 1] + [row(part, chapters, bold=True)]
+    lines.append(row("the whole book", [c for cs in parts.values() for c in cs], bold=True))
+    return "\n".join(lines)
+
+
+def replace_generated(text: str, name: str, body: str) -> str:
+    """``text`` with the body of its generated block ``name`` (between ``<!-- generated:NAME ... -->`` and
+    ``<!-- /generated:NAME -->``) replaced by ``body``; exactly one such block must exist."""
+    import re
+    pattern = re.compile(r"(<!-- generated:" + re.escape(name) + r"\b[^>]*-->\n).*?(\n<!-- /generated:"
+                         + re.escape(name) + r" -->)", re.S)
+    if len(pattern.findall(text)) != 1:
+        raise ValueError(f"the text must hold exactly one generated block {name!r} between its markers")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)

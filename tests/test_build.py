@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "book"))
 import progress  # noqa: E402  (book/progress.py)
@@ -189,3 +191,40 @@ def test_a_change_to_any_eqlib_module_changes_the_chapters_key_the_pages_include
     assert build.eqlib_digest() == before, "undone, the key is the old one"
     (root / "eqlib" / "pages" / "common.py").rename(root / "eqlib" / "pages" / "shared.py")
     assert build.eqlib_digest() != before, "the same code under another name"
+
+
+def test_the_timing_table_sums_parts_and_names_the_machine():
+    record = {"cpu": "Planted CPU", "matmul_gflops": 100.0, "date": "2026-01-02",
+              "seconds": {"a": 30.0, "b": 90.0, "c": 3600.0},
+              "split": {"a": {"train_seconds": 20.0, "analysis_seconds": 10.0},
+                        "b": {"train_seconds": 60.0, "analysis_seconds": 30.0}, "c": {}}}
+    text = progress.timing_table(record, {"first": ["a", "b"], "second": ["c"]})
+    assert text.startswith("Cold full build on Planted CPU (100 GFLOP/s float32), 2026-01-02:")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "chapter" not in line]
+    assert rows == ["| a | 30 s | 20 s | 10 s |", "| b | 1:30 | 1:00 | 30 s |", "| **first** | **2:00** | 1:20 | 40 s |",
+                    "| **second** | **1:00:00** | — | — |",
+                    "| **the whole book** | **1:02:00** | — | — |"], "a part of one chapter is its subtotal alone; without a split it shows none, not a guess"
+    with pytest.raises(ValueError, match=r"no time for \['d'\]"):
+        progress.timing_table(record, {"first": ["d"]})
+
+
+def test_a_generated_block_is_replaced_whole_and_only_its_own():
+    text = ("x\n<!-- generated:timings (writer) -->\nold\nrows\n<!-- /generated:timings -->\n"
+            "<!-- generated:claims -->\nkeep\n<!-- /generated:claims -->\n")
+    out = progress.replace_generated(text, "timings", "new")
+    assert out == text.replace("old\nrows", "new")
+    with pytest.raises(ValueError, match="exactly one generated block 'speed'"):
+        progress.replace_generated(text, "speed", "new")
+
+
+def test_the_readme_timing_table_is_the_full_reference_rendered():
+    """The README's timing table comes from book/reference_timings.json (written with it by --write-reference),
+    so no number in it is typed by hand."""
+    import re
+    import build    # book/build.py, on the path above
+    record = progress.load_reference(progress.REFERENCE, "full")
+    assert record is not None, "book/reference_timings.json has no full profile: run a cold full build, then --write-reference"
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- generated:timings[^>]*-->\n(.*?)\n<!-- /generated:timings -->", readme, re.S)
+    assert block and block.group(1) == progress.timing_table(record, build.PARTS)
+    assert set(build.PARTS["the paper"]) >= {"protocol_study", "attention"} and build.PARTS["the report"] == ["report"]
