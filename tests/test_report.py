@@ -36,6 +36,19 @@ def test_results_file_digest_ignores_timings_and_write_is_atomic(tmp_path):
     assert c.save()["digest"] != a.results["digest"]
 
 
+def test_the_digest_of_a_rebuild_with_models_cached_is_the_cold_builds(tmp_path):
+    """Whether a model was trained or loaded, and the report's per-page seconds, are the cache's and the
+    machine's state, not results: a rebuild from cached models must give the cold build's digest."""
+    cold, warm = (report.Run(tmp_path / f"{n}.json", "full", [0]) for n in ("cold", "warm"))
+    cold.results.update({"cells": {"a": {"loaded": [False, False], "forked_at": [0, 10], "x": 0.5}},
+                         "compute": {"machine": "m", "total_s": 900.0, "per_part_s": {"p": 900.0}, "per_page_s": {"p": 900.0}}})
+    warm.results.update({"cells": {"a": {"loaded": [True, True], "forked_at": [0, 10], "x": 0.5}},
+                         "compute": {"machine": "m", "total_s": 90.0, "per_part_s": {"p": 90.0}, "per_page_s": {"p": 90.0}}})
+    assert cold.save()["digest"] == warm.save()["digest"]
+    warm.results["cells"]["a"]["forked_at"] = [0, 5]
+    assert warm.save()["digest"] != cold.results["digest"], "how a model was trained is a result; where it came from is not"
+
+
 def test_parameter_checks_name_the_value():
     with pytest.raises(ValueError, match="parameter profile='slow' is not allowed; choose one of: 'full', 'quick'"):
         report.Run("r.json", "slow")
