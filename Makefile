@@ -64,8 +64,9 @@ book: $(STAMP)
 book-quick: $(STAMP)
 	$(PY) book/build.py --profile quick
 
-# the suite spread over the cores (pytest-xdist; a file's tests stay on one worker, at most four workers)
-PYTEST := $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile
+# the suite spread over the cores (pytest-xdist; a file's tests stay on one worker, at most four workers), ending
+# with its 15 slowest tests, so that a CI log shows where the suite's time goes
+PYTEST := $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations 15
 
 unit: $(STAMP)
 	$(PYTEST) -m "not browser and not slow_install"
