@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from eqlib.analysis import label_summary
+from eqlib.analysis import label_summary, seed_metric
 from eqlib.data import mirror
 from eqlib.losses import output_action, task_loss
 from eqlib.memo import memo
@@ -229,9 +229,10 @@ def trace_prefix(trace, epoch, activations):
     return f
 
 
+@memo
 def trace_labels(trace, activation, images) -> list:
     """The first-layer analysis (data metric on ``images``) after every epoch of a trace: counts,
-    explained, median residual, labels."""
+    explained, median residual, labels. Cached (:func:`eqlib.memo.memo`)."""
     rows = []
     for e in range(len(trace["weight1"])):
         a = analyze_first_layer(trace["weight1"][e].double().numpy(), trace["bias1"][e].double().numpy(),
@@ -240,6 +241,16 @@ def trace_labels(trace, activation, images) -> list:
         rows.append({"epoch": e, **{k: v for k, v in label_summary(a).items() if k != "explained_by_threshold"},
                      "labels": a.labels})
     return rows
+
+
+@memo
+def trace_metric(traces: dict, activations, data, reading, n_fit, n_eval) -> dict:
+    """The paper's metric (one ``reading``; the first layer with its floor, and the first two layers) after
+    every epoch of each trace in ``traces = {name: trace}``, from one shared pass:
+    ``{name: {depth: {flip: [value per epoch]}}}``. Cached (:func:`eqlib.memo.memo`), so that a page that
+    only draws it again reads it."""
+    fs = {name: [trace_prefix(t, e, activations) for e in range(len(t["weight1"]))] for name, t in traces.items()}
+    return seed_metric(fs, data, readings=[reading], n_fit=n_fit, n_eval=n_eval)[reading]
 
 
 # --------------------------------------------------------------------------- merging
@@ -273,8 +284,9 @@ def path_losses(layers_a, layers_b, activations, task, x, y, alphas) -> list:
     return out
 
 
+@memo
 def merge_paths(model_a, model_b, task, x, y, alphas, mirrored=False) -> dict:
-    """Losses along the straight path between two MLPs, before and after aligning ``b`` to ``a``
+    """(Cached, :func:`eqlib.memo.memo`.) Losses along the straight path between two MLPs, before and after aligning ``b`` to ``a``
     by weight matching (:func:`eqlib.symmetry.match_networks`, layer by layer on the incoming
     weights and biases, the hidden symmetries of each activation). With ``mirrored``, ``b`` is
     first replaced by the parameters of its mirrored copy ``x -> g' b(g x)``, which differs from

@@ -72,6 +72,20 @@ def test_emergence_replays_every_epoch_and_merging_reports_both_paths(data):
     assert np.isclose(p["naive"][-1], p["aligned"][-1]), "aligning changes b's parameters, not its function"
 
 
+def test_emergence_and_merging_read_their_analyses_from_the_cache_the_second_time(data):
+    """A page that only draws again (a change to a figure) recomputes nothing: the per-epoch labels and metric
+    and the merge paths are cached per input, and the second run reads them, equal to the first."""
+    from eqlib import memo
+    first = (emergence_chapter(data, [0], n_fit=300, n_eval=100, **TINY)[0],
+             merging_chapter(data, [0, 1], n_images=50, alphas=(0, 0.5, 1), **TINY))
+    misses, hits = memo.STATS["misses"], memo.STATS["hits"]
+    again = (emergence_chapter(data, [0], n_fit=300, n_eval=100, **TINY)[0],
+             merging_chapter(data, [0, 1], n_images=50, alphas=(0, 0.5, 1), **TINY))
+    assert memo.STATS["misses"] == misses, "nothing is computed again"
+    assert memo.STATS["hits"] - hits == 2 + 1 + 2 * (2 + 1), "labels of 2 traces, 1 metric, per kind 2 mirrored paths and 1 seed pair"
+    assert json.dumps(again, sort_keys=True, default=str) == json.dumps(first, sort_keys=True, default=str)
+
+
 def test_barrier_is_the_excess_over_the_chord():
     assert barrier([1.0, 1.0, 1.0]) == 0.0
     assert barrier([1.0, 2.0, 1.0]) == pytest.approx(1.0)

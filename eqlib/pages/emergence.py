@@ -10,8 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eqlib.analysis import count, pm, seed_metric, stats
-from eqlib.beyond import trace_labels, trace_prefix
+from eqlib.analysis import count, pm, stats
+from eqlib.beyond import trace_labels, trace_metric
 from eqlib.metric import DEFAULT_READING
 from eqlib.pages.common import check_seeds
 from eqlib.plots import KIND_COLORS, LABEL_COLORS, _axes_off, _band, filter_image
@@ -34,10 +34,8 @@ def emergence_chapter(data, seeds, n_fit=5000, n_eval=10_000, n_label_images=10_
     epochs = len(traces["equivariant"][0]["weight1"])
     images = data.tensors()[0][:n_label_images]
     labels = {k: [trace_labels(t, "tanh", images) for t in ts] for k, ts in traces.items()}
-    fs = {(k, i): [trace_prefix(t, e, mc.activations) for e in range(epochs)] for k, ts in traces.items()
-          for i, t in enumerate(ts)}
-    flat = {f"{k}|{i}": per for (k, i), per in fs.items()}
-    metric = seed_metric(flat, data, readings=[DEFAULT_READING], n_fit=n_fit, n_eval=n_eval)[DEFAULT_READING]
+    flat = {f"{k}|{i}": t for k, ts in traces.items() for i, t in enumerate(ts)}
+    metric = trace_metric(flat, mc.activations, data, DEFAULT_READING, n_fit, n_eval)
     per_epoch = {k: [metric[f"{k}|{i}"] for i in range(len(seeds))] for k in kinds}
     return {"seeds": seeds, "epochs": epochs - 1, "switch_epoch": int(round(tc.equivariance_start * tc.epochs)),
             "labels": labels, "metric": per_epoch,
