@@ -24,6 +24,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # eqlib.atomic (standard library only)
 from eqlib.atomic import write_text  # noqa: E402
+from eqlib.report import replace_generated  # noqa: E402,F401  (the README's generated blocks, one mechanism)
 
 DEFAULT_SECONDS = {"full": 300.0, "quick": 20.0}    # a chapter never timed, here or on the reference machine
 FALLBACK_SECONDS = 300.0                            # a profile without a default above
@@ -259,8 +260,9 @@ def today() -> str:
 
 def timing_table(record: dict, parts: dict[str, list[str]]) -> str:
     """A reference record (:func:`reference_record`) as a Markdown table: each chapter's time with its
-    training and analysis where recorded, a subtotal per part (alone for a part of one chapter) (``{part: [chapters]}``, in order) and the
-    total, under a line naming the machine, its float32 matmul rate and the date. The README shows this
+    training and analysis where recorded, a subtotal per part (``{part: [chapters]}``, in order; a part of one
+    chapter shows its subtotal alone) and the total, under a line naming the machine, its float32 matmul rate
+    and the date. The README shows this
     for the full profile; the numbers are the reference file's, never typed."""
     split, seconds = record.get("split", {}), record["seconds"]
     unknown = [c for cs in parts.values() for c in cs if c not in seconds]
@@ -280,13 +282,3 @@ def timing_table(record: dict, parts: dict[str, list[str]]) -> str:
     lines.append(row("the whole book", [c for cs in parts.values() for c in cs], bold=True))
     return "\n".join(lines)
 
-
-def replace_generated(text: str, name: str, body: str) -> str:
-    """``text`` with the body of its generated block ``name`` (between ``<!-- generated:NAME ... -->`` and
-    ``<!-- /generated:NAME -->``) replaced by ``body``; exactly one such block must exist."""
-    import re
-    pattern = re.compile(r"(<!-- generated:" + re.escape(name) + r"\b[^>]*-->\n).*?(\n<!-- /generated:"
-                         + re.escape(name) + r" -->)", re.S)
-    if len(pattern.findall(text)) != 1:
-        raise ValueError(f"the text must hold exactly one generated block {name!r} between its markers")
-    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)

@@ -286,8 +286,8 @@ def path_losses(layers_a, layers_b, activations, task, x, y, alphas) -> list:
 
 @memo
 def merge_paths(model_a, model_b, task, x, y, alphas, mirrored=False) -> dict:
-    """(Cached, :func:`eqlib.memo.memo`.) Losses along the straight path between two MLPs, before and after aligning ``b`` to ``a``
-    by weight matching (:func:`eqlib.symmetry.match_networks`, layer by layer on the incoming
+    """Losses along the straight path between two MLPs, before and after aligning ``b`` to ``a`` (cached,
+    :func:`eqlib.memo.memo`) by weight matching (:func:`eqlib.symmetry.match_networks`, layer by layer on the incoming
     weights and biases, the hidden symmetries of each activation). With ``mirrored``, ``b`` is
     first replaced by the parameters of its mirrored copy ``x -> g' b(g x)``, which differs from
     ``b`` only in its first and last layers, and a third path (``aligned_first``) aligns the first

@@ -173,6 +173,17 @@ def load_or_run(path, expected, found, compute, data, profile="full", seeds=()) 
     return run.save(d)
 
 
+def replace_generated(text: str, name: str, body: str) -> str:
+    """``text`` with the body of its generated block ``name`` (between ``<!-- generated:NAME ... -->`` and
+    ``<!-- /generated:NAME -->``) replaced by ``body``; exactly one such block must exist. The README's blocks
+    (the claims, the build times) are written through here."""
+    pattern = re.compile(r"(<!-- generated:" + re.escape(name) + r"\b[^>]*-->\n).*?(\n<!-- /generated:"
+                         + re.escape(name) + r" -->)", re.S)
+    if len(pattern.findall(text)) != 1:
+        raise ValueError(f"the text must hold exactly one generated block {name!r} between its markers")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
 # what changes with the machine's load or the cache's state, not with the results: timings, and whether a model
 # was trained or loaded (a rebuild with models cached gives a cold build's digest)
 VOLATILE = {"seconds", "run_seconds", "train_seconds", "train_seconds_here", "loaded_from_cache", "loaded", "digest",

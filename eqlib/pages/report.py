@@ -8,8 +8,6 @@ rules and the paper's own values in :mod:`eqlib.paper`).
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from eqlib.analysis import OUTGOING_RESIDUAL, direct_negated_filters, pair_outgoing
@@ -19,6 +17,7 @@ from eqlib.pages.common import EQUIVARIANT_ENOUGH
 from eqlib.pages.dihedral import dihedral_findings, end_to_end_ratios
 from eqlib.pages.protocol_study import CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict
 from eqlib.paper import TABLE_SOURCE
+from eqlib.report import replace_generated
 from eqlib.rules import Rule, table as rule_table
 from eqlib.symmetry import MAX_RESIDUALS
 from eqlib.tables import ACT_NAMES, KIND_NAMES, tested_readings
@@ -347,11 +346,11 @@ def readme_block(rows: list, date: str, machine: str, commit: str, study: str | 
 
 
 def replace_block(text: str, block: str) -> str:
-    """``text`` with its generated block replaced by ``block`` (which must carry the markers)."""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if len(pattern.findall(text)) != 1:
-        raise ValueError("the README must hold exactly one generated block between its markers")
-    return pattern.sub(lambda _: block, text)
+    """``text`` with its generated claims block replaced by ``block`` (which must carry the markers);
+    :func:`eqlib.report.replace_generated` does the work."""
+    if not (block.startswith(START + "\n") and block.endswith("\n" + END)):
+        raise ValueError("the claims block must begin and end with its markers")
+    return replace_generated(text, "claims", block[len(START) + 1:-len(END) - 1])
 
 
 def report_texts(results: dict) -> dict:
