@@ -25,7 +25,7 @@ from eqlib.metric import DEFAULT_READING
 from eqlib.paper import PAPER_TABLE
 from eqlib.precision import compare
 from eqlib.protocol import mlp_configs
-from eqlib.report import cpu_name
+from eqlib.results import cpu_name
 from eqlib.train import train
 
 PRECISIONS = ("float32", "bfloat16")

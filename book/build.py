@@ -241,7 +241,7 @@ def write_timings(profile: str, timings: dict):
                     f"{_training_seconds(res):.0f} |")
     import platform
     import torch
-    from eqlib.report import cpu_name
+    from eqlib.results import cpu_name
     machine = (f"{cpu_name()}, {os.cpu_count()} CPU threads, "
                f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}, Python {platform.python_version()}, "
                f"torch {torch.__version__}")
@@ -254,7 +254,7 @@ def write_timings(profile: str, timings: dict):
 def write_reference(profile: str):
     """Record this CPU's last time of every chapter of ``profile``, with its matmul rate, as the reference
     that other machines' plans scale (``--write-reference``; run it after a cold build)."""
-    from eqlib.report import cpu_name
+    from eqlib.results import cpu_name
     history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
     record = progress.reference_record(history, cpu_name(), progress.matmul_rate(3.0), progress.today(), list(CHAPTERS))
     old = json.loads(progress.REFERENCE.read_text()) if progress.REFERENCE.exists() else {}
@@ -292,7 +292,7 @@ def write_readme_claims(profile: str):
 def make_plan(profile: str, only: list[str] | None, force: bool, reference=None, rate=None) -> list[progress.Step]:
     """Which chapters execute and why, with estimates from the last build's timings on this CPU, else the
     reference timings scaled to this machine's matmul ``rate``."""
-    from eqlib.report import cpu_name
+    from eqlib.results import cpu_name
     steps = progress.plan(list(CHAPTERS), {c: status(c, profile) for c in CHAPTERS}, SUMMARIES, only, force)
     history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
     return progress.estimate(steps, history, cpu_name(), progress.DEFAULT_SECONDS.get(profile, progress.FALLBACK_SECONDS),
@@ -302,7 +302,7 @@ def make_plan(profile: str, only: list[str] | None, force: bool, reference=None,
 def reference_and_rate(profile: str, history: dict) -> tuple:
     """The shipped reference timings of ``profile`` and this machine's matmul rate (measured only when a
     chapter has no time of its own on this CPU, about a second)."""
-    from eqlib.report import cpu_name
+    from eqlib.results import cpu_name
     reference = progress.load_reference(progress.REFERENCE, profile)
     timed = history.get(cpu_name(), {})
     if reference is None or all(c in timed for c in CHAPTERS):
@@ -315,7 +315,7 @@ def execute_plan(steps: list[progress.Step], profile: str, took: dict[str, float
     ``took`` and for the next build's estimates the seconds each took. With ``keep_going``, a chapter
     that fails (its notebook raised, or its inputs are missing) is reported and the next one runs;
     returns the failed chapters."""
-    from eqlib.report import cpu_name
+    from eqlib.results import cpu_name
     timings_file, cpu, t0 = ROOT / ".cache" / "book" / profile / "timings.json", cpu_name(), time.perf_counter()
     failed = []
     for i, step in enumerate(steps):
@@ -377,7 +377,7 @@ def main(argv=None):
     warning = placeholder_warning(args.profile)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    from eqlib.report import cpu_name
+    from eqlib.results import cpu_name
     reference, rate = reference_and_rate(args.profile, progress.load_history(
         ROOT / ".cache" / "book" / args.profile / "timings.json"))
     steps = make_plan(args.profile, args.only, args.force, reference, rate)

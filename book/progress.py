@@ -24,7 +24,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # eqlib.atomic (standard library only)
 from eqlib.atomic import write_text  # noqa: E402
-from eqlib.report import replace_generated  # noqa: E402,F401  (the README's generated blocks, one mechanism)
+from eqlib.results import replace_generated# noqa: E402,F401  (the README's generated blocks, one mechanism)
 
 DEFAULT_SECONDS = {"full": 300.0, "quick": 20.0}    # a chapter never timed, here or on the reference machine
 FALLBACK_SECONDS = 300.0                            # a profile without a default above

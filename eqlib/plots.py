@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eqlib.report import in_book
+from eqlib.results import in_book
 from eqlib.symmetry import LABELS
 
 

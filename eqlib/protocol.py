@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from eqlib.losses import TASKS
 from eqlib.models import ACTIVATIONS, MLPConfig
-from eqlib.report import check_choice, check_int
-from eqlib.train import TrainConfig
+from eqlib.checks import check_choice, check_int, check_number
+from eqlib.train import OPTIMIZERS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,26 @@ class Protocol:
     n_eval: int = 100_000                # samples for its median, primary reading (the paper: 100,000)
     n_eval_other: int = 20_000           # samples for the other readings' medians
     n_images: int = 20_000               # training images for the data metric of the labels
+
+    def __post_init__(self):
+        """Every value checked where it is made, so that a page's bad parameter stops it before anything runs,
+        with a message naming the parameter, its value and what is allowed."""
+        for k in ("epochs", "batch_size", "n_fit", "n_eval", "n_eval_other", "n_images"):
+            check_int(k, getattr(self, k), minimum=1)
+        check_int("train_size", self.train_size)
+        for k in ("first_init_scale", "lr", "weight_decay", "equivariance_weight"):
+            check_number(k, getattr(self, k))
+        if not 0.0 <= self.equivariance_start <= 1.0:
+            raise ValueError(f"parameter equivariance_start={self.equivariance_start!r} must lie in [0, 1]")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        for k in ("hidden", "seeds"):
+            v = getattr(self, k)
+            if not isinstance(v, tuple) or not v or any(isinstance(x, bool) or not isinstance(x, int) or x < (k == "hidden")
+                                                         for x in v):
+                what = "positive integers" if k == "hidden" else "non-negative integers"
+                raise ValueError(f"parameter {k}={list(v) if isinstance(v, tuple) else v!r} must be a non-empty list of {what}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"parameter seeds={list(self.seeds)!r} must be distinct")
 
     def train_kwargs(self) -> dict:
         """The :class:`eqlib.train.TrainConfig` settings of the protocol."""

@@ -1,4 +1,4 @@
-"""The tables several pages share, as ``(header, rows)`` for :func:`eqlib.report.md_table`, and the names
+"""The tables several pages share, as ``(header, rows)`` for :func:`eqlib.page.md_table`, and the names
 they print (model kinds, activations). A table only one page shows lives in that page's module
 (:mod:`eqlib.pages`).
 

@@ -31,7 +31,7 @@ from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivarianc
                           relative_equivariance_error, task_loss)
 from eqlib.models import build_model, config_dict
 from eqlib.precision import DEFAULT as DEFAULT_PRECISION, resolve as resolve_precision
-from eqlib.report import count_training
+from eqlib.results import count_training
 
 CHECKPOINT_FORMAT = "eqlib-checkpoint-v2"   # v2: MLP checkpoints carry the per-epoch trace of their first two layers
 OPTIMIZERS = ("adam", "adamw")
@@ -58,8 +58,9 @@ class TrainConfig:
 
     def __post_init__(self):
         check_task(self.task)
-        if not (isinstance(self.epochs, int) and self.epochs >= 0):
-            raise ValueError(f"epochs must be a non-negative integer; got {self.epochs!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs={self.epochs!r} is not allowed: a positive integer (a run of 0 epochs is "
+                             "the network at initialisation: eqlib.train.initial_model)")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
         if self.optimizer not in OPTIMIZERS:

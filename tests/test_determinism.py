@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "book"))
 import build  # noqa: E402  (book/build.py)
-from eqlib import report  # noqa: E402
+from eqlib.results import VOLATILE  # noqa: E402
 
 
 @pytest.mark.skipif(not os.environ.get("EQLIB_DATA"), reason="needs CIFAR-10 (EQLIB_DATA)")
@@ -38,7 +38,7 @@ def test_same_seed_same_results_file(tmp_path, monkeypatch):
 
     def differences(a, b, path=""):
         if isinstance(a, dict):
-            return [d for k in a if k not in report.VOLATILE for d in differences(a[k], b.get(k), f"{path}/{k}")]
+            return [d for k in a if k not in VOLATILE for d in differences(a[k], b.get(k), f"{path}/{k}")]
         if isinstance(a, list):
             return [d for i, (u, v) in enumerate(zip(a, b)) for d in differences(u, v, f"{path}[{i}]")]
         return [] if a == b else [f"{path}: {a!r} vs {b!r}"]

@@ -77,3 +77,26 @@ def test_unknown_chapters_profiles_and_parameters_are_named():
         protocol.resolve("mlp", "fast")
     with pytest.raises(ValueError, match=r"unknown protocol parameters \['epoch'\]"):
         protocol.resolve("mlp", epoch=3)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"seeds": []}, r"seeds=\[\] must be a non-empty list of non-negative integers"),
+    ({"seeds": [0, 0]}, r"seeds=\[0, 0\] must be distinct"),
+    ({"seeds": [0, -1]}, r"seeds=\[0, -1\] must be a non-empty list of non-negative integers"),
+    ({"hidden": [64, 0]}, r"hidden=\[64, 0\] must be a non-empty list of positive integers"),
+    ({"epochs": 0}, r"epochs=0 must be an integer >= 1"),
+    ({"n_eval": 0}, r"n_eval=0 must be an integer >= 1"),
+    ({"train_size": -5}, r"train_size=-5 must be an integer >= 0"),
+    ({"lr": float("nan")}, r"lr=nan must be a finite number"),
+    ({"equivariance_start": 1.5}, r"equivariance_start=1.5 must lie in \[0, 1\]"),
+    ({"optimizer": "sgd"}, r"optimizer='sgd' is not allowed; choose one of: 'adam', 'adamw'"),
+])
+def test_a_bad_protocol_value_is_refused_naming_the_parameter_its_value_and_what_is_allowed(given, message):
+    with pytest.raises(ValueError, match=message):
+        protocol.resolve("mlp", "full", **given)
+
+
+def test_a_run_of_zero_epochs_is_refused_and_says_what_it_would_be():
+    with pytest.raises(ValueError, match=r"epochs=0 is not allowed: a positive integer .*initial_model"):
+        TrainConfig(task="autoencoder", epochs=0)
+    assert TrainConfig(task="autoencoder", epochs=1).epochs == 1

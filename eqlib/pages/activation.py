@@ -10,7 +10,7 @@ from eqlib.beyond import PREDICTED_GROUP, analyze_activation
 from eqlib.metric import DEFAULT_READING
 from eqlib.pages.common import check_seeds, config_record, metric_samples
 from eqlib.protocol import mlp_configs
-from eqlib.report import load_or_run
+from eqlib.results import load_or_run
 from eqlib.symmetry import SCALINGS
 from eqlib.tables import tested_readings
 from eqlib.train import initial_model, train_seeds
@@ -68,7 +68,7 @@ def activation_verdict(res: dict, min_explained=0.5, max_ratio=2.0) -> dict:
 
 
 def load_or_run_activation(path, activation, seeds, data, profile="full", **kw) -> dict:
-    """The results file of one activation (:func:`eqlib.report.load_or_run`): read when it exists (and
+    """The results file of one activation (:func:`eqlib.results.load_or_run`): read when it exists (and
     holds that activation), else computed by :func:`activation_chapter` and written. ``data`` is
     called only then."""
 

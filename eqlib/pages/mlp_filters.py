@@ -19,7 +19,7 @@ from eqlib.models import MLPConfig
 from eqlib.pages.common import KINDS, check_seeds, config_record, metric_samples
 from eqlib.plots import KIND_COLORS, _axes_off, _png, filter_image, filter_mosaic
 from eqlib.protocol import mlp_configs
-from eqlib.report import load_or_run
+from eqlib.results import load_or_run
 from eqlib.tables import KIND_NAMES, tested_readings
 from eqlib.train import initial_model, train, train_seeds
 
@@ -170,7 +170,7 @@ MLP_CONFIGURATIONS = (("autoencoder", "tanh"), ("autoencoder", "gelu"), ("classi
 
 def load_or_run_mlp(path, task, first_activation, seeds, profile="full", data=None, n_fit=20_000, n_eval=100_000,
                     n_eval_other=None, **train) -> dict:
-    """The results file of one MLP configuration (:func:`eqlib.report.load_or_run`): read when it exists,
+    """The results file of one MLP configuration (:func:`eqlib.results.load_or_run`): read when it exists,
     else computed as the MLP chapter computes it (training or loading the models) and written.
     ``data`` is a callable returning the data set, called only when something must be computed."""
 

@@ -87,7 +87,7 @@ def mark(v) -> str:
 def paper_table(rows, reading=DEFAULT_READING, digits=3):
     """The paper's table in its own shape: six rows, the paper's Tanh and GELU values beside ours
     (equivariant models, mean ± sd over seeds, under ``reading``) and our floors, and the verdict
-    marks of that reading (for :func:`eqlib.report.md_table`)."""
+    marks of that reading (for :func:`eqlib.page.md_table`)."""
     eq = {(r["task"], r["layers"], r["flip"], r["activation"]): r for r in rows if r["kind"] == "equivariant"}
     f = lambda s: f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}"
     out = []

@@ -17,7 +17,7 @@ from eqlib.pages.common import EQUIVARIANT_ENOUGH
 from eqlib.pages.dihedral import dihedral_findings, end_to_end_ratios
 from eqlib.pages.protocol_study import CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict
 from eqlib.paper import TABLE_SOURCE
-from eqlib.report import replace_generated
+from eqlib.results import replace_generated
 from eqlib.rules import Rule, table as rule_table
 from eqlib.symmetry import MAX_RESIDUALS
 from eqlib.tables import ACT_NAMES, KIND_NAMES, tested_readings

@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from eqlib import report
+from eqlib import checks, page, results
 
 
 def test_md_table_renders_rows():
-    md = report.md_table(["a", "b"], [[1, "x"], [2, [3, 4]]])
+    md = page.md_table(["a", "b"], [[1, "x"], [2, [3, 4]]])
     assert md.data == "| a | b |\n|---|---|\n| 1 | x |\n| 2 | [3, 4] |"
 
 
@@ -20,18 +20,18 @@ def test_glue_is_a_no_op_without_myst_nb(monkeypatch):
         return real_import(name, *a, **kw)
 
     monkeypatch.setattr(builtins, "__import__", no_myst)
-    assert report.glue("k", 1) is None, "on Colab, glue does nothing and does not fail"
+    assert page.glue("k", 1) is None, "on Colab, glue does nothing and does not fail"
 
 
 def test_results_file_digest_ignores_timings_and_write_is_atomic(tmp_path):
-    a = report.Run(tmp_path / "a.json", "quick", [0, 1])
+    a = results.Run(tmp_path / "a.json", "quick", [0, 1])
     a.results.update({"x": 0.1234567891, "seconds": 5.0})
-    b = report.Run(tmp_path / "b.json", "quick", [0, 1])
+    b = results.Run(tmp_path / "b.json", "quick", [0, 1])
     b.results.update({"x": 0.1234567899, "seconds": 9.0})
     assert a.save()["digest"] == b.save()["digest"], "timings and the 10th digit do not change the digest"
     assert json.loads((tmp_path / "a.json").read_text())["x"] == 0.1234567891
     assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
-    c = report.Run(tmp_path / "c.json", "quick", [0, 1])
+    c = results.Run(tmp_path / "c.json", "quick", [0, 1])
     c.results.update({"x": 0.13})
     assert c.save()["digest"] != a.results["digest"]
 
@@ -39,7 +39,7 @@ def test_results_file_digest_ignores_timings_and_write_is_atomic(tmp_path):
 def test_the_digest_of_a_rebuild_with_models_cached_is_the_cold_builds(tmp_path):
     """Whether a model was trained or loaded, and the report's per-page seconds, are the cache's and the
     machine's state, not results: a rebuild from cached models must give the cold build's digest."""
-    cold, warm = (report.Run(tmp_path / f"{n}.json", "full", [0]) for n in ("cold", "warm"))
+    cold, warm = (results.Run(tmp_path / f"{n}.json", "full", [0]) for n in ("cold", "warm"))
     cold.results.update({"cells": {"a": {"loaded": [False, False], "forked_at": [0, 10], "x": 0.5}},
                          "compute": {"machine": "m", "total_s": 900.0, "per_part_s": {"p": 900.0}, "per_page_s": {"p": 900.0}}})
     warm.results.update({"cells": {"a": {"loaded": [True, True], "forked_at": [0, 10], "x": 0.5}},
@@ -51,15 +51,15 @@ def test_the_digest_of_a_rebuild_with_models_cached_is_the_cold_builds(tmp_path)
 
 def test_parameter_checks_name_the_value():
     with pytest.raises(ValueError, match="parameter profile='slow' is not allowed; choose one of: 'full', 'quick'"):
-        report.Run("r.json", "slow")
+        results.Run("r.json", "slow")
     with pytest.raises(ValueError, match=r"parameter n=-1 must be an integer >= 0"):
-        report.check_int("n", -1)
+        checks.check_int("n", -1)
     with pytest.raises(ValueError, match=r"parameter w=nan must be a finite number"):
-        report.check_number("w", float("nan"))
+        checks.check_number("w", float("nan"))
 
 
 def test_provenance_names_the_cpu():
-    assert report.cpu_name() and report.cpu_name() in report.Run("r.json", "quick").provenance()["machine"]
+    assert results.cpu_name() and results.cpu_name() in results.Run("r.json", "quick").provenance()["machine"]
 
 
 def test_provenance_names_the_dependency_lock_and_what_differs_from_it(tmp_path):
@@ -67,14 +67,14 @@ def test_provenance_names_the_dependency_lock_and_what_differs_from_it(tmp_path)
     from importlib import metadata
     lock = tmp_path / "requirements.lock"
     lock.write_text(f"# a comment\nnumpy=={metadata.version('numpy')}\npytest==0.0.1\nnot-installed-here==1.0\n")
-    status = report.lock_status(lock)
+    status = results.lock_status(lock)
     assert status == {"file": "requirements.lock", "sha256": hashlib.sha256(lock.read_bytes()).hexdigest()[:12],
                       "packages": 3, "differ": [f"pytest {metadata.version('pytest')} (locked 0.0.1)"]}, \
         "only an installed package at another version differs; one not installed (a platform's) does not"
-    assert report.lock_status(tmp_path / "none.lock") is None, "no lock beside eqlib (Colab): nothing to say"
-    repo = report.lock_status()
-    assert repo["file"] == "requirements.lock" and report.Run("r.json", "quick").provenance()["lock"] == repo
-    note = report.provenance_note({**report.Run("r.json", "quick").provenance(), "lock": status}).data
+    assert results.lock_status(tmp_path / "none.lock") is None, "no lock beside eqlib (Colab): nothing to say"
+    repo = results.lock_status()
+    assert repo["file"] == "requirements.lock" and results.Run("r.json", "quick").provenance()["lock"] == repo
+    note = page.provenance_note({**results.Run("r.json", "quick").provenance(), "lock": status}).data
     assert f"dependency lock: `requirements.lock` (sha256 {status['sha256']}), 3 packages, 1 installed at other" in note
 
 
@@ -83,7 +83,7 @@ def test_package_versions_are_read_without_importing_the_package_and_equal_its_o
     it and compares with its own ``__version__`` (local build tag included)."""
     import subprocess
     import sys
-    code = ("import sys; from eqlib.report import package_version, versions\n"
+    code = ("import sys; from eqlib.results import package_version, versions\n"
             "v = versions()\n"
             "assert 'torchvision' not in sys.modules, 'versions() imported torchvision'\n"
             "import torchvision, plotly\n"

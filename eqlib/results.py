@@ -1,5 +1,5 @@
-"""What every page reports about itself: a results file, the provenance of its numbers,
-and the box that marks a quick build. Notebooks call these; nothing here trains."""
+"""What every page records about itself: its results file and the provenance of its numbers (machine, packages,
+lock, protocol, timings), and the digest that tells two builds' results apart. Nothing here displays or trains."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from eqlib.atomic import write_text
+from eqlib.checks import check_choice
 from eqlib.precision import describe as describe_precision
 
 PROFILES = ("full", "quick")
@@ -36,25 +37,6 @@ def training_seconds() -> float:
 def in_book() -> bool:
     """True while book/build.py executes the notebook (it sets ``EQLIB_BOOK=1``)."""
     return os.environ.get("EQLIB_BOOK") == "1"
-
-
-def check_choice(name, value, allowed):
-    """Stop a notebook early with a clear message when a parameter is not one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"parameter {name}={value!r} is not allowed; choose one of: {', '.join(map(repr, allowed))}")
-    return value
-
-
-def check_int(name, value, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"parameter {name}={value!r} must be an integer >= {minimum}")
-    return value
-
-
-def check_number(name, value, minimum=0.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
-        raise ValueError(f"parameter {name}={value!r} must be a finite number >= {minimum}")
-    return value
 
 
 def package_version(name: str) -> str | None:
@@ -220,54 +202,3 @@ def _jsonable(x):
         return None
     return x
 
-
-def glue(name, value):
-    """MyST-NB's ``glue`` (the book pastes ``value`` into prose with ``{glue:text}`name```); a no-op
-    where MyST-NB is not installed (Colab), since only the book renders glued values."""
-    try:
-        from myst_nb import glue as _glue
-    except ImportError:
-        return
-    _glue(name, value, display=False)
-
-
-def md_table(header, rows):
-    """A Markdown table (displayed by notebooks, rendered by the book)."""
-    from IPython.display import Markdown
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    return Markdown("\n".join(lines))
-
-
-def show_quick_banner(profile):
-    """Display a MyST warning box on quick builds (rendered by the book); nothing otherwise."""
-    from IPython.display import Markdown, display
-    if profile == "quick":
-        display(Markdown(":::{admonition} Quick build\n:class: warning\nThis page was built with the **quick** "
-                         "profile: small settings (a few epochs on a subset of CIFAR-10 where data is used), to "
-                         "check that the pipeline works. Its numbers are not the paper's; build the full profile "
-                         "(`make book`) for those.\n:::"))
-
-
-def provenance_note(provenance: dict):
-    from IPython.display import Markdown
-    v = ", ".join(f"{k} {val}" for k, val in provenance["versions"].items())
-    data = provenance.get("data", {}).get("description", "no data set (synthetic networks only)")
-    lock, pinned = provenance.get("lock"), ""
-    if lock:
-        state = (f"{len(lock['differ'])} installed at other versions: {', '.join(lock['differ'][:3])}"
-                 if lock["differ"] else "all installed as locked")
-        pinned = f"- dependency lock: `{lock['file']}` (sha256 {lock['sha256']}), {lock['packages']} packages, {state}\n"
-    return Markdown(
-        ":::{admonition} How this page was made\n:class: note\n"
-        f"- profile: **{provenance['profile']}**; seed: {provenance['seed']}\n"
-        f"- data: {data}\n- machine: {provenance['machine']}; device: {provenance['device']}; training precision: "
-        f"{provenance.get('precision', 'float32')}\n"
-        f"- packages: {v}\n{pinned}{_protocol_line(provenance.get('protocol'))}"
-        f"- run time of this page: {provenance['run_seconds']} s\n:::")
-
-
-def _protocol_line(protocol) -> str:
-    if not protocol:
-        return ""
-    return "- protocol (`eqlib.protocol`, resolved): " + ", ".join(f"{k} {v}" for k, v in protocol.items()) + "\n"
