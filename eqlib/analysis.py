@@ -306,7 +306,7 @@ def mlp_prefixes(m, depths=tuple(DEPTHS)):
     each layer computed once."""
 
     def f(x):
-        out, h = {}, x
+        out, h = {}, x.to(m.linears[0].weight.dtype)       # the readings in the model's own precision
         for k, (lin, act) in enumerate(zip(m.linears, m.config.activations), start=1):
             pre = lin(h)
             h = ACTIVATIONS[act](pre)

@@ -102,8 +102,8 @@ EXACT_BELOW = 1e-4      # relative errors below this are recomputed in float64 (
 
 def relative_errors(y, z, At) -> torch.Tensor:
     """Per row ``||z - A y|| / ||y||``, as float64. The rows are evaluated in float32, where the product and
-    the norms cost a fraction of float64's, to about 1e-7 absolute (a test bounds it at 1e-6 on planted
-    latents); a row whose error falls below :data:`EXACT_BELOW`, where that rounding would reach the
+    the norms cost a fraction of float64's, to about 1e-7 absolute (a test bounds it by float32's round-off
+    on planted latents); a row whose error falls below :data:`EXACT_BELOW`, where that rounding would reach the
     error's own digits, is evaluated again in float64 (an exactly equivariant layer scores its ~1e-15, not
     float32's ~1e-7)."""
     y32, z32 = y.float(), z.float()

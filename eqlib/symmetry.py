@@ -365,8 +365,11 @@ def match_pre_activations(P, Q, scaling="sign", active=None):
     cos = BA[rows, cols] / np.sqrt(np.maximum(BB[rows] * AA[cols], 1e-300))
     sub = SignedPermutation(cols.astype(int), np.where(cf < 0, -1.0, 1.0), cos, 0.0, np.abs(cf))
     match = _embed(sub, idx, n, scaling in ("positive", "nonzero"))
+    # the matched residuals computed directly, not read off ``cost``: its expanded square cancels, which leaves
+    # sqrt(eps) (1.5e-8 in float64) of an exact match instead of eps
+    diff = Qa[:, rows] - torch.from_numpy(cf) * Pa[:, cols]
     res = np.zeros(n)
-    res[idx] = np.sqrt(cost[rows, cols])
+    res[idx] = (diff.pow(2).mean(0).numpy() / var[rows]) ** 0.5
     match.residual = float(np.sqrt(np.mean(res[idx] ** 2))) if len(idx) else 0.0
     return match, res
 

@@ -21,6 +21,23 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):      # make test's workers share
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 
+ROUND_OFF_BOUNDS = ("sum_tol(", "dot_tol(", "cancel_tol(", "eps(")     # tests/numerics.py
+
+
+def pytest_collection_modifyitems(items):
+    """A test that states a round-off bound (tests/numerics.py) is a numerical test: ``make numerics`` runs these
+    under every instruction set this machine can imitate, and CI under one besides the machine's own."""
+    import inspect
+    for item in items:
+        fn = getattr(item, "function", None)
+        try:
+            source = inspect.getsource(fn) if fn is not None else ""
+        except (OSError, TypeError):
+            source = ""
+        if any(b in source for b in ROUND_OFF_BOUNDS):
+            item.add_marker(pytest.mark.numerics)
+
+
 @pytest.fixture
 def child_venv():
     """Make a fresh venv that sees this environment's installed packages. ``venv

@@ -10,6 +10,7 @@ from eqlib.pages.common import EQUIVARIANT_ENOUGH
 from eqlib.pages.dihedral import dihedral_chapter, end_to_end_ratios
 from eqlib.pages.emergence import emergence_chapter
 from eqlib.pages.merging import barrier, merging_chapter
+from numerics import sum_tol
 
 TINY = dict(hidden=(8, 6), epochs=2, batch_size=128)
 
@@ -69,7 +70,17 @@ def test_emergence_replays_every_epoch_and_merging_reports_both_paths(data):
     assert "aligned_first" in m["mirrored"]["control"][0] and "aligned_first" not in m["seeds_pairs"]["control"][0]
     assert len(m["mirrored"]["equivariant"]) == 2 and m["seeds_pairs"]["control"][0]["pair"] == [0, 1]
     p = m["seeds_pairs"]["equivariant"][0]
-    assert np.isclose(p["naive"][-1], p["aligned"][-1]), "aligning changes b's parameters, not its function"
+    # aligned b is b with its hidden neurons permuted and negated exactly, so its 8- and 6-term hidden sums (and
+    # tanh(-t) against -tanh(t)) round in other orders: its output moves by sum_tol of their absolute terms
+    # (|tanh| <= 1, GELU's slope and |GELU(t)| / |t| <= 1.13), and the float64 loss, a mean of 50 x 3072 squares,
+    # by twice that over the residuals' rms, and by its own sum's round-off on each side
+    from eqlib.protocol import mlp_configs
+    from eqlib.train import train_seeds
+    b = train_seeds(*mlp_configs("autoencoder", "tanh", **TINY), data, [1])[1]["equivariant"].model   # from the cache
+    (W2, b2), (W3, b3) = ((lin.weight.detach().double().abs(), lin.bias.detach().double().abs()) for lin in b.linears[1:])
+    df = 1.13 * sum_tol(8 + 1 + 6 + 1 + 1) * float((W3 @ (W2.sum(1) + b2) + b3).max())
+    rtol = 2 * 2 * df / p["naive"][-1] ** 0.5 + 2 * sum_tol(50 * 3072 + 1)
+    assert np.isclose(p["naive"][-1], p["aligned"][-1], rtol=rtol, atol=0), "aligning changes b's parameters, not its function"
 
 
 def test_emergence_and_merging_read_their_analyses_from_the_cache_the_second_time(data):
@@ -96,4 +107,5 @@ def test_end_to_end_ratios_compare_each_seed_with_its_own_control():
     res = {"end_to_end": {"d4": [[0.0, 0.1, 0.1], [0.0, 0.3, 0.3]], "control": [[0.0, 0.4, 0.2], [0.0, 0.3, 0.3]]}}
     ratios = end_to_end_ratios(res)
     assert ratios == pytest.approx([1 / 3, 1.0]), "mean over the non-identity elements, seed by seed"
-    assert [r <= EQUIVARIANT_ENOUGH + 1e-12 for r in ratios] == [True, False]
+    # a ratio of sums of hand-made decimals: a few roundings off the threshold 1/3 it is meant to equal
+    assert [r <= EQUIVARIANT_ENOUGH * (1 + sum_tol(4)) for r in ratios] == [True, False]
