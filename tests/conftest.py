@@ -24,17 +24,27 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):      # make test's workers share
 ROUND_OFF_BOUNDS = ("sum_tol(", "dot_tol(", "cancel_tol(", "eps(")     # tests/numerics.py
 
 
+def _states_a_bound(source: str, helpers=()) -> bool:
+    return any(b in source for b in ROUND_OFF_BOUNDS) or any(f"{h}(" in source for h in helpers)
+
+
 def pytest_collection_modifyitems(items):
-    """A test that states a round-off bound (tests/numerics.py) is a numerical test: ``make numerics`` runs these
-    under every instruction set this machine can imitate, and CI under one besides the machine's own."""
+    """A test that states a round-off bound (tests/numerics.py), itself or through a helper of its module that
+    does, is a numerical test: ``make numerics`` runs these under every instruction set this machine can imitate,
+    and CI under one besides the machine's own."""
     import inspect
+    helpers = {}
     for item in items:
-        fn = getattr(item, "function", None)
+        fn, module = getattr(item, "function", None), getattr(item, "module", None)
+        if module is not None and module.__name__ not in helpers:
+            helpers[module.__name__] = {name for name, f in vars(module).items() if inspect.isfunction(f)
+                                        and not name.startswith("test_") and f.__module__.startswith("test_")
+                                        and _states_a_bound(inspect.getsource(f))}     # its own, or another test file's
         try:
             source = inspect.getsource(fn) if fn is not None else ""
         except (OSError, TypeError):
             source = ""
-        if any(b in source for b in ROUND_OFF_BOUNDS):
+        if _states_a_bound(source, helpers.get(getattr(module, "__name__", None), ())):
             item.add_marker(pytest.mark.numerics)
 
 
