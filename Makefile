@@ -25,7 +25,7 @@ KERNEL := eqlib
 # fixed thread counts: same seed, same numbers (a comment on the same line would end up in the value)
 export MKL_DYNAMIC := FALSE
 
-.PHONY: book book-quick test unit install lock clean benchmark
+.PHONY: book book-quick test unit numerics networks install lock clean benchmark
 
 # The venv sees $(PYTHON)'s own packages where $(PYTHON) has torch and pip manages its packages, so
 # an installed torch (gigabytes) is reused; a distribution's Python, whose packages belong to the
@@ -73,6 +73,16 @@ unit: $(STAMP)
 
 test: $(STAMP) book-quick
 	$(PYTEST)
+
+# after make book: the networks the pages used, packed into _build/networks.tar (a release asset), their hashes
+# pinned in eqlib/networks.json (commit it); EQLIB_NETWORKS=<the archive's URL or path> then loads them
+networks: $(STAMP)
+	$(PY) book/build.py --profile $(PROFILE) --pack-networks
+
+# the numerical tests (those stating a round-off bound) under every instruction set this CPU can imitate
+# (tests/instruction_sets.py; ISA=portable runs one combination, as CI does)
+numerics: $(STAMP)
+	$(PY) tests/instruction_sets.py $(if $(ISA),--only $(ISA))
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py

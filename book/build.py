@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,51 +37,27 @@ GENERATED = ROOT / "book" / "generated"
 STATIC = ROOT / "book" / "_static"
 KERNEL = "eqlib"      # the project environment's Jupyter kernel; `make install` registers it there
 
-# chapter -> (template notebook, parameters, page title); the profiles override parameters.
-CHAPTERS = {
-    "theory": ("theory.ipynb", {}, None),
-    "mlp_tanh_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "tanh"},
-                             "Tanh autoencoder"),
-    "mlp_gelu_autoencoder": ("mlp_filters.ipynb", {"task": "autoencoder", "first_activation": "gelu"},
-                             "GELU autoencoder"),
-    "mlp_tanh_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "tanh"},
-                            "Tanh classifier"),
-    "mlp_gelu_classifier": ("mlp_filters.ipynb", {"task": "classifier", "first_activation": "gelu"},
-                            "GELU classifier"),
-    "protocol_study": ("protocol_study.ipynb", {}, None),   # reuses the MLP chapters' runs from the model cache
-    "mlp_summary": ("mlp_summary.ipynb", {}, None),      # reads the results of the chapters above
-    "attention": ("attention_heads.ipynb", {}, None),
-    # beyond the paper (the Tanh autoencoder's runs above are reused from the model cache)
-    "activation_relu": ("activation.ipynb", {"activation": "relu"}, "ReLU against its predicted group"),
-    "activation_leaky_relu": ("activation.ipynb", {"activation": "leaky_relu"}, "Leaky ReLU against its predicted group"),
-    "activation_sigmoid": ("activation.ipynb", {"activation": "sigmoid"}, "Sigmoid against its predicted group"),
-    "activation_identity": ("activation.ipynb", {"activation": "identity"}, "The identity against its predicted group"),
-    "activation_square": ("activation.ipynb", {"activation": "square"}, "x² against its predicted group"),
-    "activations_summary": ("activations_summary.ipynb", {}, None),     # reads the activation pages' results
-    "augmentation": ("augmentation.ipynb", {}, None),
-    "dihedral": ("dihedral.ipynb", {}, None),
-    "emergence": ("emergence.ipynb", {}, None),
-    "merging": ("merging.ipynb", {}, None),
-    "cnn": ("cnn.ipynb", {}, None),            # its protocol is its page module's (eqlib.pages.cnn)
-    "report": ("report.ipynb", {}, None),       # reads every page's results; first in the book, executed last
-}
+import export  # noqa: E402  (book/export.py: each page's own notebook)
+from eqlib import registry  # noqa: E402  (the pages, one row each)
+
+# chapter -> (template notebook, the page's parameters, page title), from the registry of pages
+CHAPTERS = {p.name: (p.notebook, p.params, p.title) for p in registry.PAGES}
 MLP_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "mlp_filters.ipynb"]
 ACTIVATION_CHAPTERS = [c for c, (t, _, _) in CHAPTERS.items() if t == "activation.ipynb"]
-SUMMARIES = {"mlp_summary": MLP_CHAPTERS + ["protocol_study"], "activations_summary": ACTIVATION_CHAPTERS}
-SUMMARIES["report"] = [c for c in CHAPTERS if c != "report"]
+SUMMARIES = {c: list(registry.inputs(c)) for c in CHAPTERS if registry.inputs(c)}
 _BEYOND_FROM = list(CHAPTERS).index("activation_relu")
 PARTS = {"the paper": list(CHAPTERS)[:_BEYOND_FROM], "beyond the paper": list(CHAPTERS)[_BEYOND_FROM:-1],
          "the report": ["report"]}   # the README's timing table, by part of the book
 PROFILES = {
     # The profile's protocol (epochs, seeds, sample sizes) is eqlib.protocol's; a profile names itself and,
-    # for the protocol study, the smaller grid it runs. The pages say in a box that a quick build is one.
+    # for the protocol study, the smaller grid it runs (the registry's `quick`). The pages say in a box that a
+    # quick build is one.
     "full": {},
-    "quick": {
-        **{c: {"profile": "quick"} for c in CHAPTERS},
-        "protocol_study": {"profile": "quick", "widths": [[64, 16, 64]], "weights": [3.0], "init_scales": [1.0],
-                           "lengths": [4], "classifier_factors": ["default", "weight"]},
-    },
+    "quick": {p.name: {"profile": "quick", **p.quick} for p in registry.PAGES},
 }
+# what a page's notebook receives from the build alone (paths of this machine, no widgets in a static page):
+# papermill injects these in a hidden cell; the page's own parameters are in its visible parameters cell
+BUILD_ONLY = ("results_path", "results_paths", "study_path", "live_widgets")
 
 
 def sha(*parts) -> str:
@@ -103,20 +80,41 @@ def repository_url() -> tuple[str, str]:
     return cfg["url"].rstrip("/"), cfg.get("branch", "main")
 
 
-def colab_link(template: str) -> str:
-    url, branch = repository_url()
-    return f"https://colab.research.google.com/github/{url.split('github.com/')[1]}/blob/{branch}/notebooks/{template}"
+UNSET_URL = "https://example.invalid/set-repository-url"   # repository.url until it is set: can never resolve
+UNSET_MESSAGE = ("this book's repository address is not set (repository.url in _config.yml): set it and run "
+                 "`python book/sync_repository.py` (README, Publishing); until then no page links its notebook")
+COLAB_BRANCH = "colab"      # the branch the Pages workflow pushes the pages' notebooks to
+COLAB_DIR = ROOT / "_build" / "colab"
 
 
-PLACEHOLDER_URL = "https://github.com/eqlib/identifiable-equivariant-networks"   # until published
+def repository_set() -> bool:
+    return repository_url()[0] != UNSET_URL
+
+
+def owner_repo() -> str:
+    return repository_url()[0].split("github.com/")[1]
+
+
+def colab_link(chapter: str) -> str | None:
+    """The page's own notebook on Colab (the Pages workflow publishes it on the branch COLAB_BRANCH); None while
+    the repository's address is not set."""
+    if not repository_set():
+        return None
+    return f"https://colab.research.google.com/github/{owner_repo()}/blob/{COLAB_BRANCH}/{chapter}.ipynb"
+
+
+def pages_url() -> str | None:
+    """Where GitHub Pages serves the book (a project site), or None while the address is not set."""
+    if not repository_set():
+        return None
+    owner, repo = owner_repo().split("/")[:2]
+    return f"https://{owner}.github.io/{repo}/"
 
 
 def placeholder_warning(profile: str) -> str | None:
-    """A warning when the full book is built with the placeholder repository.url in _config.yml."""
-    if profile == "full" and repository_url()[0] == PLACEHOLDER_URL:
-        return (f"[book] WARNING: repository.url in _config.yml is still the placeholder {PLACEHOLDER_URL}: "
-                "the Colab links and install cells lead nowhere. Set it, then run python book/sync_repository.py "
-                "(README, Publishing).")
+    """A warning when the full book is built before the repository's address is set."""
+    if profile == "full" and not repository_set():
+        return f"[book] WARNING: {UNSET_MESSAGE}."
     return None
 
 
@@ -136,14 +134,26 @@ def check_kernel(name: str = KERNEL) -> str:
     return argv0
 
 
+def page_parameters(chapter: str, profile: str) -> dict:
+    """The parameters the page is built with, as its visible parameters cell shows them: the profile, the page's
+    own (the registry's) and the profile's."""
+    template, params, _ = CHAPTERS[chapter]
+    return {"profile": profile, **params, **PROFILES[profile].get(chapter, {})}
+
+
+def runnable(chapter: str, profile: str):
+    """The page's notebook as the build executes it (:func:`export.runnable`)."""
+    return export.runnable(ROOT / "notebooks" / CHAPTERS[chapter][0], page_parameters(chapter, profile))
+
+
 def job(chapter: str, profile: str) -> tuple[dict, str | None]:
-    """A chapter's parameters and its cache key (None while a summary's inputs have no results)."""
-    template, params, title = CHAPTERS[chapter]
-    params = {**params, **PROFILES[profile].get(chapter, {})}
+    """The build-only parameters papermill injects (paths of this machine), and the chapter's cache key (None
+    while a summary's inputs have no results)."""
+    import nbformat
     out_dir = ROOT / ".cache" / "book" / profile
     results = out_dir / f"{chapter}.json"
-    params["results_path"] = str(results)
-    if "live_widgets" in (ROOT / "notebooks" / template).read_text():
+    params = {"results_path": str(results)}
+    if "live_widgets" in export.read_parameters(runnable(chapter, profile)):
         params["live_widgets"] = False        # no widget state in static pages
     if chapter == "mlp_summary":
         params["results_paths"] = [str(out_dir / f"{c}.json") for c in MLP_CHAPTERS]
@@ -152,7 +162,8 @@ def job(chapter: str, profile: str) -> tuple[dict, str | None]:
         params["results_paths"] = {c: str(out_dir / f"{c}.json") for c in SUMMARIES["report"]}
     if chapter == "activations_summary":
         params["results_paths"] = {CHAPTERS[c][1]["activation"]: str(out_dir / f"{c}.json") for c in ACTIVATION_CHAPTERS}
-    inputs = [(ROOT / "notebooks" / template).read_bytes(), json.dumps(params, sort_keys=True),
+    assert set(params) <= set(BUILD_ONLY), "the build injects only its own paths"
+    inputs = [nbformat.writes(runnable(chapter, profile)).encode(), json.dumps(params, sort_keys=True),
               eqlib_digest(), os.environ.get("EQLIB_DATA", "")]
     if chapter in SUMMARIES:
         if not all((out_dir / f"{c}.json").exists() for c in SUMMARIES[chapter]):
@@ -183,6 +194,9 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     if key is None:
         sys.exit(f"[book] {chapter} reads the results of {', '.join(SUMMARIES[chapter])}: execute them first")
     key_file.unlink(missing_ok=True)
+    source = out_dir / f"{chapter}.runnable.ipynb"
+    import nbformat
+    nbformat.write(runnable(chapter, profile), source)
     check_kernel()
     start = time.perf_counter()
     # MKL_DYNAMIC=FALSE: MKL must not use fewer threads under load, which changes the order of
@@ -191,7 +205,7 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        pm.execute_notebook(str(ROOT / "notebooks" / template), str(nb_out), parameters=params,
+        pm.execute_notebook(str(source), str(nb_out), parameters=params,
                             kernel_name=KERNEL, cwd=str(ROOT / "notebooks"), progress_bar=False)
     finally:
         for k, v in old.items():
@@ -202,7 +216,7 @@ def execute(chapter: str, profile: str, force: bool) -> tuple[Path, float, bool]
 
 
 def _decorate(path: Path, template: str, title: str | None):
-    """Book-only touches: the page title, the injected parameters hidden, a Colab link under the title."""
+    """Book-only touches of an executed page: its title, the build's injected paths hidden."""
     import nbformat
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("widgets", None)      # else the page would load widget JS from a CDN
@@ -214,14 +228,131 @@ def _decorate(path: Path, template: str, title: str | None):
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "hide-cell" not in tags:
             tags.append("hide-cell")
-    link = nbformat.v4.new_markdown_cell(
-        f":::{{tip}}\nRun this chapter yourself: [open `notebooks/{template}` in Colab]({colab_link(template)}). "
-        "Its first cell installs `eqlib`; CIFAR-10 is downloaded by torchvision.\n:::")
-    link.metadata["tags"] = ["colab-link"]
-    nb.cells = [c for c in nb.cells if "colab-link" not in c.metadata.get("tags", [])]
-    first_md = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
-    nb.cells.insert(first_md + 1, link)
     nbformat.write(nb, path)
+
+
+# --------------------------------------------------------------------------- the pages' headers and notebooks
+# Colab provides these itself, built for its own GPU driver and runtime: a page's notebook keeps them (pip may not
+# change them while installing eqlib), and installs the lock's versions of the rest of eqlib's runtime needs.
+COLAB_KEEPS = ("torch", "torchvision", "numpy", "pillow", "ipywidgets", "ipykernel", "ipython")
+COLAB_LOCKED = ("scipy", "plotly", "tqdm")
+
+
+def locked_versions(names=COLAB_LOCKED) -> list:
+    """``name==version`` of ``names`` from requirements.lock."""
+    lock = dict(line.strip().split("==") for line in (ROOT / "requirements.lock").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    missing = [n for n in names if n not in lock]
+    if missing:
+        raise ValueError(f"requirements.lock has no version of {missing}")
+    return [f"{n}=={lock[n]}" for n in names]
+
+
+def install_source(template_source: str, commit: str) -> str:
+    """A page notebook's install cell: the template's, with the commit the book was built from and the locked
+    versions written in."""
+    out = re.sub(r'^(\s*COMMIT\s*=\s*)"[^"]*"', lambda m: f'{m[1]}"{commit}"', template_source, flags=re.M)
+    out = re.sub(r"^(\s*LOCKED\s*=\s*)\[[^\]]*\]", lambda m: f"{m[1]}{locked_versions()!r}", out, flags=re.M)
+    out = re.sub(r"^(\s*KEEP\s*=\s*)\[[^\]]*\]", lambda m: f"{m[1]}{list(COLAB_KEEPS)!r}", out, flags=re.M)
+    if out.count(f'"{commit}"') != 1 or repr(locked_versions()) not in out or repr(list(COLAB_KEEPS)) not in out:
+        raise ValueError("the install cell must assign COMMIT, LOCKED and KEEP once each")
+    return out
+
+
+def costs(chapter: str) -> dict:
+    """What re-running ``chapter`` costs, per profile, from the reference timings (the GPU where measured)."""
+    out = {}
+    for profile in PROFILES:
+        ref = progress.load_reference(progress.REFERENCE, profile)
+        if ref and chapter in ref["seconds"]:
+            split = ref.get("split", {}).get(chapter, {})
+            out[profile] = {"seconds": ref["seconds"][chapter], "train": split.get("train_seconds", 0.0),
+                            "cpu": ref["cpu"], "date": ref["date"]}
+    return out
+
+
+def scrub(nb, paths: dict):
+    """``nb`` with every path of this machine replaced (``paths``: the path, what stands for it), so a downloaded
+    notebook holds none."""
+    import nbformat
+    text = nbformat.writes(nb)
+    for path, stands in sorted(paths.items(), key=lambda kv: -len(kv[0])):
+        if path:
+            text = text.replace(json.dumps(path)[1:-1], stands)
+    return nbformat.reads(text, as_version=4)
+
+
+def machine_paths() -> dict:
+    """This machine's paths that executed notebooks may hold, longest first when replaced."""
+    from eqlib.data import cache_dir
+    paths = {str(ROOT) + "/": "", str(ROOT): ".", str(Path.home()): "~"}
+    if os.environ.get("EQLIB_DATA"):
+        paths[os.environ["EQLIB_DATA"]] = Path(os.environ["EQLIB_DATA"]).name
+    paths[str(cache_dir())] = "$EQLIB_CACHE"
+    return paths
+
+
+def verdict_rows(profile: str) -> dict:
+    """``{page: [report rows]}`` from this build's report (each row numbered as the report numbers it)."""
+    res = ROOT / ".cache" / "book" / profile / "report.json"
+    if not res.exists():
+        return {}
+    from eqlib.pages.report import SHORT
+    out = {}
+    for i, r in enumerate(json.loads(res.read_text())["claims"], 1):
+        out.setdefault(r["page"], []).append({**r, "number": i, "short": SHORT[r["key"]]})
+    return out
+
+
+def book_page(target: str) -> str:
+    """The HTML path of a page that a page of book/generated names (``mlp_summary``, ``../mlp_overview``,
+    ``generated/theory``), relative to the book's root."""
+    if target.startswith("../"):
+        return f"book/{target[3:]}.html"
+    return f"book/{target}.html" if "/" in target else f"book/generated/{target}.html"
+
+
+def assemble(profile: str) -> Path:
+    """Every executed page into the book's sources (book/generated), with its header and no path of this machine,
+    and every page's own notebook for Colab into the returned folder (what the Pages workflow publishes)."""
+    import nbformat
+    colab_dir = COLAB_DIR if profile == "full" else ROOT / "_build" / profile / "colab"
+    if colab_dir.exists():
+        shutil.rmtree(colab_dir)
+    colab_dir.mkdir(parents=True)
+    verdicts, paths, commit = verdict_rows(profile), machine_paths(), full_commit()
+    cites = export.bib_labels(ROOT / "book" / "references.bib")
+    for chapter in CHAPTERS:
+        row = registry.page(chapter)
+        link = colab_link(chapter)
+        colab_text = (f"[open this page's notebook in Colab]({link}): its parameters are this page's, and its first "
+                      f"cell installs `eqlib` at the commit this book was built from (`{commit[:7]}`)." if link
+                      else UNSET_MESSAGE + ".")
+        body = export.header(row.shows, verdicts.get(chapter, []), costs(chapter), colab_text, "report.ipynb")
+        src = ROOT / ".cache" / "book" / profile / f"{chapter}.ipynb"
+        nb = nbformat.read(src, as_version=4)
+        cell = nbformat.v4.new_markdown_cell(f":::{{admonition}} On this page\n:class: tip\n{body}\n:::")
+        cell.metadata["tags"] = ["page-header"]
+        first_md = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
+        nb.cells.insert(first_md + 1, cell)
+        nbformat.write(scrub(nb, paths), GENERATED / f"{chapter}.ipynb")
+        for suffix in (".json", ".png"):
+            if src.with_suffix(suffix).exists():
+                shutil.copyfile(src.with_suffix(suffix), GENERATED / f"{chapter}{suffix}")
+        run_nb = runnable(chapter, profile)
+        install = next(c for c in run_nb.cells if c.cell_type == "code" and "import eqlib" in c.source
+                       and "remove-cell" in c.metadata.get("tags", []))
+        title = CHAPTERS[chapter][2]
+        if title:
+            first = next(c for c in run_nb.cells if c.cell_type == "markdown")
+            first.source = "\n".join([f"# {title}"] + first.source.split("\n")[1:])
+        book_url = pages_url()
+        colab_body = export.header(row.shows, verdicts.get(chapter, []), costs(chapter), colab_text,
+                                   f"{book_url}book/generated/report.html" if book_url else "report.ipynb")
+        nb_colab = export.colab(run_nb, colab_body, install_source(install.source, commit),
+                                (lambda t: book_url + book_page(t)) if book_url else None, cites)
+        nbformat.write(scrub(nb_colab, paths), colab_dir / f"{chapter}.ipynb")
+    return colab_dir
 
 
 def _training_seconds(res: dict) -> float:
@@ -257,14 +388,19 @@ def write_reference(profile: str):
     from eqlib.results import cpu_name
     history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
     record = progress.reference_record(history, cpu_name(), progress.matmul_rate(3.0), progress.today(), list(CHAPTERS))
-    old = json.loads(progress.REFERENCE.read_text()) if progress.REFERENCE.exists() else {}
-    progress.REFERENCE.write_text(json.dumps({**old, profile: record}, indent=1, sort_keys=True) + "\n")
+    content = progress.with_reference(progress.REFERENCE, profile, record)
+    progress.REFERENCE.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n")
     print(f"[book] {progress.REFERENCE.relative_to(ROOT)}: the {profile} profile's reference from {cpu_name()} "
           f"({record['matmul_gflops']:.0f} GFLOP/s)", flush=True)
     if profile == "full":
         readme = ROOT / "README.md"
         readme.write_text(progress.replace_generated(readme.read_text(), "timings", progress.timing_table(record, PARTS)))
         print("[book] README.md: the timing table rewritten from the full profile's reference", flush=True)
+
+
+def full_commit() -> str:
+    """The checkout's commit, all 40 hex digits (what a page's notebook installs)."""
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "unknown"
 
 
 def commit_id() -> str:
@@ -353,6 +489,27 @@ def _execute_step(steps, i, profile, took, timings_file, cpu, t0):
     print(f"[book] {step.chapter}: {progress.clock(took[step.chapter])}", flush=True)
 
 
+NETWORKS_TAR = ROOT / "_build" / "networks.tar"
+
+
+def pack_networks(profile: str = "full") -> dict:
+    """Pack every network the profile's pages used (their results files name them) and those results files into
+    _build/networks.tar, and pin their hashes in eqlib/networks.json (:func:`eqlib.networks.pack`)."""
+    from eqlib import networks
+    from eqlib.data import cache_dir
+    out_dir = ROOT / ".cache" / "book" / profile
+    files = [out_dir / f"{c}.json" for c in CHAPTERS]
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        sys.exit(f"[book] pack the networks after a build of the {profile} profile: no results file for {missing}")
+    keys = [k for f in files for k in json.loads(f.read_text())["provenance"].get("networks", [])]
+    manifest = networks.pack(keys, cache_dir() / "models", files, NETWORKS_TAR)
+    size = NETWORKS_TAR.stat().st_size
+    print(f"[book] {NETWORKS_TAR.relative_to(ROOT)}: {len(manifest['networks'])} networks and {len(files)} results "
+          f"files, {size / 2**20:.0f} MiB; their hashes pinned in {networks.PINNED.relative_to(ROOT)}", flush=True)
+    return manifest
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)}")
@@ -365,6 +522,9 @@ def main(argv=None):
     ap.add_argument("--write-reference", action="store_true",
                     help="write book/reference_timings.json for this profile from this CPU's timings (after a cold "
                          "full build: the estimates of machines that never built the book scale them) and exit")
+    ap.add_argument("--pack-networks", action="store_true",
+                    help="after a build: pack the networks its pages used into _build/networks.tar and pin their "
+                         "hashes in eqlib/networks.json (make networks), and exit")
     ap.add_argument("--keep-going", action="store_true",
                     help="when a chapter fails, go on with the next ones and fail at the end (the book is not built)")
     args = ap.parse_args(argv)
@@ -374,6 +534,9 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown chapters {sorted(unknown)}; allowed: {', '.join(CHAPTERS)}")
 
+    if args.pack_networks:
+        pack_networks(args.profile)
+        return
     warning = placeholder_warning(args.profile)
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -406,12 +569,8 @@ def main(argv=None):
         print(f"[book] executed notebooks are in .cache/book/{args.profile}/; the book is not built: "
               f"{len(missing)} chapters were never executed ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
         return
-    for chapter in CHAPTERS:             # the profile's executed copies become the book's sources
-        src = ROOT / ".cache" / "book" / args.profile / f"{chapter}.ipynb"
-        shutil.copyfile(src, GENERATED / f"{chapter}.ipynb")
-        for suffix in (".json", ".png"):
-            if src.with_suffix(suffix).exists():
-                shutil.copyfile(src.with_suffix(suffix), GENERATED / f"{chapter}{suffix}")
+    colab_dir = assemble(args.profile)   # the executed pages become the book's sources; their Colab notebooks
+    print(f"[book] the pages' notebooks for Colab: {colab_dir.relative_to(ROOT)}/", flush=True)
     write_timings(args.profile, {s.chapter: (took.get(s.chapter, 0.0), not s.execute) for s in steps})
     write_readme_claims(args.profile)
     import plotly

@@ -118,12 +118,42 @@ def reference_record(history: dict, cpu: str, rate: float, date: str, chapters: 
                       for c in chapters}}
 
 
-def load_reference(path: Path, profile: str) -> dict | None:
-    """The reference timings of ``profile`` (``{profile: reference_record(...)}`` in ``path``), if any."""
+def load_references(path: Path, profile: str) -> list:
+    """Every reference record of ``profile`` in ``path`` (``{profile: {cpu: reference_record(...)}}``), one per CPU
+    that has made one, newest first."""
     try:
-        return json.loads(path.read_text()).get(profile)
+        entry = json.loads(path.read_text()).get(profile)
     except (OSError, ValueError, AttributeError):
-        return None
+        return []
+    if not entry:
+        return []
+    records = [entry] if "cpu" in entry else list(entry.values())
+    return sorted(records, key=lambda r: r["date"], reverse=True)
+
+
+def load_reference(path: Path, profile: str) -> dict | None:
+    """The newest reference record of ``profile`` (:func:`load_references`), if any."""
+    records = load_references(path, profile)
+    return records[0] if records else None
+
+
+def with_reference(path: Path, profile: str, record: dict) -> dict:
+    """The reference file's content with ``record`` as its CPU's record of ``profile`` (the other CPUs' kept)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    kept = {r["cpu"]: r for r in load_references(path, profile)}
+    return {**old, profile: {**kept, record["cpu"]: record}}
+
+
+def slowest_cold_build_minutes(path: Path = REFERENCE, profile: str = "full") -> float:
+    """The longest cold build of ``profile`` among the reference records, in minutes (what a CI time limit is
+    sized from)."""
+    records = load_references(path, profile)
+    if not records:
+        raise ValueError(f"no reference timings of the {profile} profile in {path}")
+    return max(sum(r["seconds"].values()) for r in records) / 60
 
 
 def matmul_rate(seconds: float = 1.0, n: int = 1024) -> float:

@@ -2,9 +2,9 @@
 
     python book/sync_repository.py           # after changing repository.url (README, Publishing)
 
-Each notebook's hidden install cell (tagged ``remove-cell``) installs eqlib with
-``pip install "eqlib @ git+<url>"``; only the URL inside that cell's source changes, and
-the notebook is written back in nbformat's own layout, so the diff is that one line.
+Each notebook's hidden install cell (tagged ``remove-cell``) installs eqlib from
+``REPOSITORY = "<url>"``; only that line of the cell changes, and the notebook is written back
+in nbformat's own layout, so the diff is that one line.
 CITATION.cff's ``repository-code`` line follows too. The Colab links need nothing: the
 build reads them from _config.yml.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTALL_URL = re.compile(r'(git\+)(\S+?)(")')          # the pattern tests/test_book.py checks
+INSTALL_URL = re.compile(r'^(\s*REPOSITORY\s*=\s*")([^"]*)(")', re.M)       # the pattern tests/test_book.py checks
 CITATION_URL = re.compile(r"^(repository-code:\s*)(\S+)\s*$", re.M)
 
 
@@ -29,7 +29,7 @@ def configured_url(root: Path) -> str:
 def _install_cell(nb: dict, path: Path) -> dict:
     cells = [c for c in nb["cells"] if "remove-cell" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1 or not INSTALL_URL.search("".join(cells[0]["source"])):
-        raise SystemExit(f"{path}: expected one install cell (tagged remove-cell) with a git+URL")
+        raise SystemExit(f"{path}: expected one install cell (tagged remove-cell) assigning REPOSITORY")
     return cells[0]
 
 

@@ -76,14 +76,21 @@ def md_table(header, rows):
     return Markdown("\n".join(lines))
 
 
+def box(title: str, body: str, kind: str = "note") -> str:
+    """A titled box: a MyST admonition in the book, a quoted block elsewhere (no MyST outside the book)."""
+    if in_book():
+        return f":::{{admonition}} {title}\n:class: {kind}\n{body}\n:::"
+    return "\n".join([f"> **{title}.**", ">"] + [f"> {line}" if line else ">" for line in body.split("\n")])
+
+
 def show_quick_banner(profile):
-    """Display a MyST warning box on quick builds (rendered by the book); nothing otherwise."""
+    """Display a warning box on quick builds; nothing otherwise."""
     from IPython.display import Markdown, display
     if profile == "quick":
-        display(Markdown(":::{admonition} Quick build\n:class: warning\nThis page was built with the **quick** "
-                         "profile: small settings (a few epochs on a subset of CIFAR-10 where data is used), to "
-                         "check that the pipeline works. Its numbers are not the paper's; build the full profile "
-                         "(`make book`) for those.\n:::"))
+        display(Markdown(box("Quick build", "This page was built with the **quick** profile: small settings (a few "
+                                            "epochs on a subset of CIFAR-10 where data is used), to check that the "
+                                            "pipeline works. Its numbers are not the paper's; build the full profile "
+                                            "(`make book`) for those.", "warning")))
 
 
 def provenance_note(provenance: dict):
@@ -95,13 +102,13 @@ def provenance_note(provenance: dict):
         state = (f"{len(lock['differ'])} installed at other versions: {', '.join(lock['differ'][:3])}"
                  if lock["differ"] else "all installed as locked")
         pinned = f"- dependency lock: `{lock['file']}` (sha256 {lock['sha256']}), {lock['packages']} packages, {state}\n"
-    return Markdown(
-        ":::{admonition} How this page was made\n:class: note\n"
+    return Markdown(box(
+        "How this page was made",
         f"- profile: **{provenance['profile']}**; seed: {provenance['seed']}\n"
         f"- data: {data}\n- machine: {provenance['machine']}; device: {provenance['device']}; training precision: "
         f"{provenance.get('precision', 'float32')}\n"
         f"- packages: {v}\n{pinned}{_protocol_line(provenance.get('protocol'))}"
-        f"- run time of this page: {provenance['run_seconds']} s\n:::")
+        f"- run time of this page: {provenance['run_seconds']} s"))
 
 
 def _protocol_line(protocol) -> str:

@@ -34,6 +34,20 @@ def training_seconds() -> float:
     return _TRAINING["seconds"]
 
 
+_NETWORKS: list = []             # the cache keys of the networks this process trained or loaded, in order
+
+
+def note_network(key: str):
+    """Record that this process used the network ``key`` (called by :func:`eqlib.train.train`)."""
+    _NETWORKS.append(key)
+
+
+def networks_used(since: int = 0) -> list:
+    """The distinct networks used since the ``since``-th, sorted: what a page's results file names, so that the
+    book's networks can be packed (:func:`eqlib.networks.pack`)."""
+    return sorted(set(_NETWORKS[since:]))
+
+
 def in_book() -> bool:
     """True while book/build.py executes the notebook (it sets ``EQLIB_BOOK=1``)."""
     return os.environ.get("EQLIB_BOOK") == "1"
@@ -104,7 +118,7 @@ class Run:
     def __init__(self, path, profile, seed=0, config=None, protocol=None):
         self.path = Path(path)
         self.profile = check_choice("profile", profile, PROFILES)
-        self.start, self.trained_before = time.perf_counter(), training_seconds()
+        self.start, self.trained_before, self.networks_before = time.perf_counter(), training_seconds(), len(_NETWORKS)
         self.results = {"config": config or {}, "seed": seed}
         # the page's resolved protocol (eqlib.protocol.Protocol, or a page module's own), in its provenance
         self.protocol = None if protocol is None else {k: list(v) if isinstance(v, tuple) else v
@@ -118,7 +132,8 @@ class Run:
              "device": "cuda" if torch.cuda.is_available() else "cpu",
              "precision": describe_precision(),
              "run_seconds": round(time.perf_counter() - self.start, 1),
-             "train_seconds_here": round(training_seconds() - self.trained_before, 1)}
+             "train_seconds_here": round(training_seconds() - self.trained_before, 1),
+             "networks": networks_used(self.networks_before)}
         if data is not None:
             p["data"] = {"source": data.source, "description": data.description}
         if (lock := lock_status()) is not None:

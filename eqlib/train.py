@@ -31,7 +31,8 @@ from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivarianc
                           relative_equivariance_error, task_loss)
 from eqlib.models import build_model, config_dict
 from eqlib.precision import DEFAULT as DEFAULT_PRECISION, resolve as resolve_precision
-from eqlib.results import count_training
+from eqlib.networks import fetch
+from eqlib.results import count_training, note_network
 
 CHECKPOINT_FORMAT = "eqlib-checkpoint-v2"   # v2: MLP checkpoints carry the per-epoch trace of their first two layers
 OPTIMIZERS = ("adam", "adamw")
@@ -143,7 +144,10 @@ def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, de
     device = torch.device(device) if device is not None else default_device()
     if use_cache:
         ckpt = load_checkpoint(path, key)
+        if ckpt is None and fetch(key, path):        # the book's published network (EQLIB_NETWORKS), hash-checked
+            ckpt = load_checkpoint(path, key)
         if ckpt is not None:
+            note_network(key)
             model = build_model(model_config)
             model.load_state_dict(ckpt["state_dict"])
             return TrainResult(model.to(device).eval(), ckpt["history"], key, True, ckpt["seconds"], ckpt["data"],
@@ -160,6 +164,7 @@ def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, de
     model, history, forked_at, trace = _fit(model_config, train_config, data, device, progress, snap, earlier)
     seconds = time.perf_counter() - start
     count_training(seconds)
+    note_network(key)
     info = {"source": data.source, "description": data.description}
     if use_cache:
         save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "key": key, "model": config_dict(model_config),

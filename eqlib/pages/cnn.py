@@ -174,18 +174,23 @@ def layer_stat(res, act, kind, key, layer) -> dict:
     return stats([c[kind]["layers"][layer][key] for c in cells(res, act)])
 
 
+def protocol_texts(p: dict) -> dict:
+    """The phrases the page's protocol fixes before anything runs (``p``: the protocol as a dict)."""
+    return {"n_seeds": str(len(p["seeds"])), "channels": "–".join(map(str, p["channels"])), "epochs": str(p["epochs"]),
+            "train_size": f"{p['train_size']:,}", "switch": str(switch_epoch(TrainConfig(epochs=p["epochs"]))),
+            "n_eval": f"{p['n_eval']:,}", "n_fit": f"{p['n_fit']:,}", "n_merge": f"{p['n_merge']:,}",
+            "weight": f"{p['equivariance_weight']:g}", "max_residual": f"{MAX_RESIDUALS['data']:g}",
+            "enough_fraction": f"{EQUIVARIANT_ENOUGH:.2g}", "learned_min": f"{LEARNED:g}"}
+
+
 def texts(res: dict, v: dict) -> dict:
-    """The page's glued phrases; an activation the protocol leaves out gets "not run" under its keys."""
+    """The page's glued phrases (:func:`protocol_texts` among them); an activation the protocol leaves out gets
+    "not run" under its keys."""
     f, p = findings(res), res["protocol"]
-    out = {"n_seeds": str(len(p["seeds"])), "channels": "–".join(map(str, p["channels"])), "epochs": str(p["epochs"]),
-           "train_size": f"{p['train_size']:,}", "switch": str(switch_epoch(TrainConfig(epochs=p["epochs"]))),
-           "n_eval": f"{p['n_eval']:,}", "n_fit": f"{p['n_fit']:,}", "n_merge": f"{p['n_merge']:,}",
-           "n_test": f"{res['n_test']:,}", "verdict": v["word"], "enough_fraction": f"{EQUIVARIANT_ENOUGH:.2g}",
+    out = {**protocol_texts(p), "n_test": f"{res['n_test']:,}", "verdict": v["word"],
            "all_pass": f"{v['all_pass']} of {v['pairs']}", "some_pass": f"{v['some_pass']} of {v['pairs']}",
            "control_all_pass": f"{v['control_all_pass']} of {v['pairs']}",
-           "control_some_pass": f"{v['control_some_pass']} of {v['pairs']}",
-           "max_residual": f"{MAX_RESIDUALS['data']:g}", "learned_min": f"{LEARNED:g}",
-           "weight": f"{p['equivariance_weight']:g}"}
+           "control_some_pass": f"{v['control_some_pass']} of {v['pairs']}"}
     out.update({f"finding_{k}": count(flags, "activation–seed pairs") for k, flags in f.items()})
     keys = ("acc_{}_loss", "acc_{}_augment", "acc_{}_control", "e2e_{}_loss", "e2e_{}_augment", "e2e_{}_control",
             "passing_{}", "verdict_{}", "e_{}", "e_init_{}", "e_linear_{}", "merge_aligned_{}", "merge_naive_{}",

@@ -47,6 +47,10 @@ CLAIMS = {
     "augmentation": "Ours, beyond the paper: an MLP made mirror-equivariant by data augmentation instead of the loss is "
                     "layerwise equivariant alike (the theorem is about the function, not how it was trained)",
 }
+SHORT = {"theorem": "the theorem", "tanh": "Tanh's filters", "gelu": "GELU's negated copies", "table": "the paper's table",
+         "table_autoencoder": "the table's autoencoder rows", "table_classifier": "the table's classifier rows",
+         "attention": "attention heads", "bypass": "the GELU bypass (ours)", "cnn": "a CNN (ours)",
+         "dihedral": "D4's homomorphism (ours)", "augmentation": "augmentation (ours)"}   # a claim in a page's header
 SOURCES = {
     "theorem": f"{PAPER}, the main theorem",
     "tanh": f"{PAPER}, the CIFAR-10 MLP experiment's Tanh filters",
