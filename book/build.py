@@ -392,10 +392,19 @@ def write_reference(profile: str):
     progress.REFERENCE.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n")
     print(f"[book] {progress.REFERENCE.relative_to(ROOT)}: the {profile} profile's reference from {cpu_name()} "
           f"({record['matmul_gflops']:.0f} GFLOP/s)", flush=True)
-    if profile == "full":
-        readme = ROOT / "README.md"
-        readme.write_text(progress.replace_generated(readme.read_text(), "timings", progress.timing_table(record, PARTS)))
-        print("[book] README.md: the timing table rewritten from the full profile's reference", flush=True)
+    write_readme_times()
+
+
+def write_readme_times():
+    """The README's build times, both blocks from book/reference_timings.json alone: the Quick start's line (every
+    machine's quick and full build) and the table of the full build's chapters (the newest machine's)."""
+    readme = ROOT / "README.md"
+    full, quick = (progress.load_references(progress.REFERENCE, p) for p in ("full", "quick"))
+    text = progress.replace_generated(readme.read_text(), "build-times", progress.build_times(full, quick))
+    if full:
+        text = progress.replace_generated(text, "timings", progress.timing_table(full[0], PARTS))
+    readme.write_text(text)
+    print("[book] README.md: the build times rewritten from book/reference_timings.json", flush=True)
 
 
 def full_commit() -> str:

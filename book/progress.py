@@ -312,3 +312,14 @@ def timing_table(record: dict, parts: dict[str, list[str]]) -> str:
     lines.append(row("the whole book", [c for cs in parts.values() for c in cs], bold=True))
     return "\n".join(lines)
 
+
+
+def build_times(full: list, quick: list) -> str:
+    """The Quick start's line: how long each build takes from empty caches, per machine that has a reference
+    record (``full`` and ``quick``: :func:`load_references` of each profile), from those records alone."""
+    def line(records, what):
+        if not records:
+            return f"{what}: not measured yet"
+        return f"{what}: " + "; ".join(f"{clock(sum(r['seconds'].values()))} on {r['cpu']} ({r['date']})" for r in records)
+    return ("From empty caches, on this project's 2-core machines (book/reference_timings.json): "
+            + line(quick, "`make book-quick`") + "; " + line(full, "`make book`") + ".")

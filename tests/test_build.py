@@ -1,6 +1,7 @@
 """The build's plan, estimates, progress lines and summary (book/progress.py, book/build.py): pure
 functions on planted chapter states and timings; nothing is executed."""
 import io
+import json
 import subprocess
 import sys
 import time
@@ -228,3 +229,26 @@ def test_the_readme_timing_table_is_the_full_reference_rendered():
     block = re.search(r"<!-- generated:timings[^>]*-->\n(.*?)\n<!-- /generated:timings -->", readme, re.S)
     assert block and block.group(1) == progress.timing_table(record, build.PARTS)
     assert set(build.PARTS["the paper"]) >= {"protocol_study", "attention"} and build.PARTS["the report"] == ["report"]
+
+
+def test_the_readme_build_times_are_the_references_rendered():
+    """The Quick start's build times come from book/reference_timings.json, every machine's record of both profiles."""
+    import re
+    full, quick = (progress.load_references(progress.REFERENCE, p) for p in ("full", "quick"))
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- generated:build-times[^>]*-->\n(.*?)\n<!-- /generated:build-times -->", readme, re.S)
+    assert block and block.group(1) == progress.build_times(full, quick)
+    for r in full + quick:
+        assert progress.clock(sum(r["seconds"].values())) in block.group(1) and r["cpu"] in block.group(1)
+
+
+def test_references_keep_one_record_per_cpu(tmp_path):
+    path = tmp_path / "ref.json"
+    rec = lambda cpu, date, s: {"cpu": cpu, "date": date, "matmul_gflops": 100.0, "seconds": {"a": s}}
+    path.write_text(json.dumps({"full": rec("Intel", "2026-12-01", 10.0)}))          # the older, one-record form
+    assert progress.load_references(path, "full") == [rec("Intel", "2026-12-01", 10.0)]
+    path.write_text(json.dumps(progress.with_reference(path, "full", rec("AMD", "2026-12-07", 20.0))))
+    assert [r["cpu"] for r in progress.load_references(path, "full")] == ["AMD", "Intel"], "newest first, both kept"
+    path.write_text(json.dumps(progress.with_reference(path, "full", rec("AMD", "2026-12-08", 30.0))))
+    assert [r["seconds"]["a"] for r in progress.load_references(path, "full")] == [30.0, 10.0], "a CPU's own replaced"
+    assert progress.slowest_cold_build_minutes(path) == 0.5

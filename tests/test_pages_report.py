@@ -2,7 +2,7 @@
 import pytest
 
 from eqlib.pages.report import (CLAIMS, END, RULES, SOURCES, START, VERDICTS, attention_claim, bypass_claim, claims,
-                                gelu_claim, negated_pairs_table, readme_block, replace_block, table_claim, tanh_claim,
+                                findings, gelu_claim, negated_pairs_table, readme_block, replace_block, table_claim, tanh_claim,
                                 theorem_claim)
 from eqlib.paper import PAPER_TABLE
 
@@ -117,17 +117,32 @@ def test_attention_and_theorem_claims():
 
 
 def test_the_readme_block_replaces_only_its_marked_region():
-    rows = [{"claim": c, "verdict": "partly", "evidence": "x"} for c in CLAIMS.values()]
+    rows = [{"key": k, "claim": c, "verdict": "partly", "evidence": "x"} for k, c in CLAIMS.items()]
     block = readme_block(rows, "2026-11-29", "a CPU", "abc1234", "no setting reproduces the paper",
                          "under widths (64, 32, 64), covariance reading: Tanh 0.07/0.05, GELU 0.35/0.35")
     text = f"intro\n{START}\nold\n{END}\noutro"
     new = replace_block(text, block)
     assert new.startswith("intro\n") and new.endswith("\noutro") and "old" not in new
     assert new.count("| **partly** |") == len(CLAIMS) and "commit `abc1234`" in new
-    assert "**The protocol study** (does the Tanh–GELU contrast depend on our protocol?): no setting" in new
+    assert "The protocol study, which varies each of our choices alone by criteria fixed in advance: no setting" in new
     assert "appears under widths (64, 32, 64), covariance reading: Tanh 0.07/0.05" in new
     with pytest.raises(ValueError, match="exactly one generated block"):
         replace_block("no markers", block)
+
+
+def test_what_was_found_is_computed_from_the_rows_verdicts():
+    words = {"theorem": "reproduced", "tanh": "reproduced", "gelu": "partly", "table": "not reproduced",
+             "attention": "reproduced", "bypass": "not reproduced", "cnn": "partly"}
+    rows = [{"key": k, "verdict": v, "fragile": k == "gelu"} for k, v in words.items()]
+    found = findings(rows, "no setting reproduces the paper")
+    assert found[0] == "Reproduced: the theorem (1), Tanh's filters (2) and attention heads (5)."
+    assert found[1] == "Partly reproduced: GELU's negated copies (3) (GELU's negated copies: fragile, within the " \
+                       "seeds' spread of flipping)."
+    assert found[2] == "Not reproduced: the paper's table (4)."
+    assert found[3] == "Our own predictions beyond the paper: the GELU bypass not reproduced (6); a CNN partly (7)."
+    assert found[4].endswith("no setting reproduces the paper.") and len(found) == 5
+    rows[2]["verdict"] = "reproduced"
+    assert findings(rows)[0].startswith("Reproduced: the theorem (1), Tanh's filters (2), GELU's negated copies (3)")
 
 
 def test_the_readme_carries_a_well_formed_generated_block():
@@ -139,7 +154,7 @@ def test_the_readme_carries_a_well_formed_generated_block():
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert text.count(START) == 1 and text.count(END) == 1
     block = text[text.index(START):text.index(END)]
-    assert re.search(r"From the full build of \d{4}-\d{2}-\d{2}, commit `[0-9a-f]{7,}(-dirty)?`, on .+;", block)
+    assert re.search(r"From the full build of \d{4}-\d{2}-\d{2}, commit `[0-9a-f]{7,}(-dirty)?`, on .+\.", block)
     rows = [line for line in block.splitlines() if re.match(r"\| \d+ \|", line)]
     assert rows and [int(r.split("|")[1]) for r in rows] == list(range(1, len(rows) + 1)), "numbered rows"
     assert all(re.search(r"\| \*\*(" + "|".join(VERDICTS) + r")\*\* \|", r) for r in rows), rows

@@ -332,16 +332,48 @@ def compute(results: dict) -> dict:
 START, END = "<!-- generated:claims (book/build.py writes this block) -->", "<!-- /generated:claims -->"
 
 
+OURS = ("bypass", "cnn", "dihedral", "augmentation")    # our predictions beyond the paper's claims
+
+
+def _listing(rows, numbered=True) -> str:
+    items = [f"{SHORT[r['key']]} ({r['number']})" if numbered else SHORT[r["key"]] for r in rows]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def findings(rows: list, study: str | None = None) -> list:
+    """What was found, in three to five sentences computed from the report's rows (each with its number in the
+    report, ``r["number"]``): the paper's claims by verdict, ours beyond it, and the protocol study's answer."""
+    rows = [{**r, "number": r.get("number", i)} for i, r in enumerate(rows, 1)]
+    paper = [r for r in rows if r["key"] not in OURS]
+    ours = [r for r in rows if r["key"] in OURS]
+    out = []
+    for word, lead in ((WORDS[0], "Reproduced"), (WORDS[1], "Partly reproduced"), (WORDS[2], "Not reproduced"),
+                       (WORDS[3], "Not testable here")):
+        these = [r for r in paper if r["verdict"] == word]
+        if these:
+            fragile = [r for r in these if r.get("fragile")]
+            note = f" ({_listing(fragile, False)}: fragile, within the seeds' spread of flipping)" if fragile else ""
+            out.append(f"{lead}: {_listing(these)}{note}.")
+    if ours:
+        out.append("Our own predictions beyond the paper: " + "; ".join(
+            f"{SHORT[r['key']].replace(' (ours)', '')} {r['verdict']} ({r['number']})" for r in ours) + ".")
+    if study:
+        out.append(f"The protocol study, which varies each of our choices alone by criteria fixed in advance: {study}.")
+    return out
+
+
 def readme_block(rows: list, date: str, machine: str, commit: str, study: str | None = None,
                  contrast: str | None = None, stage2: str | None = None) -> str:
-    """The README's generated block: when and where it was measured, the claim-by-claim table, the
-    protocol study's answer in one sentence, and where the autoencoder's contrast appears."""
-    lines = [START, f"From the full build of {date}, commit `{commit}`, on {machine}; "
-                    "see the [reproduction report](book/generated/report.ipynb) for the evidence and the rules.", "",
-             "| # | the paper's claim | verdict | our evidence |", "|---|---|---|---|"]
-    lines += [f"| {i} | {r['claim']} | **{r['verdict']}** | {r['evidence']} |" for i, r in enumerate(rows, 1)]
-    if study:
-        lines += ["", f"**The protocol study** (does the Tanh–GELU contrast depend on our protocol?): {study}."]
+    """The README's generated block: what was found in a few computed sentences, where and when it was measured
+    and where the paper's table comes from, the verdicts claim by claim (the evidence is on the report page), and
+    where the autoencoder's contrast appears."""
+    lines = [START, " ".join(findings(rows, study)), "",
+             f"From the full build of {date}, commit `{commit}`, on {machine}. The paper's table is quoted from a "
+             f"secondary summary (`eqlib.paper.TABLE_SOURCE`). Evidence and rules: the reproduction report "
+             f"(`book/generated/report`, the book's first page).", "",
+             "| # | the paper's claim | verdict | margin |", "|---|---|---|---|"]
+    lines += [f"| {i} | {r['claim']} | **{r['verdict']}**{' (fragile)' if r.get('fragile') else ''} | "
+              f"{r.get('margin', '—')} |" for i, r in enumerate(rows, 1)]
     if contrast:
         lines += ["", f"Exploratory, computed after the pre-registered verdict: {CONTRAST} appears {contrast}."]
     if stage2:
