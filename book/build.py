@@ -67,11 +67,35 @@ def sha(*parts) -> str:
     return h.hexdigest()[:20]
 
 
-def eqlib_digest() -> str:
-    """The eqlib sources a chapter's key holds: every module, the page modules of eqlib/pages/ included, each
-    with its path."""
-    files = sorted((ROOT / "eqlib").rglob("*.py"))
-    return sha(*[str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() for f in files])
+def notebook_modules(nb) -> set:
+    """The ``eqlib`` modules a notebook's code imports (names relative to the package: ``"page"``, ``"pages.cnn"``)."""
+    import ast
+    out = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "eqlib":
+                base = node.module[len("eqlib."):] if node.module != "eqlib" else ""
+                for a in node.names:
+                    sub = f"{base}.{a.name}".lstrip(".")
+                    out.add(sub if (ROOT / "eqlib").joinpath(*sub.split(".")).with_suffix(".py").exists() else base)
+    return {m for m in out if m}
+
+
+def eqlib_digest(chapter: str | None = None, profile: str = "full") -> str:
+    """The eqlib sources a chapter's key holds: the modules its notebook imports and theirs, transitively, each
+    with its path (without ``chapter``: every module). A change to a module a page does not import re-executes
+    nothing of it."""
+    from eqlib.memo import imported_closure
+    if chapter is None:
+        files = sorted((ROOT / "eqlib").rglob("*.py"))
+    else:
+        names = imported_closure(notebook_modules(runnable(chapter, profile)), ROOT / "eqlib")
+        files = [(ROOT / "eqlib").joinpath(*n.split(".")).with_suffix(".py") for n in names]
+        files += [ROOT / "eqlib" / "__init__.py", ROOT / "eqlib" / "networks.json"]
+    return sha(*[str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() for f in files if f.exists()])
 
 
 def repository_url() -> tuple[str, str]:
@@ -160,11 +184,13 @@ def job(chapter: str, profile: str) -> tuple[dict, str | None]:
         params["study_path"] = str(out_dir / "protocol_study.json")
     if chapter == "report":
         params["results_paths"] = {c: str(out_dir / f"{c}.json") for c in SUMMARIES["report"]}
+    if chapter == "gallery":
+        params["results_paths"] = {c: str(out_dir / f"{c}.json") for c in SUMMARIES["gallery"]}
     if chapter == "activations_summary":
         params["results_paths"] = {CHAPTERS[c][1]["activation"]: str(out_dir / f"{c}.json") for c in ACTIVATION_CHAPTERS}
     assert set(params) <= set(BUILD_ONLY), "the build injects only its own paths"
     inputs = [nbformat.writes(runnable(chapter, profile)).encode(), json.dumps(params, sort_keys=True),
-              eqlib_digest(), os.environ.get("EQLIB_DATA", "")]
+              eqlib_digest(chapter, profile), os.environ.get("EQLIB_DATA", "")]
     if chapter in SUMMARIES:
         if not all((out_dir / f"{c}.json").exists() for c in SUMMARIES[chapter]):
             return params, None
@@ -339,6 +365,9 @@ def assemble(profile: str) -> Path:
         for suffix in (".json", ".png"):
             if src.with_suffix(suffix).exists():
                 shutil.copyfile(src.with_suffix(suffix), GENERATED / f"{chapter}{suffix}")
+        files = src.with_name(f"{chapter}_static")          # what a page links instead of embedding (the gallery)
+        if files.is_dir():
+            shutil.copytree(files, STATIC / "pages" / chapter, dirs_exist_ok=True)
         run_nb = runnable(chapter, profile)
         install = next(c for c in run_nb.cells if c.cell_type == "code" and "import eqlib" in c.source
                        and "remove-cell" in c.metadata.get("tags", []))

@@ -296,8 +296,7 @@ def timing_table(record: dict, parts: dict[str, list[str]]) -> str:
     for the full profile; the numbers are the reference file's, never typed."""
     split, seconds = record.get("split", {}), record["seconds"]
     unknown = [c for cs in parts.values() for c in cs if c not in seconds]
-    if unknown:
-        raise ValueError(f"the reference has no time for {unknown}; it has: {', '.join(seconds)}")
+    parts = {p: [c for c in cs if c in seconds] for p, cs in parts.items()}
     cell = lambda v: clock(v) if v is not None else "—"
     def row(name, chapters, bold=False):
         total = sum(seconds[c] for c in chapters)
@@ -310,6 +309,8 @@ def timing_table(record: dict, parts: dict[str, list[str]]) -> str:
     for part, chapters in parts.items():
         lines += [row(c, [c]) for c in chapters if len(chapters) > 1] + [row(part, chapters, bold=True)]
     lines.append(row("the whole book", [c for cs in parts.values() for c in cs], bold=True))
+    if unknown:
+        lines += ["", f"Pages added since this reference was measured, not in it: {', '.join(unknown)}."]
     return "\n".join(lines)
 
 

@@ -33,9 +33,9 @@ SAMPLE = 4099          # a tensor is fingerprinted by its shape, dtype, sum and 
 SOURCE_DIR = Path(__file__).resolve().parent     # where the analysis modules' sources are read
 
 
-def _source(module: str) -> Path:
+def _source(module: str, source_dir: Path | None = None) -> Path:
     """The source file of an ``eqlib`` module named relative to the package (``"metric"``, ``"pages.cnn"``)."""
-    return SOURCE_DIR.joinpath(*module.split(".")).with_suffix(".py")
+    return (source_dir or SOURCE_DIR).joinpath(*module.split(".")).with_suffix(".py")
 
 
 _CLOSURES = {}     # (source folder, module) -> (the sources' stamp, closure): parsed once while no source changes
@@ -57,24 +57,34 @@ def closure(module: str) -> tuple:
     return out
 
 
-def _closure(module: str) -> tuple:
+def _closure(module: str, source_dir: Path | None = None, keep_memo=False) -> tuple:
+    src = lambda m: _source(m, source_dir)
     seen, todo = set(), [module]
     while todo:
         m = todo.pop()
-        if m in seen or m == "memo":
+        if m in seen or (m == "memo" and not keep_memo):
             continue
-        if not _source(m).exists():
-            raise ValueError(f"no eqlib module {m!r} in {SOURCE_DIR}")
+        if not src(m).exists():
+            raise ValueError(f"no eqlib module {m!r} in {source_dir or SOURCE_DIR}")
         seen.add(m)
-        for node in ast.walk(ast.parse(_source(m).read_text())):
+        for node in ast.walk(ast.parse(src(m).read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and (node.module == "eqlib" or node.module.startswith("eqlib.")):
                 base = node.module[len("eqlib."):] if node.module != "eqlib" else ""
-                if base and _source(base).exists():
+                if base and src(base).exists():
                     todo.append(base)
-                todo += [f"{base}.{a.name}".lstrip(".") for a in node.names if _source(f"{base}.{a.name}".lstrip(".")).exists()]
+                todo += [f"{base}.{a.name}".lstrip(".") for a in node.names if src(f"{base}.{a.name}".lstrip(".")).exists()]
             elif isinstance(node, ast.Import):
                 todo += [a.name[len("eqlib."):] for a in node.names if a.name.startswith("eqlib.")]
     return tuple(sorted(seen))
+
+
+def imported_closure(modules, source_dir: Path) -> tuple:
+    """Every ``eqlib`` module that ``modules`` import, transitively, ``memo`` included, read from the sources in
+    ``source_dir`` (what a page of the book executes: its key holds these modules and no other)."""
+    out = set()
+    for m in modules:
+        out |= set(_closure(m, source_dir, keep_memo=True))
+    return tuple(sorted(out))
 
 
 def _modules(fn, modules) -> tuple:

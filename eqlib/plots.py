@@ -151,6 +151,12 @@ def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters
     for i, (r, c) in positions.items():
         fig.add_annotation(x=c * cell + 8, y=r * cell + 10, text=str(i), showarrow=False,
                            font=dict(size=9, color="white"), bgcolor="rgba(0,0,0,0.5)")
+    pos = list(positions.items())       # hover: each tile's filter, label and partner
+    fig.add_scatter(x=[(c + 0.5) * cell for _, (r, c) in pos], y=[(r + 0.5) * cell for _, (r, c) in pos],
+                    mode="markers", marker=dict(size=cell * 0.5, opacity=0), showlegend=False,
+                    text=[f"filter {i}: {analysis.labels[i]}" + (f", with {analysis.match.perm[i]}"
+                          if analysis.match.perm[i] != i else "") for i, _ in pos],
+                    hovertemplate="%{text}<extra></extra>")
     for label in LABELS:
         fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{label} ({analysis.counts.get(label, 0)})",
                         marker=dict(size=12, color=LABEL_COLORS[label], symbol="square"))

@@ -56,6 +56,9 @@ PAGES = (     # in the order they execute: a page after the pages it reads, the 
     Page("mlp_summary", "mlp_summary.ipynb", "the four MLP configurations beside the paper's table, under every "
          "reading of its metric", "MLPs on CIFAR-10", "mlp_summary", inputs=_MLP + ("protocol_study",),
          claims=("table", "table_autoencoder", "table_classifier")),
+    Page("gallery", "gallery.ipynb", "every MLP network's 64 first-layer filters, each beside its mirror and its "
+         "matched partner, framed by label: pick the task, the first activation, the seed and the network (equivariant, "
+         "weight-0 control, at initialisation)", "MLPs on CIFAR-10", "gallery", inputs=_MLP),
     Page("attention", "attention_heads.ipynb", "an attention autoencoder's heads and how the mirror permutes them, "
          "beside the control and the network at initialisation", "Attention", "attention_heads", claims=("attention",)),
     *(Page(f"activation_{a}", "activation.ipynb", f"the {_ACT_TITLES[a] if a != 'square' else 'x²'} autoencoder's "

@@ -273,15 +273,21 @@ def intertwiner_samples(activations, seed=0, n=6, samples=40):
     return out
 
 
+def recovery_summary(g, x, depth=3, width=16, seed=0) -> str:
+    """What the recovery widget shows for one setting: build an equivariant Tanh network of ``depth`` hidden layers
+    of ``width`` neurons, scramble it, recover its layerwise action, and say whether every recovered action is an
+    involution, the largest layer errors, and the actions' cycles."""
+    acts = ["tanh"] * depth
+    layers, _ = equivariant_mlp([48] + [width] * depth + [48], acts, g, g, seed=seed)
+    r = recover_layerwise_action(scramble(layers, acts, seed=seed + 1)[0], acts, g, g, x)
+    return (f"involutions: {r.involutions}  \nmax layer errors: {[f'{e:.1e}' for e in r.layer_errors]}  \n"
+            f"actions: {[cycles(P.perm) for P in r.perms]}")
+
+
 def recovery_widget(g, x):
-    """An ipywidgets form that builds, scrambles and recovers a network of any depth and width (live kernels)."""
+    """An ipywidgets form over :func:`recovery_summary`: any depth, width and seed (live kernels); its ``result`` is
+    what it shows."""
     import ipywidgets as widgets
-
-    def demo(depth=3, width=16, seed=0):
-        acts = ["tanh"] * depth
-        layers, _ = equivariant_mlp([48] + [width] * depth + [48], acts, g, g, seed=seed)
-        r = recover_layerwise_action(scramble(layers, acts, seed=seed + 1)[0], acts, g, g, x)
-        print(f"involutions: {r.involutions}\nmax layer errors: {[f'{e:.1e}' for e in r.layer_errors]}")
-        print("actions:", [cycles(P.perm) for P in r.perms])
-
-    return widgets.interactive(demo, depth=(1, 5), width=(4, 64, 4), seed=(0, 20))
+    from IPython.display import Markdown
+    return widgets.interactive(lambda depth=3, width=16, seed=0: Markdown(recovery_summary(g, x, depth, width, seed)),
+                               depth=(1, 5), width=(4, 64, 4), seed=(0, 20))

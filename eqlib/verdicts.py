@@ -35,3 +35,95 @@ _VERBS = {WORDS[0]: ("reproduces", "reproduce"), WORDS[1]: ("partly reproduces",
 def verb(word: str, plural: bool = False) -> str:
     """``"partly"`` -> ``"partly reproduces"`` (``plural``: ``"partly reproduce"``)."""
     return _VERBS[check_word(word)][bool(plural)]
+
+
+# --------------------------------------------------------------------------- how far a verdict is from flipping
+def _sd(values) -> float:
+    v = [float(x) for x in values]
+    if len(v) < 2:
+        return 0.0
+    m = sum(v) / len(v)
+    return (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5
+
+
+def _with(inputs: dict, name: str, i: int, value) -> dict:
+    out = {k: list(v) for k, v in inputs.items()}
+    out[name][i] = value
+    return out
+
+
+def _flip_integer(inputs, name, i, judge, word, cap):
+    x = inputs[name][i]
+    for d in range(1, cap + 1):
+        for step in (-d, d):
+            if x + step >= 0 and judge(_with(inputs, name, i, x + step)) != word:
+                return step
+    return None
+
+
+def _flip_float(inputs, name, i, judge, word, steps=40):
+    """The smallest multiplicative change of one positive value that changes the verdict: the first factor of a
+    geometric grid (up to 10^12 either way) that flips it, then bisection between it and the last that did not."""
+    x = float(inputs[name][i])
+    if x <= 0:
+        return None
+    best = None
+    for direction in (1, -1):
+        lo, hi = 0.0, None
+        for k in range(1, 241):                                 # exp(±0.115 k): 1.12x ... 10^12x
+            t = 0.115 * k
+            if judge(_with(inputs, name, i, x * 2.718281828 ** (direction * t))) != word:
+                hi = t
+                break
+            lo = t
+        if hi is None:
+            continue
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            if judge(_with(inputs, name, i, x * 2.718281828 ** (direction * mid))) != word:
+                hi = mid
+            else:
+                lo = mid
+        to = x * 2.718281828 ** (direction * hi)
+        if best is None or abs(to - x) < abs(best):
+            best = to - x
+    return best
+
+
+def margin(inputs: dict, judge, integer=(), seeds=None, unit="seed") -> dict:
+    """How far the verdict ``judge(inputs)`` is from flipping: the smallest change of a single input that changes
+    it, computed by the rule itself. ``inputs`` maps a quantity's name to its per-seed values (counts, listed in
+    ``integer``, change by whole steps; other values by factors); changes of different quantities are compared in
+    units of that quantity's seed-to-seed standard deviation. Returns the verdict, the flip (which quantity, which
+    seed, from what to what, to which word), the spread, ``fragile`` (the flip is within one standard deviation of
+    the seeds: another machine's round-off or another seed could flip it) and the sentence the report prints."""
+    word = judge(inputs)
+    best = None
+    for name, values in inputs.items():
+        spread = _sd(values)
+        for i, x in enumerate(values):
+            if name in integer:
+                step = _flip_integer(inputs, name, i, judge, word, cap=max(64, 2 * int(abs(x))))
+            else:
+                step = _flip_float(inputs, name, i, judge, word)
+            if step is None:
+                continue
+            scale = spread if spread > 0 else max(abs(float(x)), 1.0 if name in integer else 1e-300)
+            cost = abs(step) / scale
+            if best is None or cost < best["cost"]:
+                new = judge(_with(inputs, name, i, x + step))
+                best = {"cost": cost, "name": name, "index": i, "from": x, "to": x + step, "change": step,
+                        "spread": spread, "to_word": new}
+    if best is None:
+        return {"word": word, "flip": None, "fragile": False,
+                "text": "no change of a single input flips it"}
+    who = f"{unit} {seeds[best['index']] if seeds is not None else best['index']}"
+    if best["name"] in integer:
+        n = abs(int(best["change"]))
+        change = f"{n} {'more' if best['change'] > 0 else 'fewer'} ({best['from']} → {best['to']})"
+    else:
+        change = f"{best['to']:.3g} instead of {best['from']:.3g} (×{best['to'] / best['from']:.3g})"
+    fragile = abs(best["change"]) <= best["spread"]
+    text = (f"flips to {best['to_word']} if {best['name']}, {who}, were {change}; seed-to-seed sd "
+            f"{best['spread']:.3g}" + (": fragile" if fragile else ""))
+    return {"word": word, "flip": {k: v for k, v in best.items() if k != "cost"}, "fragile": fragile, "text": text}

@@ -118,3 +118,37 @@ def test_chapters_are_executed(site, browser):
             f"{chapter} links its own notebook on Colab, or says why it cannot yet"
         if "quick" in str(html):
             assert "Quick build" in text, f"{chapter} says in a box that it is a quick build"
+
+
+def _gallery_state(browser):
+    return browser.execute_script(
+        "const gd = document.querySelector('.plotly-graph-div');"
+        "const img = Array.from(gd.querySelectorAll('image')).find(i => i.getAttribute('href'));"
+        "return [gd.layout.title.text, img ? img.getAttribute('href') : null,"
+        " document.querySelectorAll('.updatemenu-header-group').length];")
+
+
+def test_the_gallery_menu_changes_the_picture_and_the_counts(site, browser):
+    """Open the filter gallery, pick another network in its menu as a reader would (click the menu, then an
+    entry), and check that the picture and the counts above it change."""
+    import time
+    html, base = site
+    shots = html.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    browser.get(f"{base}/book/generated/gallery.html")
+    time.sleep(1)
+    title, image, menus = _gallery_state(browser)
+    assert menus == 1 and image and "explained" in title, (title, image, menus)
+    browser.execute_script("document.querySelector('.plotly-graph-div').scrollIntoView()")
+    browser.save_screenshot(str(shots / "gallery_first.png"))
+    header = browser.find_element("css selector", ".updatemenu-header-group")
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", header)
+    time.sleep(0.5)
+    buttons = browser.find_elements("css selector", ".updatemenu-button")
+    assert len(buttons) >= 2, "the menu opens with one entry per network"
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", buttons[-1])
+    time.sleep(1)
+    title2, image2, _ = _gallery_state(browser)
+    assert image2 != image, "another network's picture"
+    assert title2 != title and "explained" in title2, "and its own counts"
+    browser.save_screenshot(str(shots / "gallery_last.png"))

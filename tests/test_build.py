@@ -205,8 +205,9 @@ def test_the_timing_table_sums_parts_and_names_the_machine():
     assert rows == ["| a | 30 s | 20 s | 10 s |", "| b | 1:30 | 1:00 | 30 s |", "| **first** | **2:00** | 1:20 | 40 s |",
                     "| **second** | **1:00:00** | — | — |",
                     "| **the whole book** | **1:02:00** | — | — |"], "a part of one chapter is its subtotal alone; without a split it shows none, not a guess"
-    with pytest.raises(ValueError, match=r"no time for \['d'\]"):
-        progress.timing_table(record, {"first": ["d"]})
+    late = progress.timing_table(record, {"first": ["a", "d"]})
+    assert late.endswith("Pages added since this reference was measured, not in it: d.") and "| d |" not in late, \
+        "a page the reference never timed is named, not given a time"
 
 
 def test_a_generated_block_is_replaced_whole_and_only_its_own():
@@ -252,3 +253,24 @@ def test_references_keep_one_record_per_cpu(tmp_path):
     path.write_text(json.dumps(progress.with_reference(path, "full", rec("AMD", "2026-12-08", 30.0))))
     assert [r["seconds"]["a"] for r in progress.load_references(path, "full")] == [30.0, 10.0], "a CPU's own replaced"
     assert progress.slowest_cold_build_minutes(path) == 0.5
+
+
+def test_a_chapters_key_holds_the_modules_its_notebook_imports_and_no_other(tmp_path, monkeypatch):
+    """A page re-executes when a module it imports (transitively) changes, and only then: a planted change to the
+    CNN page's module changes the CNN page's key and the report's (which reads the CNN's verdict), not the theory
+    page's."""
+    import shutil
+    import build  # book/build.py
+    root = tmp_path / "checkout"
+    for d in ("eqlib", "notebooks"):
+        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(build, "ROOT", root)
+    pages = ("theory", "cnn", "report")
+    before = {c: build.eqlib_digest(c) for c in pages}
+    module = root / "eqlib" / "pages" / "cnn.py"
+    module.write_text(module.read_text() + "\nPLANTED = 1\n")
+    after = {c: build.eqlib_digest(c) for c in pages}
+    assert after["cnn"] != before["cnn"] and after["report"] != before["report"], "the pages that import it"
+    assert after["theory"] == before["theory"], "a page that does not import it keeps its key"
+    module.write_text(module.read_text().replace("\nPLANTED = 1\n", ""))
+    assert {c: build.eqlib_digest(c) for c in pages} == before, "undone, the old keys"

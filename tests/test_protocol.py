@@ -20,7 +20,7 @@ import build  # noqa: E402  (book/build.py: the chapters and the profiles)
 NOTEBOOK_CHAPTER = {"mlp_filters.ipynb": "mlp", "protocol_study.ipynb": "protocol_study", "mlp_summary.ipynb": "mlp_summary",
                     "activation.ipynb": "activation", "activations_summary.ipynb": "activations_summary",
                     "augmentation.ipynb": "augmentation", "dihedral.ipynb": "dihedral", "emergence.ipynb": "emergence",
-                    "merging.ipynb": "merging", "attention_heads.ipynb": "attention"}
+                    "merging.ipynb": "merging", "attention_heads.ipynb": "attention", "gallery.ipynb": "gallery"}
 
 
 def parameters(template: str) -> dict:

@@ -110,3 +110,45 @@ def test_the_report_rules_state_the_thresholds_their_claims_read():
     r = report.RULES["theorem"]
     assert all(f"{v:g}" in r.sentence for v in r.thresholds.values())
     assert set(report.RULES) == set(report.CLAIMS), "a rule row for every claim"
+
+
+# --------------------------------------------------------------------------- margins
+from eqlib.verdicts import grade, margin  # noqa: E402
+
+
+def counts_rule(inp):
+    wins = [g > t for g, t in zip(inp["GELU copies"], inp["Tanh copies"])]
+    return grade(all(wins), majority(wins))
+
+
+def test_a_verdict_one_copy_from_flipping_is_fragile_and_says_which_seed_and_how():
+    m = margin({"GELU copies": [38, 37, 27], "Tanh copies": [28, 26, 26]}, counts_rule,
+               integer={"GELU copies", "Tanh copies"}, seeds=[0, 1, 2])
+    assert m["word"] == "reproduced" and m["fragile"]
+    assert m["flip"]["name"] == "GELU copies" and m["flip"]["index"] == 2 and m["flip"]["change"] == -1
+    assert m["text"] == ("flips to partly if GELU copies, seed 2, were 1 fewer (27 → 26); seed-to-seed sd 6.08: "
+                         "fragile")
+    assert counts_rule({"GELU copies": [38, 37, 26], "Tanh copies": [28, 26, 26]}) == m["flip"]["to_word"], \
+        "the stated change does flip it"
+
+
+def test_a_verdict_far_from_flipping_is_not_fragile():
+    m = margin({"GELU copies": [60, 61, 59], "Tanh copies": [10, 11, 12]}, counts_rule,
+               integer={"GELU copies", "Tanh copies"})
+    assert m["word"] == "reproduced" and not m["fragile"] and abs(m["flip"]["change"]) >= 47
+
+
+def test_a_float_threshold_is_found_by_bisection_both_ways():
+    rule = lambda inp: "reproduced" if all(e < 1e-6 for e in inp["error"]) else "not reproduced"
+    m = margin({"error": [1e-15, 2e-15, 4e-15]}, rule)
+    assert m["word"] == "reproduced" and not m["fragile"]
+    assert m["flip"]["to"] == pytest.approx(1e-6, rel=1e-6) and m["flip"]["index"] == 2, "the largest error, to 1e-6"
+    below = margin({"ratio": [0.30, 0.36, 0.5]}, lambda i: "partly" if sum(r <= 1 / 3 for r in i["ratio"]) >= 2
+                   else "not testable")
+    assert below["word"] == "not testable" and below["flip"]["index"] == 1
+    assert below["flip"]["to"] == pytest.approx(1 / 3, rel=1e-6) and below["fragile"], "0.36 → 1/3 is within the sd"
+
+
+def test_a_verdict_no_single_input_can_flip_says_so():
+    m = margin({"x": [1, 2, 3]}, lambda i: "reproduced", integer={"x"})
+    assert m["flip"] is None and not m["fragile"] and m["text"] == "no change of a single input flips it"

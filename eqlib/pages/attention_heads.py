@@ -68,21 +68,24 @@ def attention_texts(ch: AttentionChapter, claims: dict) -> dict:
     return out
 
 
-def attention_widget(data, models, index=0):
-    """An ipywidgets form that draws the attention maps of any test image and its mirror, for any
-    model kind of the attention chapter (live kernels only)."""
-    import ipywidgets as widgets
+def attention_explorer(data, models, index=0, image=0, model="equivariant"):
+    """The attention maps of test image ``image`` and of its mirror, for the ``model`` kind's network of seed
+    ``index``: what the attention widget draws."""
     import torch
-    x_test = data.tensors()[2]
+    x = data.tensors()[2][image:image + 1]
+    m = models[model][index]
+    with torch.no_grad():
+        a, am = m.attention(x), m.attention(mirror(x))
+    img = data.denormalize(x).permute(0, 2, 3, 1).numpy()
+    return attention_grid(img, img[:, :, ::-1], a.numpy(), am.numpy())
 
-    def show_image(image=0, model="equivariant"):
-        x, m = x_test[image:image + 1], models[model][index]
-        with torch.no_grad():
-            a, am = m.attention(x), m.attention(mirror(x))
-        img = data.denormalize(x).permute(0, 2, 3, 1).numpy()
-        attention_grid(img, img[:, :, ::-1], a.numpy(), am.numpy()).show()
 
-    return widgets.interactive(show_image, image=(0, len(x_test) - 1), model=list(models))
+def attention_widget(data, models, index=0):
+    """An ipywidgets form over :func:`attention_explorer`: any test image, any model kind (live kernels only); its
+    ``result`` is the figure it shows."""
+    import ipywidgets as widgets
+    return widgets.interactive(lambda image=0, model="equivariant": attention_explorer(data, models, index, image, model),
+                               image=(0, len(data.tensors()[2]) - 1), model=list(models))
 
 
 def flat_metric_table(metric: dict, samples: dict, key="latent") -> tuple:

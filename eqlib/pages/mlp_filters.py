@@ -146,20 +146,29 @@ def precision_text(precision: dict, n_primary: int) -> str:
             + f"; the page requires at most {MAX_RELATIVE_SE:.0%})")
 
 
-def retrain_widget(data, model_config, train_config, seed):
-    """An ipywidgets form that retrains one MLP with other settings and shows its first-layer
-    filters (live kernels only; cached models load at once)."""
-    import ipywidgets as widgets
+def retrain_figure(data, model_config, train_config, seed, task, first_activation, epochs, equivariance_weight,
+                   n_images=10_000):
+    """What the retrain widget shows for one setting: the MLP of this page's widths and initialisation trained (or
+    loaded from the cache) with the given task, first activation, length and equivariance weight, and its first-layer
+    filters framed by label (the data metric on ``n_images`` training images)."""
     from dataclasses import replace
+    mc = MLPConfig.paper(task, first_activation, hidden=model_config.widths[1:-1],
+                         first_init_scale=model_config.init_scales[0])
+    tc = replace(train_config, task=task, epochs=epochs, equivariance_weight=equivariance_weight, seed=seed)
+    m = train(mc, tc, data, progress=False).model.cpu()
+    return filter_mosaic(m.linears[0].weight.detach().double().numpy(), first_layer(m, data.tensors()[0][:n_images]),
+                         title=f"{first_activation} {task}, {epochs} epochs, equivariance weight {equivariance_weight:g}")
+
+
+def retrain_widget(data, model_config, train_config, seed, n_images=10_000):
+    """An ipywidgets form over :func:`retrain_figure` (live kernels only; cached models load at once); its ``result``
+    is the figure it shows."""
+    import ipywidgets as widgets
 
     def retrain(task=train_config.task, first_activation=model_config.activations[0], epochs=train_config.epochs,
                 equivariance_weight=train_config.equivariance_weight):
-        mc = MLPConfig.paper(task, first_activation, hidden=model_config.widths[1:-1],
-                             first_init_scale=model_config.init_scales[0])
-        tc = replace(train_config, task=task, epochs=epochs, equivariance_weight=equivariance_weight, seed=seed)
-        m = train(mc, tc, data).model.cpu()
-        filter_mosaic(m.linears[0].weight.detach().double().numpy(), first_layer(m, data.tensors()[0][:10_000]),
-                      title=f"{first_activation} {task}").show()
+        return retrain_figure(data, model_config, train_config, seed, task, first_activation, epochs,
+                              equivariance_weight, n_images)
 
     return widgets.interactive(retrain, {"manual": True}, task=["autoencoder", "classifier"],
                                first_activation=["tanh", "gelu"], epochs=(2, 40, 2), equivariance_weight=(0.0, 10.0, 0.5))
