@@ -96,6 +96,51 @@ def find_negated_copies(W1, b1, W2, images, transform=mirror, max_residual=None,
     return [pairs[k] for k in sorted(pairs)]
 
 
+def negated_groups(pairs) -> list:
+    """The groups of mutually negated filters: the connected components of the graph whose edges are ``pairs``
+    (a pair is a group of two; three filters each the negation of another, via a shared partner, one of three)."""
+    parent = {}
+
+    def root(i):
+        while parent.setdefault(i, i) != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+    for p in pairs:
+        parent[root(p["i"])] = root(p["j"])
+    groups = {}
+    for i in list(parent):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(sorted(g) for g in groups.values())
+
+
+def negated_structure(W1, b1, W2, images, thresholds=THRESHOLDS, transform=mirror) -> dict:
+    """The direct negated copies of one first layer (``pre_j ~ -pre_i``) counted three ways, at every residual
+    threshold of ``thresholds`` (the count-against-threshold curve): the filters in a copy, the pairs, and the groups
+    of mutually negated filters (with the largest group's size); and the null of the pairs' outgoing residual: the
+    same residual ``||v_i + v_j|| / max(||v_i||, ||v_j||)`` over every pair of the layer's active neurons, whatever
+    their filters (random pairs of the same network's outgoing weights: what unrelated weights give)."""
+    W2 = np.asarray(W2, np.float64)
+    active = active_neurons(W2)
+    r = negated_copy_residuals(W1, b1, images, transform)["direct"]
+    idx = np.flatnonzero(active)
+    iu = np.triu_indices(len(idx), 1)
+    pair_r = r[np.ix_(idx, idx)][iu]
+    by = {}
+    for t in thresholds:
+        keep = pair_r <= t
+        pairs = [{"i": int(idx[a]), "j": int(idx[b])} for a, b in zip(iu[0][keep], iu[1][keep])]
+        groups = negated_groups(pairs)
+        by[str(t)] = {"filters": len(members(pairs)), "pairs": len(pairs), "groups": len(groups),
+                      "largest": max((len(g) for g in groups), default=0)}
+    out = _pair_residual(W2.T[idx], W2.T[idx])[iu]
+    null = {"pairs": int(len(out))}
+    if len(out):
+        q = np.quantile(out, [0.05, 0.5, 0.95])
+        null.update(q05=float(q[0]), median=float(q[1]), q95=float(q[2]))
+    return {"by_threshold": by, "outgoing_null": null}
+
+
 def members(pairs) -> list:
     """The distinct neurons of a list of pairs."""
     return sorted({k for p in pairs for k in (p["i"], p["j"])})
@@ -209,6 +254,7 @@ def analyze_mlp(model, task, x_fit, x_eval, n_function=2000):
            "labels": a.labels, "perm": a.match.perm, "signs": a.match.signs, "residuals": a.residuals,
            "pairs": a.pairs, "weights": label_summary(first_layer_weights(model)),
            "negated_copies": copies, "negated_filters": len(members(copies)),
+           "negated": negated_structure(layers[0][0], layers[0][1], layers[1][0], x_fit),
            "bypass_pairs": bypass, "bypass_share": share_of_output(model, x_eval, members(bypass)),
            "linear_r2": affine_r2(contrib, x_fit, x_eval),
            "propagation": {"layer_residuals": prop.layer_residuals, "output_residual": prop.output_residual,

@@ -133,6 +133,14 @@ def median_error(A, B, active, moved) -> float:
     return float(((b - m).norm(dim=1) / a.norm(dim=1).clamp_min(1e-300)).median())
 
 
+def centred_error(A, B, active, P) -> float:
+    """:func:`median_error` of the maps with each channel's mean over images and positions taken out, ``A - mu_A``
+    and ``B - mu_B``: a ReLU or sigmoid map's constant part, which any channel matching carries, is no part of it."""
+    mu = lambda T: T.double().mean(dim=(0, 2, 3), keepdim=True)
+    Ac, Bc = A.double() - mu(A), B.double() - mu(B)
+    return median_error(Ac, Bc, active, act(P, Ac))
+
+
 def linear_map_error(A_fit, B_fit, A, B, active) -> float:
     """The same error with the best free linear map ``M`` on the active channels, fitted by least
     squares over the positions of the fit images and read on the others."""
@@ -211,6 +219,7 @@ def analyze(model, x_fit, x_eval, init=None, rng=None) -> list:
                "agreement": agreement(P, Pw, active),
                "e": median_error(A, B, active, act(P, A)),
                "e_weights": median_error(A, B, active, act(Pw, A)),
+               "e_centred": centred_error(A, B, active, P),
                "e_linear": linear_map_error(Af, Bf, A, B, active),
                "e_updown": median_error(Au, Bu, active, act(Pu, Au)),
                "e_random": median_error(A, B, active, act(Pr, A)),

@@ -12,6 +12,10 @@ import string
 from dataclasses import dataclass, field
 
 
+WRITTEN = {"before": "written before the numbers it judges were known",
+           "after": "written after a build whose numbers it judges had been read"}
+
+
 @dataclass(frozen=True)
 class Rule:
     """One criterion or rule: ``key``, a ``template`` in :meth:`str.format` syntax over ``thresholds``,
@@ -20,8 +24,12 @@ class Rule:
     key: str
     template: str
     thresholds: dict = field(default_factory=dict)
+    written: str = "before"      # "before" the numbers it judges were known, or "after" a build that showed them
 
     def __post_init__(self):
+        if self.written not in WRITTEN:
+            raise ValueError(f"rule {self.key!r}: written={self.written!r} is not allowed; choose one of: "
+                             f"{', '.join(map(repr, WRITTEN))}")
         named = {f for _, f, _, _ in string.Formatter().parse(self.template) if f}
         if named != set(self.thresholds):
             raise ValueError(f"rule {self.key!r}: its sentence names {sorted(named)} but its thresholds are "

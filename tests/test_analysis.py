@@ -193,3 +193,22 @@ def test_the_attention_floor_is_the_latent_under_uniform_attention():
     # projection sums 8 of them more
     tol = sum_tol(16 + 8, FLOAT32) * (1 + float(out["latent_pre"].abs().max()))
     assert torch.allclose(out["latent"], out["latent_pre"], rtol=0, atol=tol), "uniform attention is the floor"
+
+
+def test_negated_structure_counts_filters_pairs_and_groups_and_a_null_for_the_outgoing_weights():
+    from eqlib.analysis import negated_groups, negated_structure
+    rng = np.random.default_rng(0)
+    W1, b1, W2 = rng.standard_normal((8, 3072)), rng.standard_normal(8), rng.standard_normal((5, 8))
+    W1[1], b1[1] = -W1[0], -b1[0]                                  # a pair
+    W1[3], b1[3] = -W1[2], -b1[2]                                  # 3 and 4 both negate 2: one group of three
+    W1[4], b1[4] = -W1[2] + 0.2 * rng.standard_normal(3072) / np.sqrt(3072) * np.linalg.norm(W1[2]), -b1[2]
+    x = torch.randn(3000, 3072, generator=torch.Generator().manual_seed(0))
+    s = negated_structure(W1, b1, W2, x, thresholds=(0.05, 0.25, 1.0))
+    assert s["by_threshold"]["0.25"] == {"filters": 5, "pairs": 3, "groups": 2, "largest": 3}, s["by_threshold"]
+    assert s["by_threshold"]["0.05"] == {"filters": 4, "pairs": 2, "groups": 2, "largest": 2}, \
+        "filter 4, a noisy copy (residual about 0.2), leaves at a tighter threshold"
+    assert s["by_threshold"]["1.0"]["filters"] >= 5, "the count only grows with the threshold"
+    null = s["outgoing_null"]
+    assert null["pairs"] == 8 * 7 // 2 and 0 < null["q05"] < null["median"] < null["q95"] < 2, \
+        "random pairs of Gaussian outgoing weights: residuals spread around sqrt(2), never 0"
+    assert negated_groups([{"i": 0, "j": 1}, {"i": 1, "j": 2}, {"i": 5, "j": 6}]) == [[0, 1, 2], [5, 6]]

@@ -4,7 +4,8 @@ import numpy as np
 
 import pytest
 
-from eqlib.pages.protocol_study import (CRITERIA, STAGE2_RULE, check_settings, combine, contrast_cells, contrast_line,
+from eqlib.metric import PAPER_READINGS
+from eqlib.pages.protocol_study import (CRITERIA, STAGE2_RULE, check_settings, combine, contrast_cells, contrast_line, readings_of,
                                         criteria, decay_for, exploratory, implication_text, most_moved, overall,
                                         reading_ratios, Setting, settings, stage2_text, stage2_verdicts,
                                         study_reading_heatmap, study_verdicts, table_exploratory, table_readings,
@@ -203,6 +204,11 @@ def test_exploratory_verdicts_per_setting_reading_and_task():
     line = contrast_line(hits)
     assert "widths" in line and "Gaussian" in line and "0.0261/0.029/0.0319" in line, line
     assert contrast_line([]).startswith("under no setting and reading")
+    counted = contrast_line(hits, cells)
+    n = len([c for c in cells.values() if "autoencoder" in c])
+    paper = [r for r in readings_of(cells) if r in PAPER_READINGS]
+    assert counted.startswith(f"in 1 of {n * len(paper)} setting–reading cells under the paper's readings"), counted
+    assert "some show it by chance" in counted, "the multiplicity is said, not left to the reader"
     ratios = reading_ratios(cells)
     assert ratios["widths"]["gaussian"] == pytest.approx(0.40 / 0.029) and set(ratios) == {"default", "widths"}
 

@@ -70,17 +70,22 @@ def test_gelu_claim_reports_controls_classifier_and_what_the_pairs_compute():
          ("classifier", "gelu", "equivariant"): [2, 0, 0]}
     ev = gelu_claim(mlp(direct=d))["evidence"]
     assert "[8, 10, 6]" in ev and "[20, 22, 24]" in ev and "[2, 0, 0]" in ev, ev
-    assert "0 of 12 pairs a bypass" in ev and "median outgoing residual 1.2" in ev, ev
+    assert "fewer with the loss in 3 of 3 seeds, so the loss does not make them" in ev, "the controls, computed"
+    assert "of their 12 pairs, 0 are a bypass and 0 even" in ev, ev
+    assert "0 of 12 pairs a bypass" in bypass_claim(mlp(direct=d))["evidence"], "what the pairs compute: the mechanism row"
 
 
-def test_the_bypass_is_a_row_of_its_own_and_marked_as_ours():
+def test_the_bypass_is_the_gelu_claims_second_row():
     d = {("autoencoder", "gelu", "equivariant"): [8, 10, 6]}
     assert bypass_claim(mlp(direct=d, bypass=(1, 2, 0)))["verdict"] == "reproduced", "a bypass in 2 of 3 seeds"
     assert bypass_claim(mlp(direct=d, bypass=(1, 0, 0)))["verdict"] == "partly"
     assert bypass_claim(mlp(direct=d))["verdict"] == "not reproduced"
-    assert CLAIMS["bypass"].startswith("Ours, beyond the paper's claim")
+    assert "bypassed the nonlinearity" in CLAIMS["bypass"] and "the mechanism" in CLAIMS["bypass"], \
+        "the GELU claim's second row: its mechanism, in the paper's words"
     assert set(SOURCES) == set(CLAIMS) == set(RULES), "every claim names its source and its rule"
     assert "particularly in the autoencoder" in CLAIMS["gelu"], "the claim as its source words it"
+    assert all(RULES[k].written in ("before", "after") for k in RULES) and RULES["table"].written == "before" \
+        and RULES["gelu"].written == "after", "each rule says whether it was written before its numbers were known"
 
 
 def test_table_claim_is_the_study_verdict_on_the_chapters_runs():
@@ -138,8 +143,8 @@ def test_what_was_found_is_computed_from_the_rows_verdicts():
     assert found[0] == "Reproduced: the theorem (1), Tanh's filters (2) and attention heads (5)."
     assert found[1] == "Partly reproduced: GELU's negated copies (3) (GELU's negated copies: fragile, within the " \
                        "seeds' spread of flipping)."
-    assert found[2] == "Not reproduced: the paper's table (4)."
-    assert found[3] == "Our own predictions beyond the paper: the GELU bypass not reproduced (6); a CNN partly (7)."
+    assert found[2] == "Not reproduced: the paper's table (4) and GELU's bypass mechanism (6)."
+    assert found[3] == "Our own predictions beyond the paper: a CNN partly (7)."
     assert found[4].endswith("no setting reproduces the paper.") and len(found) == 5
     rows[2]["verdict"] = "reproduced"
     assert findings(rows)[0].startswith("Reproduced: the theorem (1), Tanh's filters (2), GELU's negated copies (3)")
@@ -206,3 +211,52 @@ def test_the_augmentation_prediction_needs_equivariant_networks_and_reads_the_st
     assert augmentation_claim(aug_results(0.2, (at,) * 3))["verdict"] == "reproduced", "exactly the stated share"
     assert augmentation_claim(aug_results(0.2, (at - 1,) * 3))["verdict"] == "not reproduced", "just below it"
     assert augmentation_claim(aug_results(0.9, (60,) * 3))["verdict"] == "not testable", "not equivariant enough"
+
+
+def test_every_claim_states_its_margin_and_a_near_flip_is_fragile():
+    near = {("autoencoder", "gelu", "equivariant"): [6, 5, 9], ("autoencoder", "tanh", "equivariant"): [2, 2, 2]}
+    g = gelu_claim(mlp(direct=near))
+    assert g["verdict"] == "reproduced" and g["fragile"], g["margin"]
+    assert "flips to" in g["margin"] and "fragile" in g["margin"]
+    far = {("autoencoder", "gelu", "equivariant"): [40, 42, 41], ("autoencoder", "tanh", "equivariant"): [2, 2, 2]}
+    assert not gelu_claim(mlp(direct=far))["fragile"], "forty copies against two: far from the threshold of 5"
+    rows = claims({**{c: r for c, r in zip(["mlp_tanh_autoencoder", "mlp_gelu_autoencoder", "mlp_tanh_classifier",
+                                            "mlp_gelu_classifier"], mlp(negated=(6, 8, 9)).values())},
+                   "theory": {"trials": [{"involutions": True, "max_layer_error": 1e-15}] * 3,
+                              "recovery": {"involutions": [True], "agrees_with_planted": True},
+                              "equivariant_student": {"error": 1e-7, "layer_errors": [1e-6]}},
+                   "attention": {"heads": {k: [{"median_error": e, "moved_heads": 4}] * 3
+                                           for k, e in (("equivariant", 0.05), ("control", 0.6), ("init", 0.7))}}})
+    assert all(r["margin"] and "rule_written" in r for r in rows), "every row says how far it is from flipping"
+
+
+def cnn_results(passing: dict, n_layers=3):
+    """Planted CNN page results: per activation, the passing layers (count) of each seed's loss network."""
+    seeds = list(range(len(next(iter(passing.values())))))
+    layer = lambda ok: {"passes": {"all": ok}, "e": 0.1, "e_init": 0.5, "e_updown": 0.4}
+    cell = lambda n: {k: {"layers": [{"layer": i + 1, **layer(i < n if k == "loss" else False)}
+                                     for i in range(n_layers)],
+                          "test": {"test_accuracy": 0.35, "test_equivariance_error": 0.01 if k == "loss" else 0.1},
+                          "merge": {"aligned": {"midpoint": 0.3}, "naive": {"midpoint": 0.2}}}
+                      for k in ("loss", "augment", "control")}
+    return {"protocol": {"activations": list(passing), "channels": [16] * n_layers, "seeds": seeds},
+            "cells": {f"{a}|{s}": cell(n) for a, per in passing.items() for s, n in enumerate(per)}}
+
+
+def test_one_layer_of_one_activation_is_not_enough_for_a_partly_cnn():
+    from eqlib.pages.report import cnn_claim
+    assert cnn_claim(cnn_results({"tanh": [1, 1, 1], "relu": [0, 1, 0]}))["verdict"] == "not reproduced", \
+        "one layer of Tanh alone: not even partly"
+    assert cnn_claim(cnn_results({"tanh": [2, 2, 1], "relu": [0, 0, 0]}))["verdict"] == "partly", "two layers of one"
+    assert cnn_claim(cnn_results({"tanh": [1, 1, 0], "relu": [1, 0, 1]}))["verdict"] == "partly", "a layer of each"
+    assert cnn_claim(cnn_results({"tanh": [3, 3, 2], "relu": [3, 2, 3]}))["verdict"] == "reproduced"
+
+
+def test_the_rules_provenance_is_counted_from_the_rules():
+    from eqlib.pages.report import rules_written
+    from eqlib.rules import Rule, table as rule_table
+    planted = rule_table([Rule("a", "x"), Rule("b", "y", written="after"), Rule("c", "z")])
+    assert rules_written(planted) == ("2 of 3 were written before the numbers they judge were known, 1 after a build "
+                                      "whose numbers they judge had been read (claims 2)")
+    with pytest.raises(ValueError, match="written='later' is not allowed"):
+        Rule("d", "w", written="later")

@@ -149,6 +149,18 @@ def test_a_float_threshold_is_found_by_bisection_both_ways():
     assert below["flip"]["to"] == pytest.approx(1 / 3, rel=1e-6) and below["fragile"], "0.36 → 1/3 is within the sd"
 
 
-def test_a_verdict_no_single_input_can_flip_says_so():
+def test_a_verdict_no_input_can_flip_says_so():
     m = margin({"x": [1, 2, 3]}, lambda i: "reproduced", integer={"x"})
-    assert m["flip"] is None and not m["fragile"] and m["text"] == "no change of a single input flips it"
+    assert m["flip"] is None and not m["fragile"] and m["text"] == "no change of one or two inputs flips it"
+
+
+def test_a_verdict_that_needs_two_seeds_to_turn_says_which_two_and_whether_that_is_within_the_spread():
+    rule = lambda i: grade(False, majority(g > t for g, t in zip(i["GELU copies"], i["Tanh copies"])))
+    m = margin({"GELU copies": [38, 37, 27], "Tanh copies": [28, 26, 26]}, rule,
+               integer={"GELU copies", "Tanh copies"}, seeds=[0, 1, 2])
+    assert m["word"] == "partly" and m["flip"]["to_word"] == "not reproduced"
+    changed = {(n, i) for n, i, _, _ in m["flip"]["changes"]}
+    assert changed == {("GELU copies", 2), ("GELU copies", 0)}, "seed 2's one copy and seed 0's ten: the cheapest"
+    assert m["text"].startswith("no single input's change flips it; it flips to not reproduced if") and not m["fragile"]
+    assert margin({"x": [1, 2, 3]}, lambda i: "reproduced", integer={"x"})["text"] == \
+        "no change of one or two inputs flips it"

@@ -165,6 +165,38 @@ def verdict(res: dict) -> dict:
             "control_all_pass": count_(control, True), "control_some_pass": count_(control, False)}
 
 
+EXPECTED_WEAKEST = "last"     # stated on the page before its results: the last layer the furthest from equivariant
+
+
+def weakest_layers(res: dict, kind="loss") -> dict:
+    """Per activation, the layer (1-based) whose error e_l, averaged over seeds, is the largest."""
+    n = len(res["protocol"]["channels"])
+    return {a: int(np.argmax([_mean([c[kind]["layers"][i]["e"] for c in cells(res, a)]) for i in range(n)])) + 1
+            for a in res["protocol"]["activations"]}
+
+
+def expectation(res: dict) -> dict:
+    """The page's stated expectation (:data:`EXPECTED_WEAKEST`) against the result: per activation, whether the
+    weakest layer is the expected one."""
+    last = len(res["protocol"]["channels"])
+    return {a: w == last for a, w in weakest_layers(res).items()}
+
+
+def limits_sentence(res: dict) -> str:
+    """What the networks' weakness limits, computed: their test accuracy, the first layer's error against its value at
+    initialisation, and the page's stated expectation against the result."""
+    acc = [c["loss"]["test"]["test_accuracy"] for a in res["protocol"]["activations"] for c in cells(res, a)]
+    first = {a: (_mean([c["loss"]["layers"][0]["e"] for c in cells(res, a)]),
+                 _mean([c["loss"]["layers"][0]["e_init"] for c in cells(res, a)])) for a in res["protocol"]["activations"]}
+    weakest, held = weakest_layers(res), expectation(res)
+    return (f"the invariance-loss networks reach {min(acc):.0%}–{max(acc):.0%} test accuracy, so their layers are weak "
+            "maps to read a symmetry in; the first layer's error against its value at initialisation: "
+            + ", ".join(f"{ACT_NAMES[a]} {e:.2f} against {z:.2f}" for a, (e, z) in first.items())
+            + f"; the page expected the {EXPECTED_WEAKEST} layer to be the weakest, and found layer "
+            + ", ".join(f"{weakest[a]} for {ACT_NAMES[a]} ({'as expected' if held[a] else 'not as expected'})"
+                        for a in weakest))
+
+
 # --------------------------------------------------------------------------- texts and tables
 def _mean(xs):
     return float(np.mean(xs))
@@ -193,7 +225,8 @@ def texts(res: dict, v: dict) -> dict:
            "control_some_pass": f"{v['control_some_pass']} of {v['pairs']}"}
     out.update({f"finding_{k}": count(flags, "activation–seed pairs") for k, flags in f.items()})
     keys = ("acc_{}_loss", "acc_{}_augment", "acc_{}_control", "e2e_{}_loss", "e2e_{}_augment", "e2e_{}_control",
-            "passing_{}", "verdict_{}", "e_{}", "e_init_{}", "e_linear_{}", "merge_aligned_{}", "merge_naive_{}",
+            "passing_{}", "verdict_{}", "e_{}", "e_init_{}", "e_linear_{}", "e_centred_{}", "merge_aligned_{}",
+            "merge_naive_{}",
             "merge_inv_{}", "agreement_{}", "weakest_{}")
     out.update({k.format(a): "not run" for a in ACT_NAMES for k in keys})
     layers = range(len(p["channels"]))
@@ -213,8 +246,13 @@ def texts(res: dict, v: dict) -> dict:
         out[f"merge_naive_{act}"] = merge(lambda m: m["naive"]["midpoint"])
         out[f"merge_inv_{act}"] = merge(lambda m: m["invariance"]["aligned"], 4)
         out[f"agreement_{act}"] = pm(stats([_mean([r["agreement"] for r in c["loss"]["layers"]]) for c in cs]), 2)
-        means = [layer_stat(res, act, "loss", "e", i)["mean"] for i in layers]
-        out[f"weakest_{act}"] = f"layer {int(np.argmax(means)) + 1}"
+        out[f"weakest_{act}"] = f"layer {weakest_layers(res)[act]}"
+        out[f"e_centred_{act}"] = ", ".join(
+            f"layer {i + 1} {pm(layer_stat(res, act, 'loss', 'e_centred', i))}" for i in layers) \
+            if "e_centred" in cells(res, act)[0]["loss"]["layers"][0] else "not computed in this build"
+    out["expectation"] = "; ".join(f"{ACT_NAMES[a]}: {'holds' if ok else 'fails'} (weakest: layer "
+                                   f"{weakest_layers(res)[a]})" for a, ok in expectation(res).items())
+    out["limits"] = limits_sentence(res)
     return out
 
 
@@ -232,15 +270,17 @@ def test_rows(res: dict):
 
 def layer_rows(res: dict):
     """Per activation and layer: e_l of each condition beside the nulls (mean ± sd over seeds)."""
-    header = ["activation", "layer", "e: loss", "e: flips", "e: control", "initialisation", "up-down (loss)",
-              "free linear (loss)", "random permutation (loss)", "weight matching (loss)", "matchings agree"]
+    header = ["activation", "layer", "e: loss", "e centred: loss", "e: flips", "e: control", "initialisation",
+              "up-down (loss)", "free linear (loss)", "random permutation (loss)", "weight matching (loss)",
+              "matchings agree"]
     rows = []
     for act in res["protocol"]["activations"]:
         for i in range(len(res["protocol"]["channels"])):
-            s = lambda kind, key, d=3: pm(layer_stat(res, act, kind, key, i), d)
-            rows.append([ACT_NAMES[act], str(i + 1), s("loss", "e"), s("augment", "e"), s("control", "e"), s("init", "e"),
-                         s("loss", "e_updown"), s("loss", "e_linear"), s("loss", "e_random"), s("loss", "e_weights"),
-                         s("loss", "agreement", 2)])
+            s = lambda kind, key, d=3: pm(layer_stat(res, act, kind, key, i), d) \
+                if key in cells(res, act)[0][kind]["layers"][i] else "—"
+            rows.append([ACT_NAMES[act], str(i + 1), s("loss", "e"), s("loss", "e_centred"), s("augment", "e"),
+                         s("control", "e"), s("init", "e"), s("loss", "e_updown"), s("loss", "e_linear"),
+                         s("loss", "e_random"), s("loss", "e_weights"), s("loss", "agreement", 2)])
     return header, rows
 
 

@@ -233,6 +233,37 @@ def bypass_table(analyses: dict) -> tuple:
             "median near-linear share", "neurons mostly near-linear", "affine $R^2$"], rows
 
 
+def negated_structure_table(analyses: dict, threshold=None) -> tuple:
+    """Per model kind and seed, the direct negated copies at the labels' threshold counted as filters, pairs and
+    groups of mutually negated filters (with the largest group), and what the pairs' outgoing weights compute against
+    the null of random pairs of the same network (:func:`eqlib.analysis.negated_structure`)."""
+    from eqlib.symmetry import MAX_RESIDUALS
+    key = str(MAX_RESIDUALS["data"] if threshold is None else threshold)
+    rows = []
+    for k, v in analyses.items():
+        by = [a["negated"]["by_threshold"][key] for a in v]
+        null = [a["negated"]["outgoing_null"] for a in v]
+        pairs = [pair_outgoing([a]) for a in v]
+        rows.append([KIND_NAMES[k], [b["filters"] for b in by], [b["pairs"] for b in by], [b["groups"] for b in by],
+                     [b["largest"] for b in by], [p["bypass"] for p in pairs], [p["even"] for p in pairs],
+                     ", ".join(f"{p['median_outgoing']:.2f}" if p["pairs"] else "–" for p in pairs),
+                     ", ".join(f"{n['median']:.2f}" if "median" in n else "–" for n in null)])
+    return ["model", "filters in direct copies", "pairs", "groups", "largest group", "bypass pairs", "even pairs",
+            "pairs' median outgoing residual, per seed", "random pairs' median (the null), per seed"], rows
+
+
+def negated_curves(analyses: dict, seeds, threshold=None):
+    """Filters in direct negated copies against the residual threshold, per model kind and seed, as for the labels
+    (:func:`threshold_curves`): does a count hinge on the threshold the labels use?"""
+    from eqlib.symmetry import MAX_RESIDUALS
+    curves = {k: [{t: c["filters"] for t, c in a["negated"]["by_threshold"].items()} for a in v]
+              for k, v in analyses.items()}
+    fig = threshold_curves(curves, seeds, MAX_RESIDUALS["data"] if threshold is None else threshold,
+                           title="filters in direct negated copies against the residual threshold")
+    fig.update_layout(yaxis_title="filters in direct negated copies")
+    return fig
+
+
 def propagation_table(analyses: dict) -> tuple:
     prop = {k: over_seeds([a["propagation"] for a in v]) for k, v in analyses.items()}
     n = len(next(iter(prop.values()))["layer_residuals"])

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from eqlib.analysis import analyze_mlp, mlp_metric, pm, stats
-from eqlib.metric import DEFAULT_READING, READING_SHORT, READINGS
+from eqlib.metric import DEFAULT_READING, PAPER_READINGS, READING_SHORT, READINGS
 from eqlib.paper import (ACTIVATIONS, FACTOR, FLIP_SHORT, LAYER_SHORT, PAPER_TABLE, TASK_SHORT, mean_below,
                          ranges_disjoint, seedwise_below, within_factor)
 from eqlib.protocol import mlp_configs
@@ -300,14 +300,28 @@ def contrast_cells(cells: dict, readings=None) -> list:
     return out
 
 
-def contrast_line(hits: list) -> str:
-    """Where the autoencoder's contrast appears, in one line: setting, reading and the seeds' values."""
+def contrast_line(hits: list, cells: dict | None = None) -> str:
+    """Where the autoencoder's contrast appears, in one line: setting, reading and the seeds' values; with ``cells``,
+    first in how many of the cells it was looked for, the paper's readings apart from the amplitude checks (which
+    the metric keeps out of the paper's readings), and that among that many cells some show it by chance."""
     seeds = lambda v: "/".join(f"{x:.3g}" for x in v)
     p = PAPER_TABLE[AE_F1]
+    count = ""
+    if cells is not None:
+        ae = [n for n, c in cells.items() if "autoencoder" in c]
+        rs = readings_of(cells)
+        paper = [r for r in rs if r in PAPER_READINGS]
+        checks = [r for r in rs if r not in PAPER_READINGS]
+        k_p = sum(h["reading"] in PAPER_READINGS for h in hits)
+        n_p, n_c = len(ae) * len(paper), len(ae) * len(checks)
+        count = (f"in {k_p} of {n_p} setting–reading cells under the paper's readings and {len(hits) - k_p} of {n_c} "
+                 f"under the amplitude checks (among {n_p + n_c} cells looked at, some show it by chance: this locates, "
+                 "it does not test), ")
     if not hits:
-        return f"under no setting and reading (the paper: Tanh {p['tanh']:g}, GELU {p['gelu']:g})"
-    return "under " + "; ".join(f"{h['setting']}, {READING_SHORT.get(h['reading'], h['reading'])} reading: Tanh {seeds(h['tanh'])}, "
-                     f"GELU {seeds(h['gelu'])}" for h in hits) + f" (the paper: Tanh {p['tanh']:g}, GELU {p['gelu']:g})"
+        return f"{count}under no setting and reading (the paper: Tanh {p['tanh']:g}, GELU {p['gelu']:g})"
+    return count + "under " + "; ".join(
+        f"{h['setting']}, {READING_SHORT.get(h['reading'], h['reading'])} reading: Tanh {seeds(h['tanh'])}, "
+        f"GELU {seeds(h['gelu'])}" for h in hits) + f" (the paper: Tanh {p['tanh']:g}, GELU {p['gelu']:g})"
 
 
 # --------------------------------------------------------------------------- stage 2: one combined setting
@@ -430,7 +444,7 @@ def study_texts(verdicts: dict, cells: dict, grid) -> dict:
             "order_default": f"{verdicts['default']['tanh_below_gelu']} of {verdicts['default']['pairs']}",
             "moved": moved, "moved_ratio": f"GELU/Tanh {moved_ratio:.2g}",
             "ratio_default": f"{verdicts['default']['ratio'][key]:.2g}", "ratio_paper": f"{paper['gelu'] / paper['tanh']:.2g}",
-            "negated_by_setting": neg, "implication": implication, "contrast": contrast_line(contrast_cells(cells)), "shown_setting": shown, "shown_reason": reason}
+            "negated_by_setting": neg, "implication": implication, "contrast": contrast_line(contrast_cells(cells), cells), "shown_setting": shown, "shown_reason": reason}
 
 
 def task_outcomes(explore: dict, task: str, readings=None) -> dict:
@@ -458,7 +472,7 @@ def implication_text(verdicts: dict, explore: dict, hits: list, primary=DEFAULT_
                         f"{names(prim[VERDICTS[1]])} (primary reading); under any reading, they reproduce in "
                         f"{len(anyr[VERDICTS[0]])} and partly in {len(anyr[VERDICTS[1]])} of {n} setting–reading cells")
     parts.append("Exploratory, per task: " + "; ".join(per_task) + ".")
-    parts.append(f"The autoencoder's first-layer contrast appears {contrast_line(hits)}.")
+    parts.append(f"The autoencoder's first-layer contrast appears {contrast_line(hits)}.")   # counted above it
     return " ".join(parts)
 
 
