@@ -12,7 +12,7 @@ import torch
 
 from eqlib.analysis import label_summary, seed_metric
 from eqlib.data import mirror
-from eqlib.losses import output_action, task_loss
+from eqlib.losses import equivariance_error, output_action, task_loss
 from eqlib.memo import memo
 from eqlib.metric import LinearFit
 from eqlib.models import ACTIVATIONS
@@ -211,8 +211,8 @@ def group_equivariance_errors(model, group, x) -> list:
     """Per element ``g``: median over ``x`` of ``||f(x) - g^{-1} f(g x)|| / ||f(x)||`` (an autoencoder)."""
     model = model.cpu().eval()
     f = model(x)
-    return [float(((f - group.act(group.inverse(k), model(group.act(k, x)))).norm(dim=1)
-                   / f.norm(dim=1).clamp_min(1e-12)).median()) for k in range(group.order)]
+    return [float(equivariance_error(f, group.act(group.inverse(k), model(group.act(k, x)))).median())
+            for k in range(group.order)]
 
 
 # --------------------------------------------------------------------------- emergence over training

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from eqlib.data import mirror, vflip
-from eqlib.losses import relative_equivariance_error
+from eqlib.losses import relative_equivariance_error, relative_norm
 from eqlib.memo import memo
 from eqlib.symmetry import (INACTIVE_TOL, SCALINGS, SignedPermutation, _embed, _match_filters, active_neurons,
                             fit_monomial, random_signed_permutation)
@@ -130,7 +130,7 @@ def act(P, A):
 def median_error(A, B, active, moved) -> float:
     """Median over images of ``||B - moved|| / ||A||`` on the active channels (``moved``: ``P A``)."""
     a, b, m = (t[:, torch.as_tensor(active)].flatten(1).double() for t in (A, B, moved))
-    return float(((b - m).norm(dim=1) / a.norm(dim=1).clamp_min(1e-300)).median())
+    return float(relative_norm(b - m, a, 1e-300).median())
 
 
 def centred_error(A, B, active, P) -> float:
@@ -150,7 +150,7 @@ def linear_map_error(A_fit, B_fit, A, B, active) -> float:
     M = torch.linalg.lstsq(X, Y, driver="gelsd").solution.T            # Y ~ X M^T
     a, b = A[:, keep].double(), B[:, keep].double()
     moved = torch.einsum("ij,njhw->nihw", M, a)
-    return float(((b - moved).flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1).clamp_min(1e-300)).median())
+    return float(relative_norm(b - moved, a, 1e-300).median())
 
 
 def involution_split(P, active) -> dict:

@@ -68,10 +68,21 @@ def equivariance_weight(epoch, epochs, weight, start=0.5, schedule="step"):
 
 
 @torch.no_grad()
+def relative_norm(diff, ref, floor=1e-12):
+    """Per row, ``||diff|| / ||ref||`` (rows flattened; ``ref``'s norm floored at ``floor``, so a zero row reads 0,
+    not nan): the one relative norm of the package's errors."""
+    return diff.flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1).clamp_min(floor)
+
+
+def equivariance_error(out, back):
+    """Per sample, ``||f(x) - g^{-1} f(g x)|| / ||f(x)||`` from ``out = f(x)`` and ``back = g^{-1} f(g x)`` (for an
+    invariant network, ``f(g x)`` itself): the one formula of the end-to-end equivariance error, every group's."""
+    return relative_norm(out - back, out)
+
+
 def relative_equivariance_error(task, out, out_mirrored):
-    """Per-sample ``||f(x) - g' f(g x)|| / ||f(x)||`` (g' the output action)."""
-    diff = out - output_action(task)(out_mirrored)
-    return diff.norm(dim=1) / out.norm(dim=1).clamp_min(1e-12)
+    """Per-sample ``||f(x) - g' f(g x)|| / ||f(x)||`` under the mirror (g' the task's output action)."""
+    return equivariance_error(out, output_action(task)(out_mirrored))
 
 
 class _AutoencoderLosses(torch.autograd.Function):

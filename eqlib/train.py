@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from eqlib.atomic import atomic_write
 from eqlib.data import CIFAR10, cache_dir, mirror
 from eqlib.groups import get_group
-from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivariance_loss, equivariance_weight,
+from eqlib.losses import (SCHEDULES, autoencoder_losses, check_task, equivariance_error, equivariance_loss,
+                          equivariance_weight,
                           group_equivariance_loss,
                           relative_equivariance_error, task_loss)
 from eqlib.models import build_model, config_dict
@@ -351,7 +352,7 @@ def evaluate(model, task, x, y, group="mirror", batch_size=2000):
         for k in others:
             back = model(group.act(k, xb))
             back = back if task == "classifier" else group.act(group.inverse(k), back)
-            rel_g[k].append((out - back).norm(dim=1) / out.norm(dim=1).clamp_min(1e-12))
+            rel_g[k].append(equivariance_error(out, back))
     n = len(x)
     row = {"test_task_loss": tot["task"] / n, "test_equivariance_loss": tot["eq"] / n,
            "test_equivariance_error": torch.cat(rel).median().item()}

@@ -74,3 +74,15 @@ def test_fused_autoencoder_losses_equal_the_reference():
     assert torch.autograd.gradcheck(lambda o: autoencoder_losses(o, x), (out.detach().requires_grad_(),))
     with pytest.raises(ValueError, match=r"\(2B, D\)"):
         autoencoder_losses(torch.randn(5, 3072), x)
+
+
+def test_the_one_equivariance_error_is_zero_for_an_equivariant_map_and_not_for_another():
+    """eqlib.losses.equivariance_error, the formula every end-to-end error of the package uses (training's history,
+    the D4 page's elements, the CNN's invariance), on an exactly mirror-equivariant map and on a negative control."""
+    from eqlib.losses import equivariance_error, relative_norm
+    x = torch.randn(64, 3072, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    f = lambda v: torch.tanh(v + mirror(v))                                # f(g x) = g f(x) exactly
+    assert float(equivariance_error(f(x), mirror(f(mirror(x)))).max()) == 0.0, "equivariant: g^-1 f(g x) = f(x)"
+    h = lambda v: torch.tanh(v + 0.5 * v.roll(1, dims=1))                  # not mirror-equivariant
+    assert float(equivariance_error(h(x), mirror(h(mirror(x)))).median()) > 0.1, "the negative control"
+    assert relative_norm(torch.zeros(2, 3), torch.zeros(2, 3)).tolist() == [0.0, 0.0], "a zero row reads 0, not nan"
