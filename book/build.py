@@ -104,7 +104,8 @@ def repository_url() -> tuple[str, str]:
     return cfg["url"].rstrip("/"), cfg.get("branch", "main")
 
 
-UNSET_URL = "https://example.invalid/set-repository-url"   # repository.url until it is set: can never resolve
+UNSET_URL = "https://github.com/set.repository.url/in-config"   # repository.url until set: "set.repository.url" is no
+# valid GitHub account name (names hold letters, digits and hyphens), so nobody can ever own this address
 UNSET_MESSAGE = ("this book's repository address is not set (repository.url in _config.yml): set it and run "
                  "`python book/sync_repository.py` (README, Publishing); until then no page links its notebook")
 COLAB_BRANCH = "colab"      # the branch the Pages workflow pushes the pages' notebooks to

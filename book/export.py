@@ -66,9 +66,12 @@ def read_parameters(nb) -> dict:
     return values
 
 
-def prose_cell(markdown: str) -> nbformat.NotebookNode:
-    """The cell that follows a paragraph naming glued values: hidden in the book and folded on Colab (a form)."""
+def prose_cell(markdown: str, after: str) -> nbformat.NotebookNode:
+    """The cell that follows a paragraph naming glued values: hidden in the book and folded on Colab (a form). Its id
+    is the paragraph's (``after``) with a suffix, so the same template gives the same notebook, byte for byte (the
+    build's cache key holds it)."""
     cell = nbformat.v4.new_code_cell(f"{PROSE_TITLE}\npage.prose({markdown!r})")
+    cell.id = f"{after}-prose"
     cell.metadata.update({"tags": ["remove-cell"], "cellView": "form", "jupyter": {"source_hidden": True}})
     return cell
 
@@ -86,7 +89,7 @@ def runnable(template: Path, params: dict) -> nbformat.NotebookNode:
     for c in nb.cells:
         cells.append(c)
         if c.cell_type == "markdown" and names_values(c.source):
-            cells.append(prose_cell(c.source))
+            cells.append(prose_cell(c.source, c.get("id", f"cell{len(cells)}")))
     nb.cells = cells
     if not any("from eqlib import" in c.source and re.search(r"\bpage\b", c.source) for c in nb.cells
                if c.cell_type == "code"):

@@ -123,8 +123,9 @@ def test_chapters_are_executed(site, browser):
 def _gallery_state(browser):
     return browser.execute_script(
         "const gd = document.querySelector('.plotly-graph-div');"
-        "const img = Array.from(gd.querySelectorAll('image')).find(i => i.getAttribute('href'));"
-        "return [gd.layout.title.text, img ? img.getAttribute('href') : null,"
+        "const href = i => i.getAttribute('href') || i.getAttributeNS('http://www.w3.org/1999/xlink', 'href');"
+        "const img = Array.from(gd.querySelectorAll('image')).find(i => href(i));"
+        "return [gd.layout.title.text, img ? href(img) : null,"
         " document.querySelectorAll('.updatemenu-header-group').length];")
 
 
@@ -141,10 +142,10 @@ def test_the_gallery_menu_changes_the_picture_and_the_counts(site, browser):
     assert menus == 1 and image and "explained" in title, (title, image, menus)
     browser.execute_script("document.querySelector('.plotly-graph-div').scrollIntoView()")
     browser.save_screenshot(str(shots / "gallery_first.png"))
-    header = browser.find_element("css selector", ".updatemenu-header-group")
+    header = browser.find_element("css selector", ".updatemenu-header")       # plotly listens on the header itself
     browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", header)
     time.sleep(0.5)
-    buttons = browser.find_elements("css selector", ".updatemenu-button")
+    buttons = browser.find_elements("css selector", ".updatemenu-dropdown-button")
     assert len(buttons) >= 2, "the menu opens with one entry per network"
     browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", buttons[-1])
     time.sleep(1)

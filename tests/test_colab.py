@@ -177,3 +177,10 @@ def test_a_pages_notebook_shows_every_glued_value_in_a_plain_kernel(tmp_path, mo
     named = {n for c in book.cells if c.cell_type == "markdown" for n in export.GLUE_ROLE.findall(c.source)}
     missing = [n for n in sorted(named) if format_plain_text(values[n], "") not in shown]
     assert not missing, f"values the prose names that a plain kernel does not show: {missing}"
+
+
+def test_the_same_page_gives_the_same_notebook_byte_for_byte():
+    """The build keys a page's execution by its notebook: two makings of it must not differ (random cell ids would
+    re-execute every page at every build)."""
+    for chapter in ("theory", "mlp_gelu_classifier"):
+        assert nbformat.writes(build.runnable(chapter, "quick")) == nbformat.writes(build.runnable(chapter, "quick"))

@@ -53,7 +53,9 @@ def test_texts_tables_and_figures_are_made_from_the_results(computed):
     res, _ = computed
     v = cnn.verdict(res)
     texts = cnn.texts(res, v)
-    assert texts["verdict"] == v["word"] and texts["n_seeds"] == "2" and "of 4 activation–seed pairs" in texts["finding_invariant"]
+    assert not set(texts) & set(cnn.protocol_texts(res["protocol"])), "the protocol's phrases are glued once, before the run"
+    assert texts["verdict"] == v["word"] and cnn.protocol_texts(res["protocol"])["n_seeds"] == "2" \
+        and "of 4 activation–seed pairs" in texts["finding_invariant"]
     assert texts["verdict_tanh"] in cnn.WORDS and texts["n_test"] == "64"
     for header, rows in (cnn.test_rows(res), cnn.layer_rows(res), cnn.pass_rows(res), cnn.split_rows(res), cnn.merge_rows(res)):
         assert rows and all(len(r) == len(header) for r in rows)

@@ -49,17 +49,17 @@ def test_the_menu_shows_one_network_at_a_time_with_its_counts(tmp_path):
     fig = gallery.gallery(nets, results)
     menu = fig.layout.updatemenus[0].buttons
     assert [b.label for b in menu] == ["Tanh autoencoder, seed 0, equivariant", "Tanh autoencoder, seed 0, at initialisation"]
-    images = [t for t in fig.data if t.type == "image"]
-    assert [t.visible for t in images] == [True, False] and images[0].source.startswith("data:image/jpeg;base64,")
+    images = fig.layout.images
+    assert [i.visible for i in images] == [True, False] and images[0].source.startswith("data:image/jpeg;base64,")
     second = menu[1].args
-    assert second[0]["visible"][:4] == [False, False, True, True], "the second network's image and hover layer alone"
+    assert second[0]["visible"][:2] == [False, True], "the second network's hover layer alone"
+    assert second[1]["images[0].visible"] is False and second[1]["images[1].visible"] is True, "and its picture"
     assert "explained 6 of 8" in fig.layout.title.text and "0.031" in fig.layout.title.text
     assert "0.9" in second[1]["title.text"] and second[1]["title.text"] != fig.layout.title.text, "its own counts"
-    hover = [t for t in fig.data if t.type == "scatter" and t.hovertemplate][0]
+    hover = [t for t in fig.data if t.hovertemplate][0]
     assert any(t.startswith("filter 2: mirrored pair; partner 3") for t in hover.text)
     linked = gallery.gallery(nets, results, (tmp_path / "img", "../../_static/pages/gallery/"))
-    srcs = [t.source for t in linked.data if t.type == "image"]
-    assert srcs[0] == "../../_static/pages/gallery/autoencoder-tanh-0-equivariant.jpg"
+    assert linked.layout.images[0].source == "../../_static/pages/gallery/autoencoder-tanh-0-equivariant.jpg"
     assert sorted(p.name for p in (tmp_path / "img").iterdir()) == ["autoencoder-tanh-0-equivariant.jpg",
                                                                      "autoencoder-tanh-0-init.jpg"]
 

@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
-PLACEHOLDER = "https://example.invalid/set-repository-url"   # book/build.py's UNSET_URL: can never resolve
+PLACEHOLDER = "https://github.com/set.repository.url/in-config"   # book/build.py's UNSET_URL: no account can own it
 
 
 def tool(name: str) -> str:

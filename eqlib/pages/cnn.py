@@ -216,10 +216,10 @@ def protocol_texts(p: dict) -> dict:
 
 
 def texts(res: dict, v: dict) -> dict:
-    """The page's glued phrases (:func:`protocol_texts` among them); an activation the protocol leaves out gets
-    "not run" under its keys."""
+    """The page's glued phrases of its results (its protocol's are :func:`protocol_texts`, glued before the run);
+    an activation the protocol leaves out gets "not run" under its keys."""
     f, p = findings(res), res["protocol"]
-    out = {**protocol_texts(p), "n_test": f"{res['n_test']:,}", "verdict": v["word"],
+    out = {"n_test": f"{res['n_test']:,}", "verdict": v["word"],
            "all_pass": f"{v['all_pass']} of {v['pairs']}", "some_pass": f"{v['some_pass']} of {v['pairs']}",
            "control_all_pass": f"{v['control_all_pass']} of {v['pairs']}",
            "control_some_pass": f"{v['control_some_pass']} of {v['pairs']}"}

@@ -96,7 +96,7 @@ def name(task, act, seed, kind) -> str:
 def counts_text(analysis) -> str:
     c = analysis.counts
     return (f"explained {analysis.explained} of {int(analysis.active.sum())} active: self-symmetric "
-            f"{c['self-symmetric']}, anti-symmetric {c['anti-symmetric']}, mirrored pair {c['mirrored pair']}, "
+            f"{c['self-symmetric']}, anti-symmetric {c['anti-symmetric']}, mirrored pair {c['mirrored pair']},<br>"
             f"mirrored-negated pair {c['mirrored-negated pair']}, unmatched {c['unmatched']}, inactive {c['inactive']}")
 
 
@@ -129,22 +129,24 @@ def image_files(results_path, in_book: bool):
 
 
 def gallery(nets: dict, results: dict, images=None) -> go.Figure:
-    """The gallery figure: one image and one hover layer per network, a menu choosing which is shown, and the
-    title carrying its counts and metric. ``results[(task, activation)]``: the MLP page's results (or None);
-    ``images``: :func:`image_files` (None: embedded)."""
+    """The gallery figure: one picture (a layout image: plotly draws a linked file only there) and one hover layer per
+    network, a menu choosing which is shown, and the title carrying its counts and metric. ``results[(task,
+    activation)]``: the MLP page's results (or None); ``images``: :func:`image_files` (None: embedded)."""
     keys = list(nets)
     fig = go.Figure()
-    titles = []
+    titles, size = [], None
     for n, key in enumerate(keys):
         task, act, seed, kind = key
         W1, a = nets[key]
         canvas, centres = triplets(W1, a)
+        size = canvas.shape[:2]
         res = results.get((task, act))
         seeds = res["seeds"] if res else None
         titles.append(f"<b>{name(*key)}</b><br>{counts_text(a)}<br>"
                       f"{metric_value(res, seeds.index(seed), kind) if res and seed in seeds else metric_value(None, 0, kind)}")
-        fig.add_trace(go.Image(source=_source(canvas, "-".join(map(str, key)), images), visible=n == 0,
-                               hoverinfo="skip", name=name(*key)))
+        fig.add_layout_image(source=_source(canvas, "-".join(map(str, key)), images), xref="x", yref="y", x=0, y=0,
+                             sizex=size[1], sizey=size[0], sizing="stretch", layer="below", visible=n == 0,
+                             name=name(*key))
         texts = hover_texts(a)
         fig.add_trace(go.Scatter(x=[c[1] for c in centres.values()], y=[c[0] for c in centres.values()],
                                  mode="markers", marker=dict(size=30, opacity=0), visible=n == 0,
@@ -152,17 +154,20 @@ def gallery(nets: dict, results: dict, images=None) -> go.Figure:
                                  showlegend=False, name=f"hover: {name(*key)}"))
     buttons = []
     for n, key in enumerate(keys):
-        visible = [k // 2 == n for k in range(2 * len(keys))]
-        buttons.append(dict(label=name(*key), method="update", args=[{"visible": visible}, {"title.text": titles[n]}]))
+        shown = {f"images[{k}].visible": k == n for k in range(len(keys))}
+        buttons.append(dict(label=name(*key), method="update",
+                            args=[{"visible": [k == n for k in range(len(keys))] + [True] * len(LABELS)},
+                                  {"title.text": titles[n], **shown}]))
     for label in LABELS:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, showlegend=True, hoverinfo="skip",
                                  marker=dict(size=12, color=LABEL_COLORS[label], symbol="square")))
-    fig.update_layout(title=dict(text=titles[0], font=dict(size=12), y=0.97), height=560, width=980,
-                      margin=dict(l=10, r=10, t=150, b=10), legend=dict(orientation="h", y=-0.02),
-                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.32, yanchor="top",
+    fig.update_layout(title=dict(text=titles[0], font=dict(size=12), x=0.01, xanchor="left", y=0.97, yanchor="top"),
+                      height=600, width=980, margin=dict(l=10, r=10, t=170, b=10), legend=dict(orientation="h", y=-0.02),
+                      plot_bgcolor="white",
+                      updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right", y=1.42, yanchor="top",
                                         showactive=True, active=0)])
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_xaxes(visible=False, range=[0, size[1]])
+    fig.update_yaxes(visible=False, range=[size[0], 0], scaleanchor="x")
     return fig
 
 
