@@ -355,7 +355,8 @@ def assemble(profile: str) -> Path:
         colab_text = (f"[open this page's notebook in Colab]({link}): its parameters are this page's, and its first "
                       f"cell installs `eqlib` at the commit this book was built from (`{commit[:7]}`)." if link
                       else UNSET_MESSAGE + ".")
-        body = export.header(row.shows, verdicts.get(chapter, []), costs(chapter), colab_text, "report.ipynb")
+        mine = None if chapter == "report" else verdicts.get(chapter, [])
+        body = export.header(row.shows, mine, costs(chapter), colab_text, "report.ipynb")
         src = ROOT / ".cache" / "book" / profile / f"{chapter}.ipynb"
         nb = nbformat.read(src, as_version=4)
         cell = nbformat.v4.new_markdown_cell(f":::{{admonition}} On this page\n:class: tip\n{body}\n:::")
@@ -377,7 +378,7 @@ def assemble(profile: str) -> Path:
             first = next(c for c in run_nb.cells if c.cell_type == "markdown")
             first.source = "\n".join([f"# {title}"] + first.source.split("\n")[1:])
         book_url = pages_url()
-        colab_body = export.header(row.shows, verdicts.get(chapter, []), costs(chapter), colab_text,
+        colab_body = export.header(row.shows, mine, costs(chapter), colab_text,
                                    f"{book_url}book/generated/report.html" if book_url else "report.ipynb")
         nb_colab = export.colab(run_nb, colab_body, install_source(install.source, commit),
                                 (lambda t: book_url + book_page(t)) if book_url else None, cites)

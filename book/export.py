@@ -206,7 +206,9 @@ def header(shows: str, verdicts: list, costs: dict, colab: str, report_doc: str 
     """The page's header, the same in the book and in its Colab notebook: what it shows, its verdicts from the
     reproduction report (``verdicts``: the report's rows whose page this is), what a re-run costs, and where to
     run it (``colab``: a Markdown link, or the sentence saying why there is none)."""
-    if verdicts:
+    if verdicts is None:           # the report itself
+        verdict = "**Verdict:** this page computes the verdict of every claim, below, from the other pages' results."
+    elif verdicts:
         verdict = "; ".join(f"claim {r['number']}, {r['short']}: **{r['verdict']}**" + (f" ({r['margin']})" if r.get("margin") else "")
                             for r in verdicts)
         verdict = f"**Verdict** (from the [reproduction report]({report_doc})): {verdict}."

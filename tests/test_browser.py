@@ -153,3 +153,45 @@ def test_the_gallery_menu_changes_the_picture_and_the_counts(site, browser):
     assert image2 != image, "another network's picture"
     assert title2 != title and "explained" in title2, "and its own counts"
     browser.save_screenshot(str(shots / "gallery_last.png"))
+
+
+def test_every_page_offers_its_executed_notebook_without_a_path_of_this_machine(site, browser):
+    """Each page's download button gives its executed notebook (the book's _sources), and the file names no path of
+    the machine that built it (the repository, the home folder, the data and the cache)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "book"))
+    import build        # book/build.py: the paths a build scrubs
+    html, base = site
+    paths = [p.rstrip("/") for p in build.machine_paths() if len(p) > 1]
+    for chapter in build.CHAPTERS:
+        page = (html / "book" / "generated" / f"{chapter}.html").read_text()
+        assert f'href="../../_sources/book/generated/{chapter}.ipynb"' in page, f"{chapter}: a download link"
+        text = (html / "_sources" / "book" / "generated" / f"{chapter}.ipynb").read_text()
+        found = [p for p in paths if p in text]
+        assert not found, f"{chapter}'s download names {found}"
+
+
+def test_screenshots_of_the_readme_top_the_report_top_and_a_try_it_live_section(site, browser):
+    """What a reader meets first, kept as screenshots beside the built HTML: the README rendered (GitHub renders it
+    so; here markdown-it, which the book's own MyST uses), the report page's top, and a 'Try it live' section."""
+    import time
+    from markdown_it import MarkdownIt
+    html, base = site
+    shots = html.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    readme = MarkdownIt("commonmark").enable("table").render((ROOT / "README.md").read_text())
+    (html / "readme.html").write_text(f"<html><body style='max-width:980px;margin:auto;font-family:sans-serif'>"
+                                      f"{readme}</body></html>")
+    browser.set_window_size(1400, 1600)
+    browser.get(f"{base}/readme.html")
+    browser.save_screenshot(str(shots / "readme_top.png"))
+    assert "What we found" in browser.page_source
+    browser.get(f"{base}/book/generated/report.html")
+    time.sleep(0.5)
+    browser.save_screenshot(str(shots / "report_top.png"))
+    assert "What we found" in browser.page_source and "On this page" in browser.page_source
+    browser.get(f"{base}/book/generated/mlp_tanh_autoencoder.html#try-it-live")
+    time.sleep(0.5)
+    browser.save_screenshot(str(shots / "try_it_live.png"))
+    assert "needs a live kernel" in browser.page_source
+    (html / "readme.html").unlink()
