@@ -180,13 +180,11 @@ def job(chapter: str, profile: str) -> tuple[dict, str | None]:
     params = {"results_path": str(results)}
     if "live_widgets" in export.read_parameters(runnable(chapter, profile)):
         params["live_widgets"] = False        # no widget state in static pages
-    if chapter == "mlp_summary":
+    if chapter in SUMMARIES:      # a page that reads others' results gets their files, {page: path}
+        params["results_paths"] = {c: str(out_dir / f"{c}.json") for c in SUMMARIES[chapter]}
+    if chapter == "mlp_summary":  # its own forms: a list of the MLP pages' files, and the study's apart
         params["results_paths"] = [str(out_dir / f"{c}.json") for c in MLP_CHAPTERS]
         params["study_path"] = str(out_dir / "protocol_study.json")
-    if chapter == "report":
-        params["results_paths"] = {c: str(out_dir / f"{c}.json") for c in SUMMARIES["report"]}
-    if chapter == "gallery":
-        params["results_paths"] = {c: str(out_dir / f"{c}.json") for c in SUMMARIES["gallery"]}
     if chapter == "activations_summary":
         params["results_paths"] = {CHAPTERS[c][1]["activation"]: str(out_dir / f"{c}.json") for c in ACTIVATION_CHAPTERS}
     assert set(params) <= set(BUILD_ONLY), "the build injects only its own paths"
@@ -550,6 +548,15 @@ def pack_networks(profile: str = "full") -> dict:
     return manifest
 
 
+def write_toc(root: Path | None = None) -> Path:
+    """The book's table of contents, _toc.yml, written from the registry of pages (a build product, not a source)."""
+    import yaml
+    path = (root or ROOT) / "_toc.yml"
+    path.write_text("# Written by book/build.py from eqlib/registry.py (registry.toc): edit the registry, not this file.\n"
+                    + yaml.safe_dump(registry.toc(), sort_keys=False))
+    return path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)}")
@@ -613,6 +620,7 @@ def main(argv=None):
     print(f"[book] the pages' notebooks for Colab: {colab_dir.relative_to(ROOT)}/", flush=True)
     write_timings(args.profile, {s.chapter: (took.get(s.chapter, 0.0), not s.execute) for s in steps})
     write_readme_claims(args.profile)
+    write_toc()
     import plotly
     STATIC.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", STATIC / "plotly.min.js")

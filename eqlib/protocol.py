@@ -81,7 +81,6 @@ MLP_PAGE_SEEDS = (0, 1, 2, 3, 4)      # the four MLP pages (and their summary): 
 CHAPTERS = {
     "mlp": {"seeds": MLP_PAGE_SEEDS},
     "mlp_summary": {"seeds": MLP_PAGE_SEEDS},
-    "gallery": {"seeds": MLP_PAGE_SEEDS},
     "protocol_study": {"n_images": 10_000, "n_eval": 20_000},
     "attention": {"epochs": 16, "n_images": 2000, "n_eval": 20_000},
     "activation": {"n_eval": 20_000},
@@ -96,7 +95,6 @@ QUICK_ALL = {"epochs": 2, "train_size": 5000, "seeds": (0, 1)}
 QUICK = {
     "mlp": {"n_eval": 5000, "n_eval_other": 2000, "n_fit": 5000, "n_images": 4000},
     "mlp_summary": {"n_eval": 5000, "n_eval_other": 2000, "n_fit": 5000, "n_images": 4000},
-    "gallery": {"n_images": 4000},
     "protocol_study": {"n_images": 2000, "n_fit": 2000, "n_eval": 2000},
     "attention": {"train_size": 3000, "n_images": 256, "n_eval": 2000, "n_fit": 2000},
     "activation": {"n_images": 2000, "n_fit": 2000, "n_eval": 2000},

@@ -24,6 +24,7 @@ class Page:
     inputs: tuple = ()              # the pages whose results files it reads (it executes after them)
     quick: dict = field(default_factory=dict)    # parameters of the quick profile besides profile="quick"
     claims: tuple = ()              # the report's claims this page decides (eqlib.pages.report.CLAIMS)
+    protocol: str | None = None     # the protocol its notebook resolves (eqlib.protocol.CHAPTERS), if it trains
 
 
 PARTS = ("Reproduction report", "Theory", "MLPs on CIFAR-10", "Attention", "Beyond the paper")
@@ -39,7 +40,7 @@ def _mlp(task: str, act: str, claims=()) -> Page:
                 f"the {name} {task}'s 64 first-layer filters, how the mirror acts on them, the paper's metric and the "
                 "negated copies, over five seeds beside the weight-0 controls and the networks at initialisation",
                 "MLPs on CIFAR-10", "mlp_filters", {"task": task, "first_activation": act}, f"{name} {task}",
-                parent="book/mlp_overview", claims=claims)
+                parent="book/mlp_overview", claims=claims, protocol="mlp")
 
 
 PAGES = (     # in the order they execute: a page after the pages it reads, the report last
@@ -52,30 +53,33 @@ PAGES = (     # in the order they execute: a page after the pages it reads, the 
     Page("protocol_study", "protocol_study.ipynb", "whether the paper's Tanh–GELU contrast depends on our protocol: "
          "each of our choices varied alone, judged by criteria fixed before the results", "MLPs on CIFAR-10",
          "protocol_study", quick={"widths": [[64, 16, 64]], "weights": [3.0], "init_scales": [1.0], "lengths": [4],
-                                  "classifier_factors": ["default", "weight"]}),
+                                  "classifier_factors": ["default", "weight"]}, protocol="protocol_study"),
     Page("mlp_summary", "mlp_summary.ipynb", "the four MLP configurations beside the paper's table, under every "
          "reading of its metric", "MLPs on CIFAR-10", "mlp_summary", inputs=_MLP + ("protocol_study",),
-         claims=("table", "table_autoencoder", "table_classifier")),
+         claims=("table", "table_autoencoder", "table_classifier"), protocol="mlp_summary"),
     Page("gallery", "gallery.ipynb", "every MLP network's 64 first-layer filters, each beside its mirror and its "
          "matched partner, framed by label: pick the task, the first activation, the seed and the network (equivariant, "
-         "weight-0 control, at initialisation)", "MLPs on CIFAR-10", "gallery", inputs=_MLP),
+         "weight-0 control, at initialisation)", "MLPs on CIFAR-10", "gallery", inputs=_MLP, protocol="mlp"),
     Page("attention", "attention_heads.ipynb", "an attention autoencoder's heads and how the mirror permutes them, "
-         "beside the control and the network at initialisation", "Attention", "attention_heads", claims=("attention",)),
+         "beside the control and the network at initialisation", "Attention", "attention_heads", claims=("attention",),
+         protocol="attention"),
     *(Page(f"activation_{a}", "activation.ipynb", f"the {_ACT_TITLES[a] if a != 'square' else 'x²'} autoencoder's "
            "first layer fitted inside the group its activation predicts", "Beyond the paper", "activation",
-           {"activation": a}, f"{_ACT_TITLES[a]} against its predicted group", parent="activations_summary")
+           {"activation": a}, f"{_ACT_TITLES[a]} against its predicted group", parent="activations_summary",
+           protocol="activation")
       for a in _ACTIVATIONS),
     Page("activations_summary", "activations_summary.ipynb", "every first activation against the group the theory "
          "predicts for it, side by side", "Beyond the paper", "activations_summary",
-         inputs=tuple(f"activation_{a}" for a in _ACTIVATIONS)),
+         inputs=tuple(f"activation_{a}" for a in _ACTIVATIONS), protocol="activations_summary"),
     Page("augmentation", "augmentation.ipynb", "networks made mirror-equivariant by augmentation instead of the loss, "
-         "against the loss's", "Beyond the paper", "augmentation", claims=("augmentation",)),
+         "against the loss's", "Beyond the paper", "augmentation", claims=("augmentation",), protocol="augmentation"),
     Page("dihedral", "dihedral.ipynb", "an MLP trained to be equivariant to the 8 symmetries of the square, and whether "
-         "its fitted actions compose as the group does", "Beyond the paper", "dihedral", claims=("dihedral",)),
+         "its fitted actions compose as the group does", "Beyond the paper", "dihedral", claims=("dihedral",),
+         protocol="dihedral"),
     Page("emergence", "emergence.ipynb", "when the layerwise structure appears, epoch by epoch", "Beyond the paper",
-         "emergence"),
+         "emergence", protocol="emergence"),
     Page("merging", "merging.ipynb", "a network merged with its mirrored self and with another seed, before and "
-         "after aligning their neurons", "Beyond the paper", "merging"),
+         "after aligning their neurons", "Beyond the paper", "merging", protocol="merging"),
     Page("cnn", "cnn.ipynb", "a small CNN trained to be mirror invariant, read layer by layer against its nulls",
          "Beyond the paper", "cnn", claims=("cnn",)),
     Page("report", "report.ipynb", "the paper's claims, our evidence for each and a verdict computed by rules stated "
@@ -83,6 +87,33 @@ PAGES = (     # in the order they execute: a page after the pages it reads, the 
 )
 PAGES_BY_NAME = {p.name: p for p in PAGES}
 REPORT_INPUTS = tuple(p.name for p in PAGES if p.name != "report")
+
+
+ROOT_PAGE = "book/intro"                                        # the book's first page
+BOOK_PAGES = {"MLPs on CIFAR-10": ("book/mlp_overview",), "Reproducing": ("book/reproduce", "book/bibliography")}
+PART_ORDER = ("Reproduction report", "Theory", "MLPs on CIFAR-10", "Attention", "Beyond the paper", "Reproducing")
+
+
+def toc() -> dict:
+    """The book's table of contents (Jupyter Book's ``_toc.yml``), from the rows: the parts in :data:`PART_ORDER`, in
+    each part its pages in the rows' order (a page's sections under it, a book page of :data:`BOOK_PAGES` before the
+    pages that are its sections), the report first in the book although it executes last."""
+    parts = []
+    for caption in PART_ORDER:
+        entries, placed = [], set()
+        tops = [p.name for p in PAGES if p.part == caption and p.parent is None]
+        for md in BOOK_PAGES.get(caption, ()):
+            children = [f"book/generated/{p.name}" for p in PAGES if p.parent == md]
+            entries.append({"file": md, **({"sections": [{"file": c} for c in children]} if children else {})})
+        for name in tops:
+            children = [f"book/generated/{p.name}" for p in PAGES if p.parent == name]
+            entry = {"file": f"book/generated/{name}"}
+            if children:
+                entry["sections"] = [{"file": c} for c in children]
+            entries.append(entry)
+        if entries:
+            parts.append({"caption": caption, "chapters": entries})
+    return {"format": "jb-book", "root": ROOT_PAGE, "parts": parts}
 
 
 def page(name: str) -> Page:

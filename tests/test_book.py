@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 sys.path.insert(0, str(ROOT / "book"))
 import build  # noqa: E402  (book/build.py)
+from eqlib import registry  # noqa: E402
 
 
 def cells(nb_path):
@@ -46,11 +47,14 @@ def test_install_cell_points_at_the_configured_repository(nb):
         "install cell's REPOSITORY equals _config.yml's repository"
 
 
-def test_build_covers_the_toc_and_profiles():
-    toc = (ROOT / "_toc.yml").read_text()
+def test_build_covers_the_toc_and_profiles(tmp_path):
+    toc = build.write_toc(tmp_path).read_text()
+    assert yaml.safe_load(toc) == registry.toc(), "the table of contents is the registry's, written by the build"
     for chapter in build.CHAPTERS:
         assert f"book/generated/{chapter}" in toc, f"{chapter} is in the table of contents"
         assert (ROOT / "notebooks" / build.CHAPTERS[chapter][0]).exists()
+    for md in [registry.ROOT_PAGE, *(m for ms in registry.BOOK_PAGES.values() for m in ms)]:
+        assert (ROOT / f"{md}.md").exists(), f"{md}: a book page of the registry exists"
     for profile, overrides in build.PROFILES.items():
         assert set(overrides) <= set(build.CHAPTERS), f"profile {profile} names only known chapters"
     assert build.colab_link("theory") is None or build.colab_link("theory").startswith(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eqlib import protocol
+from eqlib import protocol, registry
 from eqlib.protocol import mlp_configs
 from eqlib.train import TrainConfig, cache_key
 from conftest import synthetic_cifar
@@ -17,10 +17,7 @@ NAMES = {f.name for f in fields(protocol.Protocol)}
 sys.path.insert(0, str(ROOT / "book"))
 import build  # noqa: E402  (book/build.py: the chapters and the profiles)
 
-NOTEBOOK_CHAPTER = {"mlp_filters.ipynb": "mlp", "protocol_study.ipynb": "protocol_study", "mlp_summary.ipynb": "mlp_summary",
-                    "activation.ipynb": "activation", "activations_summary.ipynb": "activations_summary",
-                    "augmentation.ipynb": "augmentation", "dihedral.ipynb": "dihedral", "emergence.ipynb": "emergence",
-                    "merging.ipynb": "merging", "attention_heads.ipynb": "attention", "gallery.ipynb": "gallery"}
+NOTEBOOK_CHAPTER = {p.notebook: p.protocol for p in registry.PAGES if p.protocol}     # the registry's
 
 
 def parameters(template: str) -> dict:
