@@ -416,7 +416,8 @@ def write_reference(profile: str):
     that other machines' plans scale (``--write-reference``; run it after a cold build)."""
     from eqlib.results import cpu_name
     history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
-    record = progress.reference_record(history, cpu_name(), progress.matmul_rate(3.0), progress.today(), list(CHAPTERS))
+    record = progress.reference_record(history, cpu_name(), progress.matmul_rate(3.0), progress.today(), list(CHAPTERS),
+                                       progress.calibrate())
     content = progress.with_reference(progress.REFERENCE, profile, record)
     progress.REFERENCE.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n")
     print(f"[book] {progress.REFERENCE.relative_to(ROOT)}: the {profile} profile's reference from {cpu_name()} "
@@ -463,25 +464,30 @@ def write_readme_claims(profile: str):
     print("[book] README.md: the claims block rewritten from this build's results", flush=True)
 
 
-def make_plan(profile: str, only: list[str] | None, force: bool, reference=None, rate=None) -> list[progress.Step]:
+def make_plan(profile: str, only: list[str] | None, force: bool, reference=None, rate=None,
+              calibration=None) -> list[progress.Step]:
     """Which chapters execute and why, with estimates from the last build's timings on this CPU, else the
     reference timings scaled to this machine's matmul ``rate``."""
     from eqlib.results import cpu_name
     steps = progress.plan(list(CHAPTERS), {c: status(c, profile) for c in CHAPTERS}, SUMMARIES, only, force)
     history = progress.load_history(ROOT / ".cache" / "book" / profile / "timings.json")
     return progress.estimate(steps, history, cpu_name(), progress.DEFAULT_SECONDS.get(profile, progress.FALLBACK_SECONDS),
-                             reference, rate)
+                             reference, rate, calibration)
 
 
 def reference_and_rate(profile: str, history: dict) -> tuple:
-    """The shipped reference timings of ``profile`` and this machine's matmul rate (measured only when a
-    chapter has no time of its own on this CPU, about a second)."""
+    """The shipped reference timings of ``profile`` (the newest record that carries a calibration, else the newest),
+    and what scales them to this machine: its calibration (:func:`progress.calibrate`, about three seconds) where the
+    reference has one, else its matmul rate (about a second); neither when every chapter has a time on this CPU."""
     from eqlib.results import cpu_name
-    reference = progress.load_reference(progress.REFERENCE, profile)
+    records = progress.load_references(progress.REFERENCE, profile)
+    reference = next((r for r in records if r.get("calibration")), records[0] if records else None)
     timed = history.get(cpu_name(), {})
     if reference is None or all(c in timed for c in CHAPTERS):
-        return reference, None
-    return reference, progress.matmul_rate()
+        return reference, None, None
+    if reference.get("calibration"):
+        return reference, None, progress.calibrate()
+    return reference, progress.matmul_rate(), None
 
 
 def execute_plan(steps: list[progress.Step], profile: str, took: dict[str, float], keep_going=False) -> list:
@@ -511,12 +517,10 @@ def _execute_step(steps, i, profile, took, timings_file, cpu, t0):
     """Execute the plan's ``i``-th chapter with a progress line, and record its time."""
     step = steps[i]
     left_after = sum(s.estimate for s in steps[i + 1:] if s.execute)
-    done = [s for s in steps[:i] if s.execute and s.chapter in took]
-    done_took, done_est = sum(took[s.chapter] for s in done), sum(s.estimate for s in done)
     print(f"[book] {step.chapter}: executing, ~{progress.clock(step.estimate)} ({step.reason})", flush=True)
     start = time.perf_counter()
     line = lambda: progress.progress_line(step.chapter, time.perf_counter() - start, step.estimate,  # noqa: E731
-                                          time.perf_counter() - t0, left_after, done_took, done_est)
+                                          time.perf_counter() - t0, left_after)
     with progress.Ticker(line):
         _, took[step.chapter], _ = execute(step.chapter, profile, force=True)
     res = ROOT / ".cache" / "book" / profile / f"{step.chapter}.json"
@@ -588,12 +592,12 @@ def main(argv=None):
     if warning:
         print(warning, file=sys.stderr, flush=True)
     from eqlib.results import cpu_name
-    reference, rate = reference_and_rate(args.profile, progress.load_history(
+    reference, rate, calibration = reference_and_rate(args.profile, progress.load_history(
         ROOT / ".cache" / "book" / args.profile / "timings.json"))
-    steps = make_plan(args.profile, args.only, args.force, reference, rate)
+    steps = make_plan(args.profile, args.only, args.force, reference, rate, calibration)
     print(progress.format_plan(steps, args.profile, cpu_name(),
                                progress.DEFAULT_SECONDS.get(args.profile, progress.FALLBACK_SECONDS), args.only,
-                               reference, rate), flush=True)
+                               reference, rate, calibration), flush=True)
     if args.write_reference:
         write_reference(args.profile)
     if args.plan or args.write_reference:

@@ -78,21 +78,66 @@ def plan(chapters: list[str], status: dict[str, str], summaries: dict[str, list[
 
 
 def estimate(steps: list[Step], history: dict, cpu: str, default: float, reference: dict | None = None,
-             rate: float | None = None) -> list[Step]:
-    """Fill each step's estimate: its last measured time on this CPU; else the reference machine's time
-    (``reference = {"matmul_gflops": r, "seconds": {chapter: s}}``) times ``r / rate``, ``rate`` being this
-    machine's float32 matmul rate in GFLOP/s; else ``default``."""
+             rate: float | None = None, calibration: dict | None = None) -> list[Step]:
+    """Fill each step's estimate: its last measured time on this CPU; else the reference machine's time, its
+    training scaled by how long a real training step takes here against there and its analysis by how long a real
+    analysis step does (``calibration`` here and the reference's own, :func:`calibrate`); where the reference has no
+    calibration, its time times ``r / rate`` (the two machines' float32 matmul rates, in GFLOP/s); else ``default``."""
     timed = history.get(cpu, {})
     ref = (reference or {}).get("seconds", {})
+    split = (reference or {}).get("split", {})
+    there = (reference or {}).get("calibration")
     scale = reference["matmul_gflops"] / rate if reference and rate else None
     for s in steps:
         if s.chapter in timed:
             s.estimate, s.source = float(timed[s.chapter]["seconds"]), "measured"
+        elif s.chapter in ref and there and calibration:
+            train = split.get(s.chapter, {}).get("train_seconds", 0.0)
+            analysis = float(ref[s.chapter]) - train
+            s.estimate = (train * calibration["train_step_s"] / there["train_step_s"]
+                          + analysis * calibration["analysis_step_s"] / there["analysis_step_s"])
+            s.source = "reference"
         elif s.chapter in ref and scale:
             s.estimate, s.source = float(ref[s.chapter]) * scale, "reference"
         else:
             s.estimate, s.source = default, "default"
     return steps
+
+
+def calibrate(repeats: int = 3) -> dict:
+    """How long this machine takes for the book's real steps, in about three seconds: one training step of the MLP
+    chapters' autoencoder (a paired batch of 2 x 256 images, the equivariance loss on, Adam, float32), and one
+    analysis step (the pre-activations of 20,000 images on 64 filters in float64, their Gram matrix and a
+    least-squares fit, as the labels and the metric compute them); the best of ``repeats`` each."""
+    import torch
+    from eqlib.losses import autoencoder_losses
+    from eqlib.models import MLPConfig, build_model
+    torch.manual_seed(0)
+    model = build_model(MLPConfig.paper("autoencoder", "tanh"))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(512, 3072)
+
+    def train_step():
+        task, eq = autoencoder_losses(model(x), x[:256])
+        opt.zero_grad(set_to_none=True)
+        (task + eq).backward()
+        opt.step()
+    images, W = torch.randn(20_000, 3072, dtype=torch.float64), torch.randn(64, 3072, dtype=torch.float64)
+
+    def analysis_step():
+        P = images @ W.T
+        torch.linalg.lstsq(P[:, :32], P[:, 32:])
+        return P.T @ P
+
+    def best(f):
+        f()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t)
+        return min(times)
+    return {"train_step_s": round(best(train_step), 5), "analysis_step_s": round(best(analysis_step), 5)}
 
 
 def recorded(history: dict, cpu: str, chapter: str, seconds: float, date: str, train_seconds: float | None = None) -> dict:
@@ -105,14 +150,15 @@ def recorded(history: dict, cpu: str, chapter: str, seconds: float, date: str, t
     return {**history, cpu: {**history.get(cpu, {}), chapter: entry}}
 
 
-def reference_record(history: dict, cpu: str, rate: float, date: str, chapters: list[str]) -> dict:
+def reference_record(history: dict, cpu: str, rate: float, date: str, chapters: list[str],
+                     calibration: dict | None = None) -> dict:
     """The reference file's content from this CPU's timings of a cold build: each chapter's time, with
     its training and analysis where recorded, and the matmul rate that scales them on other machines."""
     timed = history.get(cpu, {})
     missing = [c for c in chapters if c not in timed]
     if missing:
         raise ValueError(f"no time on {cpu} for {missing}; a reference needs every chapter of a full build")
-    return {"cpu": cpu, "matmul_gflops": round(rate, 1), "date": date,
+    return {"cpu": cpu, "matmul_gflops": round(rate, 1), "date": date, **({"calibration": calibration} if calibration else {}),
             "seconds": {c: timed[c]["seconds"] for c in chapters},
             "split": {c: {k: timed[c][k] for k in ("train_seconds", "analysis_seconds") if k in timed[c]}
                       for c in chapters}}
@@ -191,10 +237,18 @@ def clock(seconds: float) -> str:
 
 
 def format_plan(steps: list[Step], profile: str, cpu: str, default: float, only: list[str] | None = None,
-                reference: dict | None = None, rate: float | None = None) -> str:
+                reference: dict | None = None, rate: float | None = None, calibration: dict | None = None) -> str:
     width = max([len(s.chapter) for s in steps] + [7])
-    ref = (f", else the reference machine's ({reference['cpu']}, {reference['matmul_gflops']:.0f} GFLOP/s, "
-           f"{reference['date']}) scaled to this one's {rate:.0f} GFLOP/s (reference)") if reference and rate else ""
+    ref = ""
+    if reference and calibration and reference.get("calibration"):
+        there = reference["calibration"]
+        ref = (f", else the reference machine's ({reference['cpu']}, {reference['date']}), its training scaled by a "
+               f"real training step here against there ({calibration['train_step_s'] * 1e3:.0f} against "
+               f"{there['train_step_s'] * 1e3:.0f} ms) and its analysis by an analysis step "
+               f"({calibration['analysis_step_s'] * 1e3:.0f} against {there['analysis_step_s'] * 1e3:.0f} ms) (reference)")
+    elif reference and rate:
+        ref = (f", else the reference machine's ({reference['cpu']}, {reference['matmul_gflops']:.0f} GFLOP/s, "
+               f"{reference['date']}) scaled to this one's {rate:.0f} GFLOP/s (reference)")
     lines = [f"[book] plan: profile {profile}, on {cpu}; estimates are the last build's times on this CPU "
              f"(measured){ref}, or {clock(default)} a chapter (default)"]
     for s in steps:
@@ -210,25 +264,17 @@ def format_plan(steps: list[Step], profile: str, cpu: str, default: float, only:
     return "\n".join(lines)
 
 
-def overrun(done_took: float, done_estimate: float, elapsed: float, estimate: float) -> float:
-    """How much longer than estimated the build runs: the finished chapters' time over their estimates,
-    with the running chapter counted at its estimate until it overruns it, then at its elapsed time."""
-    est = done_estimate + estimate
-    return (done_took + max(elapsed, estimate)) / est if est > 0 else 1.0
-
-
-def progress_line(chapter: str, elapsed: float, estimate: float, build_elapsed: float, left_after: float,
-                  done_took: float = 0.0, done_estimate: float = 0.0) -> str:
-    """One line while a chapter runs: its elapsed and remaining time, and the build's. The chapters after
-    it are estimated at ``left_after`` times :func:`overrun`; a chapter past its estimate is expected to run
-    as long again as it has overrun so far. So the build's remaining time grows while a chapter overruns,
-    the last chapter included, instead of freezing."""
-    later = left_after * overrun(done_took, done_estimate, elapsed, estimate)
+def progress_line(chapter: str, elapsed: float, estimate: float, build_elapsed: float, left_after: float) -> str:
+    """One line while a chapter runs: its elapsed and remaining time, and the build's. The chapters after it keep
+    their estimates (``left_after``): a chapter that overruns, or finished ones that did, say nothing of the next
+    chapter, which trains other networks; the running chapter, once past its estimate, is expected to run as long
+    again as it has overrun so far, so the build's remaining time grows by that overrun alone, the last chapter
+    included, instead of freezing."""
     if elapsed <= estimate:
         this, left = f"{clock(elapsed)} of ~{clock(estimate)}, ~{clock(estimate - elapsed)} left", estimate - elapsed
     else:
         this, left = f"{clock(elapsed)}, {clock(elapsed - estimate)} over its ~{clock(estimate)}", elapsed - estimate
-    return f"[book]   {chapter}: {this}; build: {clock(build_elapsed)} so far, ~{clock(left + later)} left"
+    return f"[book]   {chapter}: {this}; build: {clock(build_elapsed)} so far, ~{clock(left + left_after)} left"
 
 
 def summary_table(steps: list[Step], took: dict[str, float], book_seconds: float | None = None) -> str:

@@ -84,19 +84,18 @@ def test_progress_line_within_and_over_the_estimate():
     line = progress.progress_line("attention", 150, 630, build_elapsed=1500, left_after=2820)
     assert line == "[book]   attention: 2:30 of ~10:30, ~8:00 left; build: 25:00 so far, ~55:00 left"
     over = progress.progress_line("attention", 720, 630, build_elapsed=2070, left_after=2820)
-    assert over == "[book]   attention: 12:00, 1:30 over its ~10:30; build: 34:30 so far, ~55:13 left", \
-        "the chapters after it scaled by the overrun, 720 / 630, and 1:30 more of this one"
+    assert over == "[book]   attention: 12:00, 1:30 over its ~10:30; build: 34:30 so far, ~48:30 left", \
+        "the chapters after it at their estimates, and 1:30 more of this one: the overrun alone"
 
 
 def test_the_build_eta_grows_while_a_chapter_overruns_and_follows_the_finished_chapters():
     left = lambda line: line.rsplit("~", 1)[1]
     etas = [left(progress.progress_line("study", t, 600, 1000 + t, left_after=3000)) for t in (700, 900, 1200)]
-    assert etas == ["1:00:00 left", "1:20:00 left", "1:50:00 left"], "never frozen: it grows with the overrun"
+    assert etas == ["51:40 left", "55:00 left", "1:00:00 left"], "never frozen: it grows by the overrun alone"
     last = [left(progress.progress_line("cnn", t, 300, 1000 + t, left_after=0)) for t in (290, 400, 700)]
     assert last == ["10 s left", "1:40 left", "6:40 left"], "the last chapter too: no '~0 s left' while it overruns"
-    fast = progress.progress_line("study", 100, 600, 1100, 3000, done_took=500, done_estimate=1000)
-    assert left(fast) == "42:42 left", "finished chapters at half their estimates: 8:20 + 3000 s scaled by (500 + 600) / 1600"
-    assert progress.overrun(0, 0, 0, 0) == 1.0
+    fast = progress.progress_line("study", 100, 600, 1100, 3000)
+    assert left(fast) == "58:20 left", "8:20 of this one and 3000 s of the next ones"
 
 
 def test_a_machine_that_never_built_scales_the_reference_by_its_matmul_rate():
@@ -274,3 +273,21 @@ def test_a_chapters_key_holds_the_modules_its_notebook_imports_and_no_other(tmp_
     assert after["theory"] == before["theory"], "a page that does not import it keeps its key"
     module.write_text(module.read_text().replace("\nPLANTED = 1\n", ""))
     assert {c: build.eqlib_digest(c) for c in pages} == before, "undone, the old keys"
+
+
+def test_a_machine_that_never_built_scales_training_and_analysis_by_its_own_real_steps():
+    reference = {"cpu": "Ref CPU", "matmul_gflops": 300.0, "date": "2026-12-07",
+                 "calibration": {"train_step_s": 0.020, "analysis_step_s": 0.10},
+                 "seconds": {"theory": 60.0, "mlp_a": 600.0, "mlp_b": 900.0, "mlp_summary": 10.0},
+                 "split": {"mlp_a": {"train_seconds": 400.0, "analysis_seconds": 200.0}, "theory": {"train_seconds": 0.0}}}
+    here = {"train_step_s": 0.040, "analysis_step_s": 0.05}        # training twice as slow, analysis twice as fast
+    steps = progress.estimate(progress.plan(CHAPTERS, {c: "missing" for c in CHAPTERS}, SUMMARIES),
+                              {}, "CPU A", 300.0, reference, calibration=here)
+    est = {s.chapter: s.estimate for s in steps}
+    assert est["mlp_a"] == pytest.approx(400 * 2 + 200 / 2), "each part by its own step"
+    assert est["theory"] == pytest.approx(30.0) and est["mlp_b"] == pytest.approx(450.0), \
+        "no training: analysis alone (a chapter without a split counts as analysis)"
+    plan = progress.format_plan(steps, "full", "CPU A", 300.0, None, reference, None, here)
+    assert "a real training step here against there (40 against 20 ms)" in plan, plan
+    c = progress.calibrate(repeats=1)
+    assert set(c) == {"train_step_s", "analysis_step_s"} and all(v > 0 for v in c.values())
