@@ -23,7 +23,7 @@ import torch
 from eqlib.data import mirror, vflip
 from eqlib.losses import relative_equivariance_error, relative_norm
 from eqlib.memo import memo
-from eqlib.symmetry import (INACTIVE_TOL, SCALINGS, SignedPermutation, _embed, _match_filters, active_neurons,
+from eqlib.symmetry import (INACTIVE_TOL, SCALINGS, SignedPermutation, embed_match, match_filters, active_neurons,
                             fit_monomial, random_signed_permutation)
 from eqlib.rules import Rule
 
@@ -89,7 +89,7 @@ def activation_matching(A, B, scaling, active) -> SignedPermutation:
     imperfect, while a ReLU map's mean is much of its norm)."""
     idx = np.flatnonzero(active)
     scaled = scaling in ("positive", "nonzero")
-    match = _embed(fit_monomial(_rows(A)[idx], _rows(B)[idx], "sign" if scaling == "nonzero" else
+    match = embed_match(fit_monomial(_rows(A)[idx], _rows(B)[idx], "sign" if scaling == "nonzero" else
                                 "none" if scaling == "positive" else scaling), idx, A.shape[1], scaled)
     if scaled:
         a = A.double().transpose(0, 1).reshape(A.shape[1], -1).numpy()
@@ -110,7 +110,7 @@ def weight_matching(layers, scaling, actives) -> list:
         moved = np.einsum("oikl,ij->ojkl", K[..., ::-1], P_in)
         A = np.concatenate([K.reshape(len(K), -1), b[:, None]], axis=1)
         B = np.concatenate([moved.reshape(len(K), -1), b[:, None]], axis=1)
-        match, _ = _match_filters(A, B, active, scaling)
+        match, _ = match_filters(A, B, active, scaling)
         out.append(match)
         P_in = match.matrix()
     return out

@@ -24,7 +24,7 @@ ACTIVATIONS = {
 }
 
 
-def _check_activation(name):
+def check_activation(name):
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}")
 
@@ -62,7 +62,7 @@ class MLPConfig:
             raise ValueError(f"need one activation per hidden layer ({len(self.widths) - 2}); "
                              f"got {len(self.activations)}: {self.activations}")
         for a in self.activations:
-            _check_activation(a)
+            check_activation(a)
         if len(self.init_scales) != len(self.widths) - 1 or any(s < 0 for s in self.init_scales):
             raise ValueError(f"need one non-negative init scale per linear layer ({len(self.widths) - 1}); "
                              f"got {self.init_scales}")
@@ -130,7 +130,7 @@ class AttentionConfig:
             raise ValueError(f"patch={self.patch} must divide image_size={self.image_size}")
         if self.dim % self.heads:
             raise ValueError(f"heads={self.heads} must divide dim={self.dim}")
-        _check_activation(self.decoder_activation)
+        check_activation(self.decoder_activation)
 
     @property
     def grid(self):
@@ -241,7 +241,7 @@ class CNNConfig:
             raise ValueError(f"channels must be positive integers, one per layer; got {self.channels}")
         if len(self.pools) != len(self.channels):
             raise ValueError(f"need one pooling flag per layer ({len(self.channels)}); got {self.pools}")
-        _check_activation(self.activation)
+        check_activation(self.activation)
         if not isinstance(self.classes, int) or self.classes < 1:
             raise ValueError(f"classes must be a positive integer; got {self.classes!r}")
         if len(self.image_shape) != 3 or any(not isinstance(s, int) or s < 1 for s in self.image_shape):

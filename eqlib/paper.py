@@ -6,7 +6,7 @@ values come from: the paper's experiments section could not be read where this b
 they were taken from a secondary summary of the ICML version. It is the one place where numbers
 are typed in, and they are the paper's, not ours.
 The comparisons the table is judged by live here too; :mod:`eqlib.pages.mlp_summary` lays our per-seed
-results next to the paper's, and :func:`eqlib.pages.protocol_study.verdict` judges the table.
+results next to the paper's, and :func:`eqlib.study.verdict` judges the table.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def within_factor(ours, paper, factor=FACTOR) -> bool:
     return paper / factor <= ours <= paper * factor
 
 
-# The comparisons the table is judged by, on per-seed values; :func:`eqlib.pages.protocol_study.verdict` (the table's
+# The comparisons the table is judged by, on per-seed values; :func:`eqlib.study.verdict` (the table's
 # verdict) and :func:`eqlib.pages.mlp_summary.side_by_side` (the summary page's marks) both read them from here.
 def mean_below(low, high) -> bool:
     """The mean of ``low`` below the mean of ``high`` (a row pair: Tanh below GELU)."""

@@ -56,7 +56,7 @@ def figure(name, fig):
         show(fig)
 
 
-def _png(rgb: np.ndarray) -> str:
+def png_uri(rgb: np.ndarray) -> str:
     """(H, W, 3) floats in [0, 1] -> a data-URI PNG."""
     from PIL import Image
     buf = io.BytesIO()
@@ -71,7 +71,7 @@ def filter_image(w, scale=None, upscale=2):
     return np.kron(0.5 + w / (2 * s), np.ones((upscale, upscale, 1)))
 
 
-def _axes_off(fig):
+def axes_off(fig):
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -147,7 +147,7 @@ def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters
     """All filters as images with a coloured frame per label; pairs sit side by side."""
     canvas, positions, cell = filter_mosaic_image(W1, analysis, per_row, upscale)
     rows = canvas.shape[0] // cell
-    fig = go.Figure(go.Image(source=_png(canvas), hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=png_uri(canvas), hoverinfo="skip"))
     for i, (r, c) in positions.items():
         fig.add_annotation(x=c * cell + 8, y=r * cell + 10, text=str(i), showarrow=False,
                            font=dict(size=9, color="white"), bgcolor="rgba(0,0,0,0.5)")
@@ -162,7 +162,7 @@ def filter_mosaic(W1, analysis, per_row=8, upscale=3, title="first-layer filters
                         marker=dict(size=12, color=LABEL_COLORS[label], symbol="square"))
     fig.update_layout(title=title, height=rows * cell * 0.6 + 110, width=per_row * cell * 0.6 + 200,
                       margin=dict(l=10, r=10, t=50, b=10))
-    return _axes_off(fig)
+    return axes_off(fig)
 
 
 def signed_permutation_heatmap(P, title="fitted signed permutation"):
@@ -181,7 +181,7 @@ KIND_COLORS = {"equivariant": "#1f77b4", "control": "#7f7f7f", "augmentation": "
 # --------------------------------------------------------------------------- beyond the paper
 
 
-def _band(fig, x, per_seed, name, color, row=None, col=None, dash="solid"):
+def band(fig, x, per_seed, name, color, row=None, col=None, dash="solid"):
     """Mean over seeds as a line, min-max as a shaded band."""
     a = np.asarray(per_seed, float)
     kw = dict(row=row, col=col) if row else {}

@@ -100,7 +100,7 @@ def toc() -> dict:
     pages that are its sections), the report first in the book although it executes last."""
     parts = []
     for caption in PART_ORDER:
-        entries, placed = [], set()
+        entries = []
         tops = [p.name for p in PAGES if p.part == caption and p.parent is None]
         for md in BOOK_PAGES.get(caption, ()):
             children = [f"book/generated/{p.name}" for p in PAGES if p.parent == md]

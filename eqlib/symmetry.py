@@ -17,7 +17,7 @@ import torch
 
 from eqlib.data import mirror
 from eqlib.metric import lstsq_residual
-from eqlib.models import ACTIVATIONS, _check_activation
+from eqlib.models import ACTIVATIONS, check_activation
 
 
 
@@ -304,7 +304,7 @@ def _check_scaling(scaling):
         raise ValueError(f"unknown scaling {scaling!r}; allowed: none, sign, positive, nonzero")
 
 
-def _embed(sub, idx, n, scaled):
+def embed_match(sub, idx, n, scaled):
     """A match of the rows ``idx`` as a match of all ``n`` rows (the others matched to themselves)."""
     match = SignedPermutation(np.arange(n), np.ones(n), np.ones(n), 0.0, np.ones(n) if scaled else None)
     match.perm[idx], match.signs[idx], match.cosines[idx] = idx[sub.perm], sub.signs, sub.cosines
@@ -313,11 +313,11 @@ def _embed(sub, idx, n, scaled):
     return match
 
 
-def _match_filters(A, B, active, scaling):
+def match_filters(A, B, active, scaling):
     """Weights metric: match the rows of ``B`` (mirrored filters with biases) to those of ``A`` in the
     group of ``scaling``; the residual of row i is ``||B_i - c_i A_pi(i)|| / ||B_i||``."""
     idx = np.flatnonzero(active)
-    match = _embed(fit_monomial(A[idx], B[idx], scaling), idx, len(A), scaling in ("positive", "nonzero"))
+    match = embed_match(fit_monomial(A[idx], B[idx], scaling), idx, len(A), scaling in ("positive", "nonzero"))
     res = np.linalg.norm(B - match.apply(A), axis=1) / np.maximum(np.linalg.norm(B, axis=1), 1e-300)
     return match, np.where(active, res, 0.0)
 
@@ -364,7 +364,7 @@ def match_pre_activations(P, Q, scaling="sign", active=None):
     cf = c[rows, cols]
     cos = BA[rows, cols] / np.sqrt(np.maximum(BB[rows] * AA[cols], 1e-300))
     sub = SignedPermutation(cols.astype(int), np.where(cf < 0, -1.0, 1.0), cos, 0.0, np.abs(cf))
-    match = _embed(sub, idx, n, scaling in ("positive", "nonzero"))
+    match = embed_match(sub, idx, n, scaling in ("positive", "nonzero"))
     # the matched residuals computed directly, not read off ``cost``: its expanded square cancels, which leaves
     # sqrt(eps) (1.5e-8 in float64) of an exact match instead of eps
     diff = Qa[:, rows] - torch.from_numpy(cf) * Pa[:, cols]
@@ -382,7 +382,7 @@ def _matcher(metric, W1, b1, transform, images):
         return lambda active, scaling: match_pre_activations(P, Q, scaling, active)
     A = np.hstack([W1, b1[:, None]])
     B = np.hstack([np.asarray(transform(torch.from_numpy(W1))), b1[:, None]])
-    return lambda active, scaling: _match_filters(A, B, active, scaling)
+    return lambda active, scaling: match_filters(A, B, active, scaling)
 
 
 def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=None, inactive_tol=INACTIVE_TOL,
@@ -411,7 +411,7 @@ def analyze_first_layer(W1, b1, W2=None, transform=mirror, max_residual=None, in
     For an activation without sign flips, ``negation_only`` counts the unmatched neurons that a
     match with negative factors would have explained through a negation, outside the activation's group.
     """
-    _check_activation(activation)
+    check_activation(activation)
     W1, b1 = _as_matrix(W1, "W1"), np.asarray(b1, np.float64).reshape(-1)
     n = len(W1)
     if len(b1) != n:

@@ -8,7 +8,8 @@ per-seed values where a count is shown.
 """
 from __future__ import annotations
 
-from eqlib.analysis import FLOOR_NAMES, over_seeds, pm, stats
+from eqlib.analysis import FLOOR_NAMES
+from eqlib.stats import over_seeds, pm, stats
 from eqlib.metric import FLIP_NAMES, READING_SHORT, activation_tested, floor_key
 from eqlib.symmetry import LABELS
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, count, direct_negated_filters,
-                            find_negated_copies, members, near_linear_fractions, over_seeds, pair_outgoing, pm,
-                            share_of_output, stats)
+from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, direct_negated_filters, find_negated_copies,
+                            members, near_linear_fractions, pair_outgoing, share_of_output)
+from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.data import mirror
 from eqlib.models import MLP, MLPConfig
 from numerics import FLOAT32, cancel_tol, dot_tol, eps, sum_tol

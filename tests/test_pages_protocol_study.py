@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 from eqlib.metric import PAPER_READINGS
-from eqlib.pages.protocol_study import (CRITERIA, STAGE2_RULE, check_settings, combine, contrast_cells, contrast_line, readings_of,
-                                        criteria, decay_for, exploratory, implication_text, most_moved, overall,
-                                        reading_ratios, Setting, settings, stage2_text, stage2_verdicts,
-                                        study_reading_heatmap, study_verdicts, table_exploratory, table_readings,
-                                        verdict)
+from eqlib.pages.protocol_study import study_reading_heatmap, table_exploratory, table_readings
+from eqlib.study import (CRITERIA, STAGE2_RULE, Setting, check_settings, combine, contrast_cells, contrast_line, criteria,
+                         decay_for, exploratory, implication_text, most_moved, overall, reading_ratios, readings_of,
+                         settings, stage2_text, stage2_verdicts, study_verdicts, verdict)
 from eqlib.paper import PAPER_TABLE
 from numerics import sum_tol
 

@@ -1,5 +1,5 @@
 from eqlib import tables
-from eqlib.analysis import stats
+from eqlib.stats import stats
 from eqlib.metric import DEFAULT_READING
 from eqlib.pages.activations_summary import summary_table
 from eqlib.pages.attention_heads import flat_metric_table

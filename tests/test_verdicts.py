@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from eqlib.pages import protocol_study, report
+from eqlib import study as protocol_study
+from eqlib.pages import report
 from eqlib.paper import PAPER_TABLE
 from eqlib.rules import Rule, table
 from eqlib.verdicts import WORDS, grade, majority, verb
@@ -64,7 +65,8 @@ def test_the_verdict_refuses_rows_or_rules_of_other_tasks():
     del t["rows"][("autoencoder", "first_two_layers", "mirror")]
     with pytest.raises(ValueError, match="the verdict reads the paper's rows"):
         protocol_study.verdict(t)
-    assert protocol_study.criteria_text(("classifier",)).count("; ") == len(protocol_study.criteria(("classifier",))) - 1
+    from eqlib.pages.protocol_study import criteria_text
+    assert criteria_text(("classifier",)).count("; ") == len(protocol_study.criteria(("classifier",))) - 1
     assert "0.5 times GELU f₁" in protocol_study.CRITERIA[3].sentence and "at least 5 of the 6" in protocol_study.CRITERIA[0].sentence
 
 
@@ -113,7 +115,7 @@ def test_the_report_rules_state_the_thresholds_their_claims_read():
 
 
 # --------------------------------------------------------------------------- margins
-from eqlib.verdicts import grade, margin  # noqa: E402
+from eqlib.verdicts import margin  # noqa: E402
 
 
 def counts_rule(inp):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from eqlib.analysis import count, mlp_metric, over_seeds, pm, stats
+from eqlib.analysis import mlp_metric
+from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.beyond import PREDICTED_GROUP, analyze_activation
 from eqlib.metric import DEFAULT_READING
 from eqlib.pages.common import check_seeds, config_record, metric_samples

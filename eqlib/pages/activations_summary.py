@@ -2,7 +2,7 @@
 """
 from __future__ import annotations
 
-from eqlib.analysis import pm, stats
+from eqlib.stats import pm, stats
 from eqlib.metric import DEFAULT_READING
 from eqlib.symmetry import SCALINGS
 

@@ -9,11 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eqlib.analysis import analyze_attention, attention_metric, count, over_seeds, pm, stats
+from eqlib.analysis import analyze_attention, attention_metric
+from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.data import mirror
 from eqlib.metric import FLIP_NAMES, READING_SHORT
 from eqlib.pages.common import KINDS, NULL_KINDS, check_seeds, metric_samples
-from eqlib.plots import _axes_off, _png
+from eqlib.plots import axes_off, png_uri
 from eqlib.tables import KIND_NAMES
 from eqlib.train import initial_model, load_snapshot, train_seeds
 
@@ -124,10 +125,10 @@ def attention_grid(images, images_m, maps, maps_m, title="attention maps: origin
     def srcs(k):
         out = []
         for img, mp in ((images[k], maps[k]), (images_m[k], maps_m[k])):
-            out.append(_png(img))
+            out.append(png_uri(img))
             for h in range(heads):
                 a = mp[h] / max(mp[h].max(), 1e-12)
-                out.append(_png(np.stack([a ** 0.5] * 3, -1)))
+                out.append(png_uri(np.stack([a ** 0.5] * 3, -1)))
         return out
 
     first = srcs(0)
@@ -136,7 +137,7 @@ def attention_grid(images, images_m, maps, maps_m, title="attention maps: origin
     steps = [dict(method="restyle", label=str(k), args=[{"source": srcs(k)}]) for k in range(n)]
     fig.update_layout(title=title, height=330, margin=dict(l=10, r=10, t=60, b=10),
                       sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="test image "), pad=dict(t=10))])
-    return _axes_off(fig)
+    return axes_off(fig)
 
 
 def head_cost(cost, perm, title="head matching cost (mirrored-input head k vs. mirrored head j)"):
@@ -157,4 +158,4 @@ def positional_encodings(pos, grid, dims=8, title="learned positional encodings 
         fig.add_heatmap(z=pos[:, :, c], coloraxis="coloraxis", row=1, col=c + 1)
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=title, height=220, coloraxis=dict(colorscale="RdBu"))
-    return _axes_off(fig)
+    return axes_off(fig)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from eqlib.analysis import analyze_mlp, count, mlp_metric, over_seeds, pm, stats
+from eqlib.analysis import analyze_mlp, mlp_metric
+from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.metric import DEFAULT_READING
 from eqlib.pages.common import EQUIVARIANT_ENOUGH, check_seeds, histories, metric_samples
 from eqlib.protocol import mlp_configs

@@ -17,10 +17,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from eqlib import conv
-from eqlib.analysis import count, pm, stats
+from eqlib.stats import count, pm, stats
 from eqlib.models import CNNConfig
 from eqlib.pages.common import EQUIVARIANT_ENOUGH
-from eqlib.plots import LABEL_COLORS, _png
+from eqlib.plots import LABEL_COLORS, png_uri
 from eqlib.symmetry import MAX_RESIDUALS
 from eqlib.train import initial_model, switch_epoch, train, TrainConfig
 from eqlib.verdicts import majority
@@ -391,7 +391,7 @@ def kernel_mosaic(K, labels, title="first-layer kernels", upscale=14):
         canvas[y0:y0 + tile + 2 * border, x0:x0 + tile + 2 * border] = color
         img = np.kron(0.5 + K[i].transpose(1, 2, 0) / (2 * s), np.ones((upscale, upscale, 1)))
         canvas[y0 + border:y0 + border + tile, x0 + border:x0 + border + tile] = img
-    fig = go.Figure(go.Image(source=_png(canvas), hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=png_uri(canvas), hoverinfo="skip"))
     for i in range(n):
         r, c = divmod(i, per_row)
         fig.add_annotation(x=c * cell + 10, y=r * cell + 10, text=str(i), showarrow=False,

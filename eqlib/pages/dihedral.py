@@ -9,11 +9,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eqlib.analysis import count, over_seeds, pm, stats
+from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.beyond import fit_group_actions, group_equivariance_errors, with_random_filters
 from eqlib.groups import D4
 from eqlib.pages.common import EQUIVARIANT_ENOUGH, check_seeds
-from eqlib.plots import _axes_off, _png, filter_image
+from eqlib.plots import axes_off, png_uri, filter_image
 from eqlib.protocol import mlp_configs
 from eqlib.tables import KIND_NAMES
 from eqlib.train import initial_model, train, train_seeds
@@ -147,10 +147,10 @@ def orbit_filters(W1, orbits, max_orbits=10, title="filter orbits under the fitt
     for r, o in enumerate(rows):
         for c, i in enumerate(o["neurons"]):
             canvas[r * tile + 2:r * tile + 66, c * tile + 2:c * tile + 66] = filter_image(W1[i], upscale=2)
-    fig = go.Figure(go.Image(source=_png(canvas), hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=png_uri(canvas), hoverinfo="skip"))
     for r, o in enumerate(rows):
         fig.add_annotation(x=width * tile, y=r * tile + tile / 2, xanchor="left", showarrow=False,
                            text=f"size {o['size']}, stabiliser {{{', '.join(o['stabiliser'])}}}")
     fig.update_layout(title=title, height=len(rows) * tile * 0.9 + 100, width=width * tile * 0.9 + 360,
                       margin=dict(l=10, r=260, t=50, b=10))
-    return _axes_off(fig)
+    return axes_off(fig)

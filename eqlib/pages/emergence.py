@@ -10,11 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eqlib.analysis import count, pm, stats
+from eqlib.stats import count, pm, stats
 from eqlib.beyond import trace_labels, trace_metric
 from eqlib.metric import DEFAULT_READING
 from eqlib.pages.common import check_seeds
-from eqlib.plots import KIND_COLORS, LABEL_COLORS, _axes_off, _band, filter_image
+from eqlib.plots import KIND_COLORS, LABEL_COLORS, axes_off, band, filter_image
 from eqlib.protocol import mlp_configs
 from eqlib.symmetry import LABELS
 from eqlib.train import train_seeds
@@ -114,7 +114,7 @@ def filter_animation(weights, labels, switch_epoch, title="the first-layer filte
     for label in LABELS:
         fig.add_scatter(x=[None], y=[None], mode="markers", name=label,
                         marker=dict(size=12, color=LABEL_COLORS[label], symbol="square"))
-    return _axes_off(fig)
+    return axes_off(fig)
 
 
 def emergence_curves(res: dict):
@@ -123,10 +123,10 @@ def emergence_curves(res: dict):
     fig = make_subplots(1, 2, subplot_titles=("explained first-layer neurons", "first-layer metric (primary reading)"))
     x = list(range(res["epochs"] + 1))
     for kind in ("equivariant", "control"):
-        _band(fig, x, [[r["explained"] for r in per] for per in res["labels"][kind]], f"{kind}: explained",
+        band(fig, x, [[r["explained"] for r in per] for per in res["labels"][kind]], f"{kind}: explained",
               KIND_COLORS[kind], 1, 1)
         for flip, dash in (("mirror", "solid"), ("updown", "dot")):
-            _band(fig, x, [m["first_layer"][flip] for m in res["metric"][kind]], f"{kind}: {flip}",
+            band(fig, x, [m["first_layer"][flip] for m in res["metric"][kind]], f"{kind}: {flip}",
                   KIND_COLORS[kind], 1, 2, dash)
     for c in (1, 2):
         fig.add_vline(x=res["switch_epoch"], line=dict(color="black", dash="dash"), row=1, col=c)

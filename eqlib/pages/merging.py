@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from plotly.subplots import make_subplots
 
-from eqlib.analysis import count, pm, stats
+from eqlib.stats import count, pm, stats
 from eqlib.beyond import merge_paths
 from eqlib.pages.common import check_seeds
-from eqlib.plots import KIND_COLORS, _band
+from eqlib.plots import KIND_COLORS, band
 from eqlib.protocol import mlp_configs
 from eqlib.tables import KIND_NAMES
 from eqlib.train import train_seeds
@@ -99,7 +99,7 @@ def merge_paths_figure(res: dict):
         for kind in ("equivariant", "control"):
             for way, dash in (("aligned", "solid"), ("naive", "dot"), ("aligned_first", "dashdot")):
                 if way in res[key][kind][0]:
-                    _band(fig, res["alphas"], [p[way] for p in res[key][kind]], f"{kind}, {way.replace('_', ' ')}",
+                    band(fig, res["alphas"], [p[way] for p in res[key][kind]], f"{kind}, {way.replace('_', ' ')}",
                           KIND_COLORS[kind], 1, col, dash)
     fig.update_xaxes(title_text="α (0: the model, 1: the other)")
     fig.update_yaxes(title_text="test loss", type="log")

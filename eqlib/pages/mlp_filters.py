@@ -11,14 +11,15 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eqlib.analysis import (analyze_mlp, count, direct_negated_filters, first_layer, mlp_claims, mlp_metric,
-                            mlp_metric_precision, over_seeds, pair_outgoing, pm, stats)
+from eqlib.analysis import (analyze_mlp, direct_negated_filters, first_layer, mlp_claims, mlp_metric,
+                            mlp_metric_precision, pair_outgoing)
 from eqlib.metric import (DEFAULT_READING, FLIP_NAMES, FLIPS, READING_SHORT, READINGS, activation_tested, floor_key,
                           floor_ratios, off_floor)
 from eqlib.models import MLPConfig
 from eqlib.pages.common import KINDS, check_seeds, config_record, metric_samples
-from eqlib.plots import KIND_COLORS, _axes_off, _png, filter_image, filter_mosaic
+from eqlib.plots import KIND_COLORS, axes_off, png_uri, filter_image, filter_mosaic
 from eqlib.protocol import mlp_configs
+from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.results import load_or_run
 from eqlib.tables import KIND_NAMES, tested_readings
 from eqlib.train import initial_model, train, train_seeds
@@ -283,8 +284,8 @@ def filter_explorer(W1, analysis, transform, title="pick a filter"):
     for i in range(len(W1)):
         j, s = int(m.perm[i]), int(m.signs[i])
         scale = np.abs(W1[i]).max()
-        srcs = [_png(filter_image(W1[i], scale)), _png(filter_image(mirrored[i], scale)),
-                _png(filter_image(s * W1[j], max(np.abs(W1[j]).max(), 1e-12)))]
+        srcs = [png_uri(filter_image(W1[i], scale)), png_uri(filter_image(mirrored[i], scale)),
+                png_uri(filter_image(s * W1[j], max(np.abs(W1[j]).max(), 1e-12)))]
         label = (f"filter {i}: {analysis.labels[i]}; g w_{i} ≈ {'+' if s > 0 else '−'}w_{j}, "
                  f"cosine {m.cosines[i]:+.3f}")
         if i == 0:
@@ -294,7 +295,7 @@ def filter_explorer(W1, analysis, transform, title="pick a filter"):
         steps.append(dict(method="update", label=str(i), args=[{"source": srcs}, {"title.text": label}]))
     fig.update_layout(title=first, height=380, sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="filter "),
                                                              pad=dict(t=30))])
-    return _axes_off(fig)
+    return axes_off(fig)
 
 
 def metric_readings(metric: dict, depth="first_layer", title=None):

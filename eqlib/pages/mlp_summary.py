@@ -7,7 +7,7 @@ import math
 
 import plotly.graph_objects as go
 
-from eqlib.analysis import pm, stats
+from eqlib.stats import pm, stats
 from eqlib.metric import DEFAULT_READING, READING_SHORT, READINGS, floor_key
 from eqlib.pages.common import KINDS
 from eqlib.paper import (ACTIVATIONS, FLIP_SHORT, LAYER_SHORT, PAPER_TABLE, TASK_SHORT, mean_below, ranges_disjoint,

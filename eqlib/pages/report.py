@@ -15,7 +15,7 @@ from eqlib.metric import DEFAULT_READING, READING_SHORT
 from eqlib.pages import cnn
 from eqlib.pages.common import EQUIVARIANT_ENOUGH
 from eqlib.pages.dihedral import dihedral_findings, end_to_end_ratios
-from eqlib.pages.protocol_study import CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict
+from eqlib.study import (CONTRAST, NEGATED_MIN, TASKS, six_rows, verdict)
 from eqlib.paper import TABLE_SOURCE
 from eqlib.results import replace_generated
 from eqlib.rules import Rule, table as rule_table
@@ -269,7 +269,7 @@ def bypass_claim(mlp: dict) -> dict:
 
 
 def table_claim(mlp: dict, reading=DEFAULT_READING, tasks=TASKS) -> dict:
-    """The study's :func:`eqlib.pages.protocol_study.verdict` on the chapters' runs, for ``tasks`` (both: the
+    """The study's :func:`eqlib.study.verdict` on the chapters' runs, for ``tasks`` (both: the
     pre-registered verdict; one: that task's rows alone)."""
     table = six_rows(lambda t, a: mlp[(t, a)]["metric"], lambda t: mlp[(t, "gelu")]["per_seed"]["equivariant"],
                      tasks, reading)
