@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from eqlib.losses import TASKS
-from eqlib.models import ACTIVATIONS, MLPConfig
+from eqlib.models import ACTIVATIONS, AttentionConfig, MLPConfig
 from eqlib.checks import check_choice, check_int, check_number
 from eqlib.train import OPTIMIZERS, TrainConfig
 
@@ -128,17 +128,97 @@ def record(p: Protocol) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(p).items()}
 
 
-def mlp_configs(task="autoencoder", first_activation="tanh", hidden=None, first_init_scale=None, **train) -> tuple:
-    """``(MLPConfig, TrainConfig)`` of an MLP chapter, the protocol's settings (:class:`Protocol`)
-    where none is given; both validate their values, and the chapter's own parameters are named in the
-    message when they are wrong."""
+def mlp_configs(task="autoencoder", first_activation="tanh", hidden=None, first_init_scale=None, protocol=None,
+                **train) -> tuple:
+    """``(MLPConfig, TrainConfig)`` of an MLP chapter: a resolved ``protocol``'s settings (:func:`resolve`), else the
+    default protocol's (:class:`Protocol`), with any setting given over them; both validate their values, and the
+    chapter's own parameters are named in the message when they are wrong."""
     check_choice("task", task, list(TASKS))
     check_choice("first_activation", first_activation, list(ACTIVATIONS))
     for k in ("epochs", "train_size"):
         if k in train:
             check_int(k, train[k])
-    base = Protocol()
+    base = Protocol() if protocol is None else protocol
     hidden = base.hidden if hidden is None else hidden
     first_init_scale = base.first_init_scale if first_init_scale is None else first_init_scale
     return (MLPConfig.paper(task, first_activation, hidden=hidden, first_init_scale=first_init_scale),
             TrainConfig(task=task, **{**base.train_kwargs(), **train}))
+
+
+# --------------------------------------------------------------------------- the other chapters' networks and grids
+@dataclass(frozen=True)
+class AttentionNetwork:
+    """The attention chapter's network: a stride-``patch`` convolution into ``dim``-dimensional tokens, one query with
+    ``heads`` heads, an MLP decoder of width ``decoder_hidden``."""
+    patch: int = 2                        # a 16 x 16 grid of 256 tokens
+    dim: int = 64
+    heads: int = 8
+    decoder_hidden: int = 512
+
+    def config(self) -> AttentionConfig:
+        return AttentionConfig(patch=self.patch, dim=self.dim, heads=self.heads, decoder_hidden=self.decoder_hidden)
+
+
+D4_WEIGHT = 30.0       # the D4 page's loss weight: at 10 one seed failed the page's own precondition (its page says so)
+
+
+@dataclass(frozen=True)
+class StudyGrid:
+    """The protocol study's grid: each of our choices varied alone (the default cell is the MLP chapters' own)."""
+    widths: tuple = ((64, 32, 64), (64, 16, 64))     # the bottleneck moves past the first layer
+    weights: tuple = (0.3, 3.0, 10.0)                 # equivariance weights (the default is 1)
+    init_scales: tuple = (1.0,)                       # first-layer init scales (the default is 0.01)
+    lengths: tuple = (40,)                            # training lengths (the default is 20)
+    decay_setting: bool = True                        # a decoupled weight decay shrinking an unused direction by e^-1
+    classifier_factors: tuple = ("default", "weight", "init")   # the factors run for the classifier too
+    stage2: bool = True                               # one combined setting, by the rule stated before its run
+
+
+@dataclass(frozen=True)
+class CNNProtocol:
+    """The convolutional page's protocol: the network, the training and the sample sizes."""
+    channels: tuple = (16, 32, 32)
+    pools: tuple = (True, True, False)       # 32 -> 16 -> 8
+    activations: tuple = ("tanh", "relu")
+    epochs: int = 10                          # the second half: loss, flips or neither
+    train_size: int = 12_000
+    equivariance_weight: float = 30.0         # the smallest of 1, 3, 10, 30 that made every seed invariant (page)
+    lr: float = 1e-3
+    batch_size: int = 256
+    seeds: tuple = (0, 1, 2)
+    n_fit: int = 256                          # training images fitting the activation matching and the free map
+    n_eval: int = 1000                        # test images for e_l
+    n_merge: int = 2000                       # test images along the merge path
+    n_test: int = 10_000                      # test images for the accuracy and invariance error after each epoch
+    alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+# each protocol's profiles: the full one and the quick one (CI)
+OTHERS = {
+    "attention": {"full": AttentionNetwork(), "quick": AttentionNetwork()},
+    "study": {"full": StudyGrid(), "quick": StudyGrid(widths=((64, 16, 64),), weights=(3.0,), init_scales=(1.0,),
+                                                      lengths=(4,), classifier_factors=("default", "weight"))},
+    "cnn": {"full": CNNProtocol(), "quick": CNNProtocol(epochs=2, train_size=2000, seeds=(0, 1), n_fit=64, n_eval=200,
+                                                       n_merge=500, n_test=1000)},
+}
+
+
+def resolve_other(name: str, profile: str = "full", **given):
+    """The protocol ``name`` of :data:`OTHERS` (``"attention"``, ``"study"``, ``"cnn"``) in ``profile``, with every
+    value given that is not ``None`` over it (lists become tuples, nested ones too)."""
+    if name not in OTHERS:
+        raise ValueError(f"unknown protocol {name!r}; allowed: {', '.join(OTHERS)}")
+    if profile not in PROFILES:
+        raise ValueError(f"parameter profile={profile!r} is not allowed; choose one of: {', '.join(map(repr, PROFILES))}")
+    base = OTHERS[name][profile]
+    names = {f.name for f in fields(base)}
+    bad = sorted(set(given) - names)
+    if bad:
+        raise ValueError(f"unknown {name} parameters {bad}; allowed: {', '.join(sorted(names))}")
+    tup = lambda v: tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+    return replace(base, **{k: tup(v) for k, v in given.items() if v is not None})
+
+
+def d4_weight(given=None) -> float:
+    """The D4 page's loss weight: :data:`D4_WEIGHT` unless given."""
+    return D4_WEIGHT if given is None else float(given)

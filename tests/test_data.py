@@ -177,12 +177,11 @@ def book_sample_sizes():
             sizes |= {v for k, v in params.items() if (k == "train_size" or k.startswith("n_")) and isinstance(v, int)}
     from dataclasses import asdict
     from eqlib import protocol
-    from eqlib.pages import cnn
     for chapter in protocol.CHAPTERS:                              # the protocol's, in every profile
         for profile in protocol.PROFILES:
             sizes |= {v for k, v in asdict(protocol.resolve(chapter, profile)).items()
                       if (k == "train_size" or k.startswith("n_")) and isinstance(v, int)}
-    for p in cnn.PROFILES.values():                                # the page modules' own
+    for p in protocol.OTHERS["cnn"].values():                      # the CNN page's
         sizes |= {v for k, v in asdict(p).items() if (k == "train_size" or k.startswith("n_")) and isinstance(v, int)}
 
     for f in (root / "eqlib").rglob("*.py"):                       # literal prefixes in the library

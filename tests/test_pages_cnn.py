@@ -2,6 +2,7 @@
 its verdict and findings on planted layer rows."""
 import pytest
 
+from eqlib import protocol
 from eqlib.pages import cnn
 from conftest import synthetic_cifar
 from numerics import FLOAT32
@@ -94,9 +95,9 @@ def test_the_controls_passing_layers_are_counted_beside_the_verdict():
 
 
 def test_the_protocol_and_its_overrides_are_checked():
-    assert cnn.protocol("full") == cnn.PROFILES["full"] and cnn.protocol("quick").seeds == (0, 1)
+    assert cnn.protocol("full") == protocol.OTHERS["cnn"]["full"] and cnn.protocol("quick").seeds == (0, 1)
     assert cnn.protocol("full", epochs=4, channels=[8, 8, 8]).channels == (8, 8, 8)
-    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+    with pytest.raises(ValueError, match="profile='fast' is not allowed"):
         cnn.protocol("fast")
-    with pytest.raises(ValueError, match="activations .*'gelu'"):
+    with pytest.raises(ValueError, match=r"activations=\['gelu'\]: allowed tanh, relu"):
         cnn.protocol("full", activations=["gelu"])

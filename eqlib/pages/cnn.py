@@ -10,7 +10,7 @@ its nulls and judged by :data:`eqlib.conv.CRITERIA`, fixed before any result.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -21,6 +21,7 @@ from eqlib.stats import count, pm, stats
 from eqlib.models import CNNConfig
 from eqlib.pages.common import EQUIVARIANT_ENOUGH
 from eqlib.plots import LABEL_COLORS, png_uri
+from eqlib.protocol import CNNProtocol, resolve_other
 from eqlib.symmetry import MAX_RESIDUALS
 from eqlib.train import initial_model, switch_epoch, train, TrainConfig
 from eqlib.verdicts import majority
@@ -35,41 +36,16 @@ ACT_NAMES = {"tanh": "Tanh", "relu": "ReLU"}
 LEARNED = 0.25          # test accuracy that counts as learned: 2.5 times chance on 10 classes
 
 
-@dataclass(frozen=True)
-class Protocol:
-    """The page's protocol: the network, the training and the sample sizes (its quick profile: :data:`PROFILES`).
-    Sized for about 12 minutes on two cores (the page states the measured time)."""
-    channels: tuple = (16, 32, 32)
-    pools: tuple = (True, True, False)       # 32 -> 16 -> 8
-    activations: tuple = ("tanh", "relu")
-    epochs: int = 10                          # the second half: loss, flips or neither
-    train_size: int = 12_000
-    equivariance_weight: float = 30.0         # the smallest of 1, 3, 10, 30 that made every seed invariant (page)
-    lr: float = 1e-3
-    batch_size: int = 256
-    seeds: tuple = (0, 1, 2)
-    n_fit: int = 256                          # training images fitting the activation matching and the free map
-    n_eval: int = 1000                        # test images for e_l
-    n_merge: int = 2000                       # test images along the merge path
-    n_test: int = 10_000                      # test images for the accuracy and invariance error after each epoch
-    alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-PROFILES = {"full": Protocol(),
-            "quick": Protocol(epochs=2, train_size=2000, seeds=(0, 1), n_fit=64, n_eval=200, n_merge=500, n_test=1000)}
-
-
-def protocol(profile: str, **given) -> Protocol:
-    """The profile's protocol with the notebook's explicit parameters (``None``: the protocol's) over it."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
-    p = replace(PROFILES[profile], **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None})
+def protocol(profile: str, **given) -> CNNProtocol:
+    """The page's protocol (:class:`eqlib.protocol.CNNProtocol`, its profiles in :data:`eqlib.protocol.OTHERS`) with the
+    notebook's explicit parameters (``None``: the protocol's) over it; an activation other than Tanh and ReLU refused."""
+    p = resolve_other("cnn", profile, **given)
     if not set(p.activations) <= set(ACT_NAMES):
-        raise ValueError(f"activations {p.activations!r}: allowed {', '.join(ACT_NAMES)}")
+        raise ValueError(f"parameter activations={list(p.activations)!r}: allowed {', '.join(ACT_NAMES)}")
     return p
 
 
-def configs(p: Protocol, activation: str, seed: int) -> dict:
+def configs(p: CNNProtocol, activation: str, seed: int) -> dict:
     """``{condition: (CNNConfig, TrainConfig)}``: the three conditions share the loss-free first half."""
     mc = CNNConfig(channels=p.channels, activation=activation, pools=p.pools)
     tc = TrainConfig(task="classifier", epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, seed=seed,
@@ -78,7 +54,7 @@ def configs(p: Protocol, activation: str, seed: int) -> dict:
             "control": (mc, replace(tc, equivariance_weight=0.0))}
 
 
-def compute(data, p: Protocol, progress=False) -> tuple:
+def compute(data, p: CNNProtocol, progress=False) -> tuple:
     """Train every activation, seed and condition (or load them), analyse every layer of every network and
     of its initialisation, and merge every trained network with its aligned mirror. Returns the results and
     the trained networks, ``{(activation, seed, condition): model}``."""

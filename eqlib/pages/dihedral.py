@@ -14,13 +14,13 @@ from eqlib.beyond import fit_group_actions, group_equivariance_errors, with_rand
 from eqlib.groups import D4
 from eqlib.pages.common import EQUIVARIANT_ENOUGH, check_seeds
 from eqlib.plots import axes_off, png_uri, filter_image
-from eqlib.protocol import mlp_configs
+from eqlib.protocol import D4_WEIGHT, mlp_configs
 from eqlib.tables import KIND_NAMES
 from eqlib.train import initial_model, train, train_seeds
 from eqlib.verdicts import majority
 
 
-def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress=False, d4_weight=30.0,
+def dihedral_chapter(data, seeds, n_images=2000, n_label_images=10_000, progress=False, d4_weight=D4_WEIGHT,
                      **train_kw) -> dict:
     """Tanh autoencoders trained with the D4 equivariance loss in the second half (one random
     non-identity element per batch, weight ``d4_weight``), beside the mirror-loss models and the weight-0 controls of

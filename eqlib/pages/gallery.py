@@ -35,7 +35,7 @@ def networks(data, seeds, protocol, n_images: int, progress=False) -> dict:
     x = data.tensors()[0][:n_images]
     out = {}
     for task, act in CONFIGURATIONS:
-        mc, tc = mlp_configs(task, act, protocol.hidden, protocol.first_init_scale, **protocol.train_kwargs())
+        mc, tc = mlp_configs(task, act, protocol=protocol)
         runs = train_seeds(mc, tc, data, seeds, progress=progress)
         for s in seeds:
             models = {k: runs[s][k].model.cpu().eval() for k in ("equivariant", "control")}
