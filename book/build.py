@@ -92,7 +92,10 @@ def eqlib_digest(chapter: str | None = None, profile: str = "full") -> str:
     if chapter is None:
         files = sorted((ROOT / "eqlib").rglob("*.py"))
     else:
-        names = imported_closure(notebook_modules(runnable(chapter, profile)), ROOT / "eqlib")
+        modules = notebook_modules(runnable(chapter, profile))
+        if chapter == "report":      # it judges each claim with the deciding page's module, imported by name
+            modules |= {f"pages.{p.module}" for p in registry.PAGES if p.claims}
+        names = imported_closure(modules, ROOT / "eqlib")
         files = [(ROOT / "eqlib").joinpath(*n.split(".")).with_suffix(".py") for n in names]
         files += [ROOT / "eqlib" / "__init__.py", ROOT / "eqlib" / "networks.json"]
     return sha(*[str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() for f in files if f.exists()])

@@ -70,17 +70,17 @@ PAGES = (     # in the order they execute: a page after the pages it reads, the 
     Page("activations_summary", "activations_summary.ipynb", "every first activation against the group the theory "
          "predicts for it, side by side", "Beyond the paper", "activations_summary",
          inputs=tuple(f"activation_{a}" for a in _ACTIVATIONS), protocol="activations_summary"),
-    Page("augmentation", "augmentation.ipynb", "networks made mirror-equivariant by augmentation instead of the loss, "
-         "against the loss's", "Beyond the paper", "augmentation", claims=("augmentation",), protocol="augmentation"),
+    Page("cnn", "cnn.ipynb", "a small CNN trained to be mirror invariant, read layer by layer against its nulls",
+         "Beyond the paper", "cnn", claims=("cnn",)),
     Page("dihedral", "dihedral.ipynb", "an MLP trained to be equivariant to the 8 symmetries of the square, and whether "
          "its fitted actions compose as the group does", "Beyond the paper", "dihedral", claims=("dihedral",),
          protocol="dihedral"),
+    Page("augmentation", "augmentation.ipynb", "networks made mirror-equivariant by augmentation instead of the loss, "
+         "against the loss's", "Beyond the paper", "augmentation", claims=("augmentation",), protocol="augmentation"),
     Page("emergence", "emergence.ipynb", "when the layerwise structure appears, epoch by epoch", "Beyond the paper",
          "emergence", protocol="emergence"),
     Page("merging", "merging.ipynb", "a network merged with its mirrored self and with another seed, before and "
          "after aligning their neurons", "Beyond the paper", "merging", protocol="merging"),
-    Page("cnn", "cnn.ipynb", "a small CNN trained to be mirror invariant, read layer by layer against its nulls",
-         "Beyond the paper", "cnn", claims=("cnn",)),
     Page("report", "report.ipynb", "the paper's claims, our evidence for each and a verdict computed by rules stated "
          "on the page", "Reproduction report", "report"),
 )

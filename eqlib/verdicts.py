@@ -194,3 +194,27 @@ def _two_inputs(inputs, judge, word, integer, seeds, unit, labels, bounds) -> di
             + (": fragile" if fragile else ""))
     return {"word": word, "flip": {"changes": best["changes"], "to_word": best["to_word"]}, "fragile": fragile,
             "text": text}
+
+
+def judged(judge, inputs: dict, integer=(), seeds=None, **kw) -> dict:
+    """A claim's verdict, its margin (:func:`margin`: the smallest change of its inputs that flips it, and whether
+    that lies within the seeds' spread) and the inputs it was judged on."""
+    m = margin(inputs, judge, integer=integer, seeds=seeds, **kw)
+    return {"verdict": m["word"], "margin": m["text"], "fragile": m["fragile"], "flip": m["flip"], "inputs": inputs}
+
+
+PAPER = "Shahverdi, Marchetti, Bökman and Kohn (ICML 2026, arXiv:2601.21645)"
+
+
+class Claim:
+    """One claim of the reproduction report, owned by the page module that decides it: its ``key``, its ``text`` as
+    its source words it, the ``source``, a ``short`` name for the pages' headers, its ``rule`` (an
+    :class:`eqlib.rules.Rule`: the sentence and thresholds the judge reads), ``ours`` (a prediction beyond the paper)
+    and ``judge(by_page)``, which reads the pages' results files (``{page: results}``) and returns the row's verdict,
+    margin, evidence and seeds."""
+
+    def __init__(self, key, text, source, short, rule, judge, ours=False):
+        if rule.key != key:
+            raise ValueError(f"claim {key!r} has the rule of {rule.key!r}")
+        self.key, self.text, self.source, self.short, self.rule, self.judge, self.ours = \
+            key, text, source, short, rule, judge, ours

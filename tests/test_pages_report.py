@@ -1,9 +1,12 @@
 """The reproduction report's verdicts follow their stated rules on planted results."""
 import pytest
 
-from eqlib.pages.report import (CLAIMS, END, RULES, SOURCES, START, VERDICTS, attention_claim, bypass_claim, claims,
-                                findings, gelu_claim, negated_pairs_table, readme_block, replace_block, table_claim, tanh_claim,
-                                theorem_claim)
+from eqlib.pages.attention_heads import attention_claim
+from eqlib.pages.mlp_filters import bypass_claim, gelu_claim, tanh_claim
+from eqlib.pages.mlp_summary import table_claim
+from eqlib.pages.report import (CLAIMS, END, RULES, SOURCES, START, VERDICTS, claims, findings, negated_pairs_table,
+                                readme_block, replace_block)
+from eqlib.pages.theory import theorem_claim
 from eqlib.paper import PAPER_TABLE
 
 
@@ -185,7 +188,7 @@ def d4_results(ratio, defect, nulls=(1.0, 1.0, 1.0)):
 
 
 def test_the_d4_prediction_is_read_only_on_networks_equivariant_enough():
-    from eqlib.pages.report import dihedral_claim
+    from eqlib.pages.dihedral import dihedral_claim
     assert dihedral_claim(d4_results(0.2, 0.5))["verdict"] == "reproduced", "equivariant enough, below every null"
     assert dihedral_claim(d4_results(0.2, 0.5, nulls=(1.0, 0.4, 0.4)))["verdict"] == "partly", "below one null"
     assert dihedral_claim(d4_results(0.2, 1.5))["verdict"] == "not reproduced", "above every null"
@@ -204,7 +207,7 @@ def aug_results(ratio, aug, loss=(60, 60, 60)):
 
 
 def test_the_augmentation_prediction_needs_equivariant_networks_and_reads_the_stated_share():
-    from eqlib.pages.report import RULES, augmentation_claim
+    from eqlib.pages.augmentation import augmentation_claim
     share = RULES["augmentation"]["share"]
     at = int(60 * share)
     assert f"{share:.0%}" in RULES["augmentation"].sentence
@@ -244,7 +247,7 @@ def cnn_results(passing: dict, n_layers=3):
 
 
 def test_one_layer_of_one_activation_is_not_enough_for_a_partly_cnn():
-    from eqlib.pages.report import cnn_claim
+    from eqlib.pages.cnn import cnn_claim
     assert cnn_claim(cnn_results({"tanh": [1, 1, 1], "relu": [0, 1, 0]}))["verdict"] == "not reproduced", \
         "one layer of Tanh alone: not even partly"
     assert cnn_claim(cnn_results({"tanh": [2, 2, 1], "relu": [0, 0, 0]}))["verdict"] == "partly", "two layers of one"

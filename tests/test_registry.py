@@ -25,6 +25,13 @@ def test_every_page_is_one_row_and_the_build_reads_them():
         assert p.part in registry.PARTS and all(names.index(i) < names.index(p.name) for i in p.inputs), \
             f"{p.name}: a known part, executed after the pages it reads"
     assert sorted(c for p in registry.PAGES for c in p.claims) == sorted(registry.claim_pages())
+    from eqlib.pages import report
+    assert [(p, c.key) for p, c in report.collect()] == [(p.name, k) for p in registry.PAGES for k in p.claims], \
+        "each claim owned by the module of the page that decides it, collected in the rows' order"
+    import ast
+    imports = [n.module for n in ast.walk(ast.parse((ROOT / "eqlib" / "pages" / "report.py").read_text()))
+               if isinstance(n, ast.ImportFrom) and n.module]
+    assert not [m for m in imports if m.startswith("eqlib.pages")], "the report imports no page module"
     with pytest.raises(ValueError, match="unknown page 'nope'; allowed: theory, "):
         registry.page("nope")
 

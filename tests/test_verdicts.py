@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from eqlib import study as protocol_study
-from eqlib.pages import report
+from eqlib.pages import mlp_filters, report
 from eqlib.paper import PAPER_TABLE
 from eqlib.rules import Rule, table
 from eqlib.verdicts import WORDS, grade, majority, verb
@@ -83,9 +83,9 @@ def test_the_tanh_rule_reads_the_share_of_active_neurons_it_states():
     share = report.RULES["tanh"]["active_fraction"]
     half = int(64 * share)
     assert f"at least {share:.0%} of the active" in report.RULES["tanh"].sentence
-    assert report.tanh_claim(tanh_mlp([half] * 3))["verdict"] == "reproduced", "exactly the stated share"
-    assert report.tanh_claim(tanh_mlp([half, half, half - 1]))["verdict"] == "partly", "one seed below it"
-    assert report.tanh_claim(tanh_mlp([half - 1] * 3))["verdict"] == "not reproduced"
+    assert mlp_filters.tanh_claim(tanh_mlp([half] * 3))["verdict"] == "reproduced", "exactly the stated share"
+    assert mlp_filters.tanh_claim(tanh_mlp([half, half, half - 1]))["verdict"] == "partly", "one seed below it"
+    assert mlp_filters.tanh_claim(tanh_mlp([half - 1] * 3))["verdict"] == "not reproduced"
 
 
 def gelu_mlp(gelu, tanh=(0, 0, 0), init=(0, 0, 0)):
@@ -106,9 +106,9 @@ def test_the_report_rules_state_the_thresholds_their_claims_read():
     k = report.RULES["gelu"]["negated_min"]
     assert f"at least {k}," in report.RULES["gelu"].sentence
     even = k + k % 2                  # filters come in pairs: the smallest count at or above the threshold
-    assert report.gelu_claim(gelu_mlp((even,) * 3))["verdict"] == "reproduced"
-    assert report.gelu_claim(gelu_mlp((even - 2,) * 3))["verdict"] == "not reproduced", "below the threshold"
-    assert report.gelu_claim(gelu_mlp((even,) * 3), negated_min=even + 1)["verdict"] == "not reproduced"
+    assert mlp_filters.gelu_claim(gelu_mlp((even,) * 3))["verdict"] == "reproduced"
+    assert mlp_filters.gelu_claim(gelu_mlp((even - 2,) * 3))["verdict"] == "not reproduced", "below the threshold"
+    assert mlp_filters.gelu_claim(gelu_mlp((even,) * 3), negated_min=even + 1)["verdict"] == "not reproduced"
     r = report.RULES["theorem"]
     assert all(f"{v:g}" in r.sentence for v in r.thresholds.values())
     assert set(report.RULES) == set(report.CLAIMS), "a rule row for every claim"

@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from eqlib.verdicts import PAPER, Claim, grade, judged, majority
+from eqlib.rules import Rule
 from eqlib.analysis import analyze_attention, attention_metric
 from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.data import mirror
@@ -159,3 +161,34 @@ def positional_encodings(pos, grid, dims=8, title="learned positional encodings 
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=title, height=220, coloraxis=dict(colorscale="RdBu"))
     return axes_off(fig)
+
+
+# --------------------------------------------------------------------------- the report's claims this page decides
+
+ATTENTION_RULE = Rule("attention", "reproduced if the head matching error is below both the weight-0 control's and the initial "
+                      "model's in every seed; partly if in most seeds; not reproduced otherwise")
+
+def attention_claim(att: dict) -> dict:
+    h = att["heads"]
+    names = {"equivariant": "head matching error, equivariant", "control": "head matching error, control",
+             "init": "head matching error, at initialisation"}
+    inputs = {n: [e["median_error"] for e in h[k]] for k, n in names.items()}
+
+    def judge(i):
+        below = [e < c and e < z for e, c, z in zip(*(i[names[k]] for k in ("equivariant", "control", "init")))]
+        return grade(all(below), majority(below))
+    below = [e["median_error"] < c["median_error"] and e["median_error"] < i["median_error"]
+             for e, c, i in zip(h["equivariant"], h["control"], h["init"])]
+    return {**judged(judge, inputs, seeds=att.get("seeds")),
+            "evidence": f"matching error below the control's and the initial model's in {sum(below)} of {len(below)} seeds "
+                        f"(equivariant {[round(e['median_error'], 3) for e in h['equivariant']]}, control "
+                        f"{[round(e['median_error'], 3) for e in h['control']]}, initialisation "
+                        f"{[round(e['median_error'], 3) for e in h['init']]}); heads moved "
+                        f"{[e['moved_heads'] for e in h['equivariant']]}",
+            "seeds": f"{len(below)} seeds"}
+
+CLAIMS = (
+    Claim('attention', "Attention heads mirror themselves or swap in pairs",
+          f"{PAPER}, the attention-autoencoder experiment",
+          "attention heads", ATTENTION_RULE, lambda by_page: attention_claim(by_page["attention"])),
+)

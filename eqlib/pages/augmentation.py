@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from eqlib.verdicts import PAPER, WORDS, Claim, grade, judged, majority
+from eqlib.rules import Rule
 from eqlib.analysis import analyze_mlp, mlp_metric
 from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.metric import DEFAULT_READING
@@ -94,3 +96,46 @@ def quality_table(test: dict, task) -> tuple:
     return (["model", key.replace("_", " "), "end-to-end equivariance error"],
             [[KIND_NAMES[k], pm(stats([t[key] for t in ts]), 4), pm(stats([t["test_equivariance_error"] for t in ts]))]
              for k, ts in test.items()])
+
+
+# --------------------------------------------------------------------------- the report's claims this page decides
+
+AUGMENTATION_RULE = Rule("augmentation", "on the augmentation page's Tanh networks, per task: not testable unless augmentation makes "
+                         "them equivariant enough in most seeds of each task (end-to-end error at most {enough:.2g} of "
+                         "the weight-0 control's); then reproduced if, in most seeds of each task, augmentation "
+                         "explains at least {share:.0%} as many first-layer neurons as the equivariance loss; partly if "
+                         "in one task; not reproduced otherwise", {"enough": EQUIVARIANT_ENOUGH, "share": 0.9},
+         written="after")
+
+def augmentation_claim(res: dict) -> dict:
+    """:data:`RULES` ``["augmentation"]``, from the augmentation page's results, per task."""
+    rule = AUGMENTATION_RULE
+    inputs, parts = {}, []
+    for task, r in res["tasks"].items():
+        t = r["test"]
+        ratios = [a["test_equivariance_error"] / max(c["test_equivariance_error"], 1e-300)
+                  for a, c in zip(t["augmentation"], t["control"])]
+        aug = [a["explained"] for a in r["per_seed"]["augmentation"]]
+        loss = [a["explained"] for a in r["per_seed"]["equivariant"]]
+        inputs.update({f"{task}: augmentation's end-to-end error over the control's": ratios,
+                       f"{task}: neurons explained, augmentation": aug, f"{task}: neurons explained, the loss": loss})
+        parts.append(f"{task}: end-to-end error {', '.join(f'{x:.2f}' for x in ratios)} of the control's; explained "
+                     f"first-layer neurons, augmentation {aug} against the loss's {loss}")
+    tasks = list(res["tasks"])
+
+    def judge(i):
+        enough = {t: majority(x <= rule["enough"] for x in i[f"{t}: augmentation's end-to-end error over the control's"])
+                  for t in tasks}
+        ok = {t: majority(a >= rule["share"] * b for a, b in zip(i[f"{t}: neurons explained, augmentation"],
+                                                                 i[f"{t}: neurons explained, the loss"])) for t in tasks}
+        return WORDS[3] if not all(enough.values()) else grade(all(ok.values()), any(ok.values()))
+    integer = {n for n in inputs if "explained" in n}
+    return {**judged(judge, inputs, integer=integer, seeds=res.get("seeds")), "evidence": "; ".join(parts),
+            "seeds": f"{len(res['seeds'])} seeds per task"}
+
+CLAIMS = (
+    Claim('augmentation', "Ours, beyond the paper: an MLP made mirror-equivariant by data augmentation instead of the loss is "
+                    "layerwise equivariant alike (the theorem is about the function, not how it was trained)",
+          f"ours: {PAPER}, the theorem's premise (an equivariant function), reached without the loss",
+          "augmentation (ours)", AUGMENTATION_RULE, lambda by_page: augmentation_claim(by_page["augmentation"]), ours=True),
+)

@@ -16,6 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from eqlib.verdicts import Claim, grade, judged
+from eqlib.rules import Rule
 from eqlib import conv
 from eqlib.stats import count, pm, stats
 from eqlib.models import CNNConfig
@@ -397,3 +399,46 @@ def merge_figure(res: dict):
                       yaxis_title="test accuracy", margin=dict(t=80))
     fig.update_xaxes(title_text="α")
     return fig
+
+
+# --------------------------------------------------------------------------- the report's claims this page decides
+
+CNN_RULE = Rule("cnn", "on the invariance-loss networks of the convolutional page, counting per activation and seed the layers "
+                "that meet the page's four criteria (fixed before its results): reproduced if, for Tanh and for ReLU, "
+                "every layer does in most seeds; partly if, in most seeds, at least {partly_layers} layers do for some "
+                "activation, or at least one layer does for every activation (one layer of one activation is not "
+                "enough); not reproduced otherwise", {"partly_layers": 2}, written="after")
+
+def cnn_claim(res: dict) -> dict:
+    """:data:`RULES` ``["cnn"]``: per activation and seed, the invariance-loss network's layers that meet the page's
+    criteria (:func:`eqlib.pages.verdict`); one layer of one activation is not enough for *partly*."""
+    v = verdict(res)
+    n_layers, k = v["n_layers"], CNN_RULE["partly_layers"]
+    name = lambda a: f"passing layers, {ACT_NAMES[a]}"
+    inputs = {name(a): [len(p) for p in per] for a, per in v["passing"].items()}
+
+    def judge(i):
+        counts = list(i.values())
+        every = all(majority(c == n_layers for c in per) for per in counts)
+        partly = any(majority(c >= k for c in per) for per in counts) or all(majority(c >= 1 for c in per)
+                                                                            for per in counts)
+        return grade(every, partly)
+    passing = "; ".join(f"{ACT_NAMES[a]} {[len(l) for l in per]} ({v['per_activation'][a]})"
+                        for a, per in v["passing"].items())
+    enough = findings(res)["enough"]
+    return {**judged(judge, inputs, integer=set(inputs), seeds=res["protocol"]["seeds"],
+                      bounds={n: (0, n_layers) for n in inputs}),
+            "evidence": f"passing layers of {n_layers} per seed: {passing}; every layer passes in {v['all_pass']} "
+                        f"of {v['pairs']} activation–seed pairs (controls: {v['control_all_pass']}), at least one in "
+                        f"{v['some_pass']} (controls: {v['control_some_pass']}); end-to-end invariant (at most "
+                        f"{EQUIVARIANT_ENOUGH:.2g} of the control's error) in {sum(enough)} of {len(enough)} "
+                        f"activation–seed pairs; {limits_sentence(res)}",
+            "seeds": f"{len(res['protocol']['seeds'])} seeds per activation"}
+
+CLAIMS = (
+    Claim('cnn', "Ours, beyond the paper: a CNN trained to be mirror invariant is layerwise equivariant, the mirror "
+           "permuting each layer's channels (Bökman and Kahl's conjecture, tested on a small CNN)",
+          "ours: Bökman and Kahl (NeurIPS 2023), \"Investigating how ReLU-networks encode symmetries\", their "
+           "conjecture for mirror-equivariant CNNs; the paper's theorem for an identifiable (Tanh) CNN",
+          "a CNN (ours)", CNN_RULE, lambda by_page: cnn_claim(by_page["cnn"]), ours=True),
+)

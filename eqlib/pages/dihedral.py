@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from eqlib.verdicts import PAPER, WORDS, Claim, grade, judged
+from eqlib.rules import Rule
 from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.beyond import fit_group_actions, group_equivariance_errors, with_random_filters
 from eqlib.groups import D4
@@ -154,3 +156,45 @@ def orbit_filters(W1, orbits, max_orbits=10, title="filter orbits under the fitt
     fig.update_layout(title=title, height=len(rows) * tile * 0.9 + 100, width=width * tile * 0.9 + 360,
                       margin=dict(l=10, r=260, t=50, b=10))
     return axes_off(fig)
+
+
+# --------------------------------------------------------------------------- the report's claims this page decides
+
+DIHEDRAL_RULE = Rule("dihedral", "on the D4 page's networks: not testable unless the D4-loss network is equivariant enough in most "
+                     "seeds (its end-to-end error over D4's elements at most {enough:.2g} of the weight-0 control's); "
+                     "then reproduced if, in most seeds, the homomorphism defect of its fitted first-layer actions is "
+                     "below each null's (the control, the network at initialisation, random filters of the same "
+                     "norms); partly if below at least one null's in most seeds; not reproduced otherwise",
+         {"enough": EQUIVARIANT_ENOUGH}, written="after")
+
+def dihedral_claim(res: dict) -> dict:
+    """:data:`RULES` ``["dihedral"]``, from the D4 page's results: its precondition, then its findings."""
+    enough = DIHEDRAL_RULE["enough"]
+    ratios = end_to_end_ratios(res)
+    findings = dihedral_findings(res)
+    below = {k: sum(v) for k, v in findings.items()}
+    defects = ", ".join(f"{f['mean_defect']:.2f}" for f in res["fits"]["d4"])
+    names = {"d4": "homomorphism defect, D4 loss", **{k: f"homomorphism defect, {KIND_NAMES[k]}" for k in findings}}
+    inputs = {"end-to-end error over the control's": ratios,
+              **{n: [f["mean_defect"] for f in res["fits"][k]] for k, n in names.items()}}
+
+    def judge(i):
+        if not majority(r <= enough for r in i["end-to-end error over the control's"]):
+            return WORDS[3]
+        per = [majority(a < b for a, b in zip(i[names["d4"]], i[names[k]])) for k in findings]
+        return grade(all(per), any(per))
+    return {**judged(judge, inputs, seeds=res.get("seeds")),
+            "evidence": f"end-to-end error of the D4-loss networks over D4's elements, as a fraction of the control's: "
+                        f"{', '.join(f'{r:.2f}' for r in ratios)} (at most {enough:.2g} in {sum(r <= enough for r in ratios)} "
+                        f"of {len(ratios)} seeds); homomorphism defect below the null's in "
+                        + ", ".join(f"{n} of {len(findings[k])} seeds ({KIND_NAMES[k]})" for k, n in below.items())
+                        + f"; mean defect per seed {defects}",
+            "seeds": f"{len(ratios)} seeds"}
+
+CLAIMS = (
+    Claim('dihedral', "Ours, beyond the paper: in an MLP trained to be D4-equivariant, the first layer's fitted actions "
+                "compose as the group does, P(g)P(h) = P(gh) (the theorem's homomorphism)",
+          f"ours: {PAPER}, the theorem's homomorphism from the group into each layer's symmetry group, "
+                "for a group larger than the mirror",
+          "D4's homomorphism (ours)", DIHEDRAL_RULE, lambda by_page: dihedral_claim(by_page["dihedral"]), ours=True),
+)

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eqlib.analysis import (analyze_mlp, direct_negated_filters, first_layer, mlp_claims, mlp_metric,
+from eqlib.analysis import (OUTGOING_RESIDUAL, analyze_mlp, direct_negated_filters, first_layer, mlp_claims, mlp_metric,
                             mlp_metric_precision, pair_outgoing)
 from eqlib.metric import (DEFAULT_READING, FLIP_NAMES, FLIPS, READING_SHORT, READINGS, activation_tested, floor_key,
                           floor_ratios, off_floor)
@@ -19,10 +19,14 @@ from eqlib.models import MLPConfig
 from eqlib.pages.common import KINDS, check_seeds, config_record, metric_samples
 from eqlib.plots import KIND_COLORS, axes_off, png_uri, filter_image, filter_mosaic
 from eqlib.protocol import mlp_configs
-from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.results import load_or_run
-from eqlib.tables import KIND_NAMES, tested_readings
+from eqlib.rules import Rule
+from eqlib.stats import count, over_seeds, pm, stats
+from eqlib.study import NEGATED_MIN
+from eqlib.symmetry import MAX_RESIDUALS
+from eqlib.tables import ACT_NAMES, KIND_NAMES, tested_readings
 from eqlib.train import initial_model, train, train_seeds
+from eqlib.verdicts import PAPER, Claim, grade, judged, majority
 
 
 # --------------------------------------------------------------------------- the computation
@@ -238,7 +242,6 @@ def negated_structure_table(analyses: dict, threshold=None) -> tuple:
     """Per model kind and seed, the direct negated copies at the labels' threshold counted as filters, pairs and
     groups of mutually negated filters (with the largest group), and what the pairs' outgoing weights compute against
     the null of random pairs of the same network (:func:`eqlib.analysis.negated_structure`)."""
-    from eqlib.symmetry import MAX_RESIDUALS
     key = str(MAX_RESIDUALS["data"] if threshold is None else threshold)
     rows = []
     for k, v in analyses.items():
@@ -256,7 +259,6 @@ def negated_structure_table(analyses: dict, threshold=None) -> tuple:
 def negated_curves(analyses: dict, seeds, threshold=None):
     """Filters in direct negated copies against the residual threshold, per model kind and seed, as for the labels
     (:func:`threshold_curves`): does a count hinge on the threshold the labels use?"""
-    from eqlib.symmetry import MAX_RESIDUALS
     curves = {k: [{t: c["filters"] for t, c in a["negated"]["by_threshold"].items()} for a in v]
               for k, v in analyses.items()}
     fig = threshold_curves(curves, seeds, MAX_RESIDUALS["data"] if threshold is None else threshold,
@@ -335,3 +337,162 @@ def threshold_curves(curves: dict, seeds, threshold=None, title="explained neuro
     fig.update_layout(title=title, xaxis_title="largest relative residual accepted",
                       yaxis_title="active neurons explained", height=380)
     return fig
+
+
+# --------------------------------------------------------------------------- the report's claims this page decides
+
+MLP_PAGES = {("autoencoder", "tanh"): "mlp_tanh_autoencoder", ("autoencoder", "gelu"): "mlp_gelu_autoencoder",
+             ("classifier", "tanh"): "mlp_tanh_classifier", ("classifier", "gelu"): "mlp_gelu_classifier"}
+
+
+def mlp_results(by_page: dict) -> dict:
+    """The four MLP pages' results, ``{(task, first activation): results}``."""
+    return {k: {**by_page[c], "seeds": by_page[c].get("seeds")} for k, c in MLP_PAGES.items()}
+
+TANH_RULE = Rule("tanh", "reproduced if, in every seed of both Tanh configurations, at least {active_fraction:.0%} of the active "
+                 "first-layer neurons are explained by a signed permutation (data metric) and more than in the "
+                 "weight-0 control and at initialisation; partly if that holds in most seeds of each; not reproduced "
+                 "otherwise", {"active_fraction": 0.5})
+
+GELU_RULE = Rule("gelu", "read on the GELU autoencoder's first-layer filters in direct negated copies (pre_j ≈ −pre_i), per "
+                 "seed: reproduced if, in most seeds, there are at least {negated_min}, more than in the Tanh "
+                 "autoencoder of the same seed and more than at initialisation; partly if, in most seeds, there are at "
+                 "least {negated_min} (but the comparisons fail); not reproduced otherwise", {"negated_min": NEGATED_MIN},
+         written="after")
+
+BYPASS_RULE = Rule("bypass", "reproduced if, in most GELU autoencoder seeds, at least one direct negated pair has opposite "
+                   "outgoing weights (‖v_i + v_j‖ / max(‖v_i‖, ‖v_j‖) ≤ {residual:g}); partly if in some seed; not "
+                   "reproduced otherwise", {"residual": OUTGOING_RESIDUAL}, written="after")
+
+def tanh_claim(mlp: dict) -> dict:
+    frac = TANH_RULE["active_fraction"]
+    tasks = [t for (t, a) in mlp if a == "tanh"]
+    ex = lambda task, kind: [a["explained"] for a in mlp[(task, "tanh")]["per_seed"][kind]]
+    active = {t: [a["active"] for a in mlp[(t, "tanh")]["per_seed"]["equivariant"]] for t in tasks}
+    name = lambda task, kind: f"neurons explained, Tanh {task}" + {"equivariant": "", "control": ", control",
+                                                                    "init": ", at initialisation"}[kind]
+    inputs = {name(t, k): ex(t, k) for t in tasks for k in ("equivariant", "control", "init")}
+
+    def judge(i):
+        per = [[e >= a * frac and e > c and e > z for e, a, c, z in zip(i[name(t, "equivariant")], active[t],
+                                                                         i[name(t, "control")], i[name(t, "init")])]
+               for t in tasks]
+        return grade(all(all(p) for p in per), all(majority(p) for p in per))
+    n = len(ex(tasks[0], "equivariant"))
+    seeds = mlp[(tasks[0], "tanh")].get("seeds")
+    return {**judged(judge, inputs, integer=set(inputs), seeds=seeds),
+            "evidence": "explained of 64 (equivariant / control / at initialisation): autoencoder "
+                        f"{ex('autoencoder', 'equivariant')} / {ex('autoencoder', 'control')} / {ex('autoencoder', 'init')}, "
+                        f"classifier {ex('classifier', 'equivariant')} / {ex('classifier', 'control')} / "
+                        f"{ex('classifier', 'init')}",
+            "seeds": f"{n} seeds per configuration"}
+
+
+def direct_counts(mlp: dict, task: str, act: str, kind: str) -> list:
+    """Filters in direct negated copies per seed of one configuration's ``kind`` of model."""
+    return [direct_negated_filters(a) for a in mlp[(task, act)]["per_seed"][kind]]
+
+
+def structure_counts(mlp: dict, task: str, act: str, kind: str, threshold=None) -> dict:
+    """Per seed, the direct negated copies counted as filters, pairs and groups (and the largest group) at the labels'
+    threshold (:func:`eqlib.analysis.negated_structure`); None for results made before it was computed."""
+    key = str(MAX_RESIDUALS["data"] if threshold is None else threshold)
+    per = [a.get("negated", {}).get("by_threshold", {}).get(key) for a in mlp[(task, act)]["per_seed"][kind]]
+    if any(p is None for p in per):
+        return None
+    return {k: [p[k] for p in per] for k in ("filters", "pairs", "groups", "largest")}
+
+
+def pairs_phrase(mlp: dict, task: str, act: str, kind="equivariant") -> str:
+    """What one configuration's direct negated pairs compute, over its seeds, in words, against the null of random
+    pairs of the same networks' outgoing weights where it was computed."""
+    p = pair_outgoing(mlp[(task, act)]["per_seed"][kind])
+    if not p["pairs"]:
+        return f"{ACT_NAMES[act]} {task}: no direct pairs"
+    nulls = [a.get("negated", {}).get("outgoing_null", {}) for a in mlp[(task, act)]["per_seed"][kind]]
+    null = ""
+    if all("median" in n for n in nulls):
+        null = (f"; random pairs of the same networks' outgoing weights give {np.median([n['median'] for n in nulls]):.2g} "
+                f"(5–95 %: {min(n['q05'] for n in nulls):.2g}–{max(n['q95'] for n in nulls):.2g})")
+    unrelated = p["pairs"] - p["bypass"] - p["even"]
+    return (f"{ACT_NAMES[act]} {task}: {p['bypass']} of {p['pairs']} pairs a bypass, {p['even']} even, {unrelated} "
+            f"unrelated; median outgoing residual {p['median_outgoing']:.2g} (smallest {p['min_outgoing']:.2g}; a "
+            f"bypass gives 0, equal weights 2){null}")
+
+
+def gelu_sentence(mlp: dict) -> str:
+    """The GELU picture in one computed sentence: the copies with the loss against without it, GELU against Tanh,
+    and what the pairs compute."""
+    g, c, t = (direct_counts(mlp, "autoencoder", a, k) for a, k in (("gelu", "equivariant"), ("gelu", "control"),
+                                                                     ("tanh", "equivariant")))
+    n = len(g)
+    fewer = sum(x < y for x, y in zip(g, c))
+    more = sum(x > y for x, y in zip(g, t))
+    p = pair_outgoing(mlp[("autoencoder", "gelu")]["per_seed"]["equivariant"])
+    return (f"The GELU autoencoder has filters in direct negated copies {g} with the equivariance loss and {c} without "
+            f"it (its weight-0 control): fewer with the loss in {fewer} of {n} seeds, so the loss does not make them; "
+            f"more than the Tanh autoencoder's {t} in {more} of {n} seeds; and of their {p['pairs']} pairs, "
+            f"{p['bypass']} are a bypass and {p['even']} even")
+
+
+def gelu_claim(mlp: dict, negated_min=None) -> dict:
+    """:data:`RULES` ``["gelu"]``: the GELU autoencoder's direct negated copies against the Tanh autoencoder's
+    and initialisation's, seed by seed; the copies as pairs and groups, the controls and the classifier beside it.
+    ``negated_min`` defaults to the rule's threshold, read at the call."""
+    negated_min = GELU_RULE["negated_min"] if negated_min is None else negated_min
+    names = {("gelu", "equivariant"): "filters in direct negated copies, GELU autoencoder",
+             ("tanh", "equivariant"): "filters in direct negated copies, Tanh autoencoder",
+             ("gelu", "init"): "filters in direct negated copies, GELU autoencoder at initialisation"}
+    inputs = {n: direct_counts(mlp, "autoencoder", a, k) for (a, k), n in names.items()}
+
+    def judge(i):
+        g, t, z = (i[names[k]] for k in names)
+        enough = [x >= negated_min for x in g]
+        return grade(majority([e and x > y and x > w for e, x, y, w in zip(enough, g, t, z)]), majority(enough))
+    c = lambda task, act, kind: direct_counts(mlp, task, act, kind)
+    structure = ""
+    ge, te = (structure_counts(mlp, "autoencoder", a, "equivariant") for a in ("gelu", "tanh"))
+    if ge and te:
+        structure = (f"; as pairs / groups: GELU {ge['pairs']} / {ge['groups']} (largest group {ge['largest']}), "
+                     f"Tanh {te['pairs']} / {te['groups']} (largest group {te['largest']})")
+    return {**judged(judge, inputs, integer=set(inputs), seeds=mlp[("autoencoder", "gelu")].get("seeds")),
+            "evidence": f"filters in direct negated copies, GELU autoencoder {inputs[names[('gelu', 'equivariant')]]} "
+                        f"against Tanh autoencoder {inputs[names[('tanh', 'equivariant')]]} and initialisation "
+                        f"{inputs[names[('gelu', 'init')]]}{structure}; weight-0 controls: GELU "
+                        f"{c('autoencoder', 'gelu', 'control')}, Tanh {c('autoencoder', 'tanh', 'control')}; GELU "
+                        f"classifier {c('classifier', 'gelu', 'equivariant')} (control "
+                        f"{c('classifier', 'gelu', 'control')}). {gelu_sentence(mlp)}",
+            "seeds": f"{len(inputs[names[('gelu', 'equivariant')]])} seeds per configuration"}
+
+
+def bypass_claim(mlp: dict) -> dict:
+    """:data:`RULES` ``["bypass"]``: does any direct negated pair of the GELU autoencoder have opposite
+    outgoing weights, seed by seed; what every pair computes (bypass, even unit or unrelated) against the null of
+    random pairs of the same network's outgoing weights."""
+    per = [pair_outgoing([a]) for a in mlp[("autoencoder", "gelu")]["per_seed"]["equivariant"]]
+    name = "bypass pairs, GELU autoencoder"
+    inputs = {name: [p["bypass"] for p in per]}
+    judge = lambda i: grade(majority(c > 0 for c in i[name]), any(c > 0 for c in i[name]))
+    return {**judged(judge, inputs, integer={name}, seeds=mlp[("autoencoder", "gelu")].get("seeds")),
+            "evidence": f"GELU autoencoder: bypass pairs {[p['bypass'] for p in per]}, even pairs "
+                        f"{[p['even'] for p in per]}, of direct pairs {[p['pairs'] for p in per]} per seed; "
+                        f"{pairs_phrase(mlp, 'autoencoder', 'gelu')}; weight 0: "
+                        f"{pairs_phrase(mlp, 'autoencoder', 'gelu', 'control')}",
+            "seeds": f"{len(per)} seeds"}
+
+CLAIMS = (
+    Claim('tanh', "With a Tanh first layer, the first-layer filters are self-symmetric or come in mirrored and "
+            "mirrored-negated pairs: a signed permutation under the mirror",
+          f"{PAPER}, the CIFAR-10 MLP experiment's Tanh filters",
+          "Tanh's filters", TANH_RULE, lambda by_page: tanh_claim(mlp_results(by_page))),
+    Claim('gelu', "GELU \"resulted in degenerate parameters, particularly in the autoencoder\": first-layer filters in "
+            "negated copies (the paper's observation)",
+          f"{PAPER}, the paper's own summary of its experiments (quoted)",
+          "GELU's negated copies", GELU_RULE, lambda by_page: gelu_claim(mlp_results(by_page))),
+    Claim('bypass', "GELU degenerated \"as the network bypassed the nonlinearity to achieve equivariance without a permutation "
+              "action\": the negated pairs are a linear bypass, their opposite outgoing weights making "
+              "GELU(t) − GELU(−t) = t (the mechanism)",
+          f"{PAPER}, the paper's own summary of its experiments (quoted): the mechanism it names, "
+              "GELU(t) − GELU(−t) = t, read on the pairs' outgoing weights",
+          "GELU's bypass mechanism", BYPASS_RULE, lambda by_page: bypass_claim(mlp_results(by_page))),
+)

@@ -7,12 +7,17 @@ import math
 
 import plotly.graph_objects as go
 
+from eqlib.pages.mlp_filters import mlp_results
+from eqlib.paper import TABLE_SOURCE
+from eqlib.study import TASKS, six_rows, verdict
+from eqlib.verdicts import Claim, judged
+from eqlib.rules import Rule
 from eqlib.stats import pm, stats
 from eqlib.metric import DEFAULT_READING, READING_SHORT, READINGS, floor_key
 from eqlib.pages.common import KINDS
 from eqlib.paper import (ACTIVATIONS, FLIP_SHORT, LAYER_SHORT, PAPER_TABLE, TASK_SHORT, mean_below, ranges_disjoint,
                          seedwise_below, within_factor)
-from eqlib.tables import KIND_NAMES, quality_key, tested_readings
+from eqlib.tables import ACT_NAMES, KIND_NAMES, quality_key, tested_readings
 
 
 def side_by_side(metric: dict) -> list:
@@ -212,3 +217,56 @@ def paper_scatter(rows, title="ours against the paper (log scales; the band is a
     fig.update_yaxes(type="log", title="ours (mean over seeds)")
     fig.update_layout(title=title, height=480)
     return fig
+
+
+# --------------------------------------------------------------------------- the report's claims this page decides
+
+_TABLE_RULE = ("the protocol study's verdict function applied to the chapters' own runs (primary reading, 100,000 "
+               "evaluation samples){scope}: its words are the report's")
+
+TABLE_RULE = Rule("table", _TABLE_RULE.format(scope=", its six rows and both tasks' criteria (pre-registered)"))
+
+TABLE_AUTOENCODER_RULE = Rule("table_autoencoder", _TABLE_RULE.format(scope=" on the autoencoder's rows alone, its criteria scaled to "
+                                                       "three rows"), written="after")
+
+TABLE_CLASSIFIER_RULE = Rule("table_classifier", _TABLE_RULE.format(scope=" on the classifier's rows alone, its criteria scaled to three "
+                                                      "rows, without the autoencoder's (f₂ and the negated copies)"),
+         written="after")
+
+def table_claim(mlp: dict, reading=DEFAULT_READING, tasks=TASKS) -> dict:
+    """The study's :func:`eqlib.study.verdict` on the chapters' runs, for ``tasks`` (both: the
+    pre-registered verdict; one: that task's rows alone)."""
+    table = six_rows(lambda t, a: mlp[(t, a)]["metric"], lambda t: mlp[(t, "gelu")]["per_seed"]["equivariant"],
+                     tasks, reading)
+    rows = table["rows"]
+    v = verdict(table, tasks)
+    failed = [k for k, ok in v["holds"].items() if not ok]
+    row_name = lambda k, a: f"{k[0]} {k[1].replace('_', ' ')} {'left-right' if k[2] == 'mirror' else 'up-down'}, {ACT_NAMES[a]}"
+    inputs = {row_name(k, a): list(vals) for k, per in rows.items() for a, vals in per.items()}
+    inputs.update({f"GELU {t} filters in negated copies": list(n) for t, n in table["negated"].items()})
+    keys = {row_name(k, a): (k, a) for k, per in rows.items() for a in per}
+
+    def judge(i):
+        t = {"rows": {k: {a: i[row_name(k, a)] for a in per} for k, per in rows.items()},
+             "negated": {task: i[f"GELU {task} filters in negated copies"] for task in table["negated"]}}
+        return verdict(t, tasks)["verdict"]
+    integer = {n for n in inputs if n not in keys}
+    seeds = mlp[(tasks[0], "tanh")].get("seeds")
+    return {**judged(judge, inputs, integer=integer, seeds=seeds),
+            "evidence": f"primary reading: Tanh below GELU in {v['tanh_below_gelu']} of {v['pairs']} row pairs, "
+                        f"{v['within']} of {v['values']} values within 2× of the paper's, left-right below up-down in "
+                        f"{sum(v['lr_below_ud'].values())} of {len(v['lr_below_ud'])} models in every seed; "
+                        f"criteria failed: {', '.join(failed) or 'none'}",
+            "seeds": f"{len(rows[next(iter(rows))]['tanh'])} seeds per value"}
+
+CLAIMS = (
+    Claim('table', "The table's values and orderings (Tanh below GELU, left-right below up-down), all six rows",
+          TABLE_SOURCE,
+          "the paper's table", TABLE_RULE, lambda by_page: table_claim(mlp_results(by_page))),
+    Claim('table_autoencoder', "The table's three autoencoder rows",
+          TABLE_SOURCE,
+          "the table's autoencoder rows", TABLE_AUTOENCODER_RULE, lambda by_page: table_claim(mlp_results(by_page), tasks=("autoencoder",))),
+    Claim('table_classifier', "The table's three classifier rows",
+          TABLE_SOURCE,
+          "the table's classifier rows", TABLE_CLASSIFIER_RULE, lambda by_page: table_claim(mlp_results(by_page), tasks=("classifier",))),
+)

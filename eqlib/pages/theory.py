@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from eqlib.verdicts import PAPER, Claim, grade, judged
+from eqlib.rules import Rule
 from eqlib.symmetry import cycles
 
 
@@ -57,3 +59,38 @@ def intertwiner_heatmap(residuals: dict, title="residual of the best B with s(Ax
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=title, height=380)
     return fig
+
+
+# --------------------------------------------------------------------------- the report's claims this page decides
+
+THEOREM_RULE = Rule("theorem", "reproduced if every executed check of the theory page holds (exact recovery of the planted "
+                    "layerwise action in every trial, to a layer error below {layer_error:g}; a trained student "
+                    "matching an equivariant teacher to below {student_error:g}, and layerwise equivariant under the "
+                    "recovered action to below {student_layer_error:g}); not reproduced otherwise",
+         {"layer_error": 1e-6, "student_error": 1e-5, "student_layer_error": 1e-4})
+
+def theorem_claim(theory: dict) -> dict:
+    trials = theory["trials"]
+    student = theory["equivariant_student"]
+    r = THEOREM_RULE
+    fixed = all(t["involutions"] for t in trials) and all(theory["recovery"]["involutions"]) and \
+        theory["recovery"]["agrees_with_planted"]
+    inputs = {"the largest layer error of a recovery trial": [t["max_layer_error"] for t in trials],
+              "the student's error": [student["error"]],
+              "the student's largest layer error": [max(student["layer_errors"])]}
+    judge = lambda i: grade(fixed and all(e < r["layer_error"] for e in i["the largest layer error of a recovery trial"])
+                            and i["the student's error"][0] < r["student_error"]
+                            and i["the student's largest layer error"][0] < r["student_layer_error"], False)
+    labels = {"the largest layer error of a recovery trial": [f"trial {k}" for k in range(len(trials))],
+              "the student's error": ["the student"], "the student's largest layer error": ["the student"]}
+    return {**judged(judge, inputs, labels=labels),
+            "evidence": f"exact recovery in {sum(t['involutions'] for t in trials)} of {len(trials)} random trials "
+                        f"(largest layer error {max(t['max_layer_error'] for t in trials):.0e}); a student trained to "
+                        f"an equivariant teacher matches it to {theory['equivariant_student']['error']:.0e}",
+            "seeds": f"{len(trials)} trials"}
+
+CLAIMS = (
+    Claim('theorem', "Identifiable equivariant networks are layerwise equivariant (the theorem)",
+          f"{PAPER}, the main theorem",
+          "the theorem", THEOREM_RULE, lambda by_page: theorem_claim(by_page["theory"])),
+)
