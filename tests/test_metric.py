@@ -7,7 +7,7 @@ from eqlib.metric import (READINGS, LinearFit, floor_ratios, image_covariance_fa
                           reading_batches, reading_samples, shared_linear_equivariance, activation_tested)
 from eqlib.models import MLP, MLPConfig
 from conftest import synthetic_cifar
-from numerics import FLOAT32, dot_tol, eps, sum_tol
+from numerics import FLOAT32, FLOAT64, dot_tol, eps, sum_tol
 
 # LinearFit.solve's ridge, relative to the Gram matrix's mean eigenvalue: it biases an exact map by about this
 # much times the latents' eigenvalue spread, which is not round-off and is the same on every machine
@@ -259,24 +259,31 @@ def test_an_identity_activation_sits_at_its_floor_and_a_saturated_tanh_does_not(
     reading tests it."""
     from eqlib.analysis import mlp_metric
     g = torch.Generator().manual_seed(0)
-    v = torch.randn(3, 3072, generator=g)
+    v = torch.randn(3, 3072, generator=g, dtype=torch.float64)      # a + b rounded in float32 would leave 2e-8
     a, b = v + mirror(v), v - mirror(v)
     W = torch.cat([a, a + b])
+    Wn = W / W.norm(dim=1, keepdim=True)
     models = {}
     for act, scale in (("identity", 1.0), ("tanh", 50.0)):
-        m = MLP(MLPConfig((3072, 6, 5, 3), (act, "gelu")))
+        # in float64, the test meaning exactness: the readings run in the model's own precision (mlp_prefixes)
+        m = MLP(MLPConfig((3072, 6, 5, 3), (act, "gelu"))).double()
         with torch.no_grad():
-            m.linears[0].weight.copy_(scale * W / W.norm(dim=1, keepdim=True))
+            m.linears[0].weight.copy_(scale * Wn)
             m.linears[0].bias.zero_()
         models[act] = [m]
     m = mlp_metric(models, data, readings=["covariance", "gaussian"], n_fit=300, n_eval=300, cache=shared)
     for r in m:
         # the identity returns its input: the same latents through the same arithmetic, bitwise
         assert m[r]["identity"]["first_layer"]["mirror"] == m[r]["identity"]["first_layer_pre"]["mirror"], r
-        # the model computes in float32: pre-activations of x and of its mirror are 3072-term dot products summed
-        # in other orders, each off by up to dot_tol of its spread, and the fitted map (norm under 2) carries one of
-        # the two errors into the residual (a worst-case bound; the value is ~1e-7 here)
-        assert m[r]["tanh"]["first_layer_pre"]["mirror"][0] < 3 * dot_tol(3072, FLOAT32), \
+        # exact in real arithmetic, and computed in float64: the fitted map is off by the ridge's bias and the
+        # normal equations' round-off, each read through cond(Gram) of the fitting latents, times ||A|| (the map
+        # a -> a, a + b -> 2a - (a + b)). Float32's worst case, 3 dot_tol(3072, float32) = 0.06, would not tell
+        # this floor from an unequivariant layer's (> 0.05 above)
+        x = torch.cat(list(reading_batches(r, data, 300, part="fit", cache=shared))).double()
+        y = x @ Wn.T
+        A = torch.linalg.lstsq(y, mirror(x) @ Wn.T).solution
+        tol = float(torch.linalg.cond(y.T @ y)) * (RIDGE + 2 * sum_tol(300)) * float(torch.linalg.matrix_norm(A, 2))
+        assert m[r]["tanh"]["first_layer_pre"]["mirror"][0] < tol < 0.05, \
             f"{r}: the planted filters' span is mirror-closed"
         assert floor_ratios(m, "identity")[r] == [1.0]
     assert activation_tested(m, "identity", flips=("mirror",)) == {"covariance": False, "gaussian": False}
