@@ -362,8 +362,7 @@ def assemble(profile: str) -> Path:
         nb = nbformat.read(src, as_version=4)
         cell = nbformat.v4.new_markdown_cell(f":::{{admonition}} On this page\n:class: tip\n{body}\n:::")
         cell.metadata["tags"] = ["page-header"]
-        first_md = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
-        nb.cells.insert(first_md + 1, cell)
+        export.insert_header(nb, cell)
         nbformat.write(scrub(nb, paths), GENERATED / f"{chapter}.ipynb")
         for suffix in (".json", ".png"):
             if src.with_suffix(suffix).exists():

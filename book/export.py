@@ -165,12 +165,37 @@ def colab(nb, header: str, install: str, doc_url=None, cites=None) -> nbformat.N
             c.outputs, c.execution_count = [], None
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
-    title = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
-    nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(header))
+    insert_header(nb, nbformat.v4.new_markdown_cell(header))
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
     nb.metadata["colab"] = {"provenance": []}
     return nb
+
+
+def split_title(nb) -> int:
+    """The index of the notebook's title cell, its first Markdown cell made to hold the title line alone: what
+    followed the title there (the page's claim) moves into a cell of its own right after it (its id derived from
+    the title cell's, so the notebook stays the same at every making). The page's header goes after the title."""
+    i = next(k for k, c in enumerate(nb.cells) if c.cell_type == "markdown")
+    lines = nb.cells[i].source.split("\n")
+    at = next((k for k, line in enumerate(lines) if line.startswith("# ")), None)
+    if at is None:
+        raise ValueError(f"a page's first Markdown cell starts with its title ('# ...'); found {lines[0][:80]!r}")
+    rest = "\n".join(lines[at + 1:]).strip("\n")
+    if rest:
+        nb.cells[i].source = "\n".join(lines[:at + 1])
+        cell = nbformat.v4.new_markdown_cell(rest)
+        cell.id = f"{nb.cells[i].get('id', 'title')}-after-title"
+        nb.cells.insert(i + 1, cell)
+    return i
+
+
+def insert_header(nb, cell):
+    """``cell`` (the page's header) right below the notebook's title (:func:`split_title`), its id derived from
+    the title's."""
+    i = split_title(nb)
+    cell.id = f"{nb.cells[i].get('id', 'title')}-header"
+    nb.cells.insert(i + 1, cell)
 
 
 # --------------------------------------------------------------------------- the header every page opens with

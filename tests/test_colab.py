@@ -135,6 +135,11 @@ def test_the_pages_notebooks_hold_no_myst_no_outputs_and_no_path_of_this_machine
             assert not [p for p in paths if p in text], f"{f} holds a path of this machine"
         header = nb.cells[1].source
         assert header.startswith("**This page shows**") and "**A re-run costs:**" in header, chapter
+        # the page opens with its header: the title alone above it, the page's own text (its claim) after it
+        book = nbformat.read(ROOT / "book" / "generated" / f"{chapter}.ipynb", as_version=4)
+        for cells, where in ((nb.cells, "notebook"), (book.cells, "book")):
+            assert re.fullmatch(r"# [^\n]+", cells[0].source.strip()), f"{chapter} ({where}): title alone first"
+            assert "This page shows" in cells[1].source, f"{chapter} ({where}): the header right below the title"
         install = next(c for c in nb.cells if "remove-cell" in c.metadata.get("tags", []) and "import eqlib" in c.source)
         assert re.search(r'COMMIT = "[0-9a-f]{40}"', install.source), f"{chapter}: pinned to the book's commit"
 
