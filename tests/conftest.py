@@ -73,6 +73,21 @@ def cache(tmp_path):
     return d
 
 
+def cache_with_data(path: Path) -> Path:
+    """A fresh cache folder, no network or analysis in it, holding the decoded CIFAR-10 of this environment's cache
+    (hard links: the loader replaces a file atomically, never writes into one), so that a test that needs empty
+    model caches does not decode the data set again. Without a decoded copy the folder starts empty."""
+    import shutil
+    from eqlib.data import cache_dir
+    path.mkdir(parents=True, exist_ok=True)
+    for f in cache_dir().glob("cifar10-*.npz"):
+        try:
+            os.link(f, path / f.name)
+        except OSError:                     # another file system
+            shutil.copyfile(f, path / f.name)
+    return path
+
+
 def random_images(n, seed):
     return np.random.default_rng(seed).integers(0, 256, (n, *IMAGE_SHAPE), dtype=np.uint8)
 

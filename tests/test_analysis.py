@@ -7,7 +7,7 @@ from eqlib.analysis import (analyze_attention, analyze_mlp, affine_r2, direct_ne
 from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.data import mirror
 from eqlib.models import MLP, MLPConfig
-from numerics import FLOAT32, cancel_tol, dot_tol, eps, sum_tol
+from numerics import FLOAT32, cancel_tol, dot_tol, sum_tol
 
 
 def planted_bypass(seed=0, n=12):

@@ -15,6 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 sys.path.insert(0, str(ROOT / "book"))
 import build  # noqa: E402  (book/build.py)
 from eqlib import registry  # noqa: E402
+from conftest import cache_with_data  # noqa: E402
 
 
 def cells(nb_path):
@@ -140,7 +141,7 @@ def test_colab_rehearsal_notebooks_install_eqlib_through_their_own_first_cell(tm
     import os
     venv = tmp_path / "venv"
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "JUPYTER_PATH": str(venv / "share" / "jupyter"),
-           "EQLIB_INSTALL": f"eqlib @ file://{ROOT}", "PIP_NO_BUILD_ISOLATION": "0", "EQLIB_CACHE": str(tmp_path / "cache")}
+           "EQLIB_INSTALL": f"eqlib @ file://{ROOT}", "PIP_NO_BUILD_ISOLATION": "0", "EQLIB_CACHE": str(cache_with_data(tmp_path / "cache"))}
     run = lambda *args, **kw: subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, **kw)
     py = str(child_venv(venv, with_pip=False))       # pip, setuptools: this environment's
     site = run(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", check=True).stdout

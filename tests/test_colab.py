@@ -3,7 +3,6 @@ kernel, no MyST, no path of the builder's machine, and an install cell pinned to
 
 The export is a product of the book's build (`make book-quick` writes _build/quick/colab/); the tests that read it
 are skipped without it, unless EQLIB_REQUIRE_BROWSER=1 (CI), where the build must have made it."""
-import json
 import os
 import re
 import sys

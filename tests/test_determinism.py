@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "book"))
 import build  # noqa: E402  (book/build.py)
 from eqlib.results import VOLATILE  # noqa: E402
+from conftest import cache_with_data  # noqa: E402
 
 
 @pytest.mark.skipif(not os.environ.get("EQLIB_DATA"), reason="needs CIFAR-10 (EQLIB_DATA)")
@@ -22,7 +23,7 @@ def test_same_seed_same_results_file(tmp_path, monkeypatch):
     digests, results = [], []
     monkeypatch.setenv("MKL_DYNAMIC", "FALSE")       # as book/build.py runs its kernels
     for k in range(2):
-        monkeypatch.setenv("EQLIB_CACHE", str(tmp_path / f"cache{k}"))
+        monkeypatch.setenv("EQLIB_CACHE", str(cache_with_data(tmp_path / f"cache{k}")))   # no network, no analysis
         out = tmp_path / f"r{k}.json"
         pm.execute_notebook(str(ROOT / "notebooks" / "mlp_filters.ipynb"), str(tmp_path / f"o{k}.ipynb"),
                             parameters={"profile": "quick", "epochs": 2, "train_size": 1000, "n_eval": 2000,

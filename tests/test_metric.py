@@ -7,7 +7,7 @@ from eqlib.metric import (READINGS, LinearFit, floor_ratios, image_covariance_fa
                           reading_batches, reading_samples, shared_linear_equivariance, activation_tested)
 from eqlib.models import MLP, MLPConfig
 from conftest import synthetic_cifar
-from numerics import FLOAT32, FLOAT64, dot_tol, eps, sum_tol
+from numerics import FLOAT32, eps, sum_tol
 
 # LinearFit.solve's ridge, relative to the Gram matrix's mean eigenvalue: it biases an exact map by about this
 # much times the latents' eigenvalue spread, which is not round-off and is the same on every machine

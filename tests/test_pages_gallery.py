@@ -2,7 +2,6 @@
 network that shows its image and hover layer alone and its counts in the title, and the images either embedded
 (outside the book) or written beside the page's results (the book links them)."""
 import numpy as np
-import pytest
 import torch
 
 from eqlib.data import mirror

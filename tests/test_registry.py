@@ -3,7 +3,6 @@ and a planted page (a notebook and one row) is built like the others."""
 import json
 import shutil
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -95,3 +94,15 @@ def test_a_planted_page_is_a_notebook_and_one_row(tmp_path, monkeypatch):
     theory = next(p for p in toc["parts"] if p["caption"] == "Theory")
     assert theory["chapters"] == [{"file": "book/generated/theory"}, {"file": "book/generated/planted"}], \
         "in the table of contents, in its part, after the page before it"
+
+
+def test_every_activation_has_its_group_its_prediction_and_a_page():
+    """An activation is a function (eqlib.models), the scalings its hidden-symmetry group lets a filter carry
+    (eqlib.symmetry), the latent action the theorem predicts (eqlib.beyond) and, beyond the paper's two, a page (one
+    registry row, which the activation pages' module reads): a new activation missing from one of them fails here."""
+    from eqlib import beyond, models, symmetry
+    from eqlib.pages import activation
+    acts = set(models.ACTIVATIONS)
+    assert set(symmetry.SCALINGS) == acts and set(beyond.PREDICTED_GROUP) == acts
+    pages = {row.params["activation"] for row in registry.PAGES if row.module == "activation"}
+    assert pages == acts - {"tanh", "gelu"} and set(activation.ACTIVATION_PAGES) == pages

@@ -10,6 +10,7 @@ from eqlib.stats import count, over_seeds, pm, stats
 from eqlib.beyond import PREDICTED_GROUP, analyze_activation
 from eqlib.metric import DEFAULT_READING
 from eqlib.pages.common import check_seeds, config_record, metric_samples
+from eqlib import registry
 from eqlib.protocol import mlp_configs
 from eqlib.results import load_or_run
 from eqlib.symmetry import SCALINGS
@@ -17,7 +18,8 @@ from eqlib.tables import tested_readings
 from eqlib.train import initial_model, train_seeds
 
 
-ACTIVATION_PAGES = ("relu", "leaky_relu", "sigmoid", "identity", "square")
+# the activations beyond the paper's two, one page each: read from the registry's rows (a new one is a row there)
+ACTIVATION_PAGES = tuple(row.params["activation"] for row in registry.PAGES if row.module == "activation")
 
 
 ALL_ACTIVATIONS = ("tanh", "gelu") + ACTIVATION_PAGES
