@@ -177,11 +177,17 @@ def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, de
 
 def load_snapshot(model_config, train_config: TrainConfig, data: CIFAR10, cache=None):
     """The model as it was when the equivariance loss switched on, and the history up to then;
-    ``None`` when no run with this beginning has been trained with the cache on."""
+    ``None`` when no run with this beginning has been trained with the cache on, and the book's published
+    networks (``EQLIB_NETWORKS``) do not hold it. A page that reads a snapshot names it among its networks, as it
+    names the trained ones, so a full build publishes it with them."""
     skey = snapshot_key(model_config, train_config, data)
-    ckpt = load_checkpoint(cache_dir(cache) / "models" / f"{skey}.pt", skey)
+    path = cache_dir(cache) / "models" / f"{skey}.pt"
+    ckpt = load_checkpoint(path, skey)
+    if ckpt is None and fetch(skey, path):           # the book's published snapshot, hash-checked
+        ckpt = load_checkpoint(path, skey)
     if ckpt is None:
         return None
+    note_network(skey)
     model = build_model(model_config)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt["history"]

@@ -17,8 +17,13 @@ from PIL import Image
 from eqlib.data import CLASSES, IMAGE_SHAPE, _channel_stats, CIFAR10
 
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):      # make test's workers share the cores instead of each taking all
+    # and so do the kernels and processes a worker starts (papermill, nbclient, a fresh venv): torch and OpenMP take
+    # every core by default, and two workers' kernels at two threads each on two cores slow each other far more
+    # than twofold (OpenMP's threads spin while they wait)
+    _share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _share
     import torch
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    torch.set_num_threads(int(_share))
 
 
 ROUND_OFF_BOUNDS = ("sum_tol(", "dot_tol(", "cancel_tol(", "eps(")     # tests/numerics.py

@@ -14,7 +14,7 @@ import torch
 from conftest import synthetic_cifar
 from eqlib import networks, results
 from eqlib.models import MLPConfig
-from eqlib.train import TrainConfig, cache_key, train
+from eqlib.train import TrainConfig, cache_key, load_snapshot, snapshot_key, train
 
 CFG = MLPConfig((3072, 8, 3072), ("tanh",))
 TC = TrainConfig(epochs=2, batch_size=128)
@@ -138,3 +138,22 @@ def test_a_page_names_the_networks_it_used(published, monkeypatch, tmp_path):
     keys = [train(CFG, TrainConfig(epochs=2, batch_size=128, seed=s), published["data"], progress=False).key
             for s in (0, 1, 0)]
     assert run.provenance()["networks"] == sorted(set(keys)), "what pack reads to know the book's networks"
+
+
+def test_a_snapshot_a_page_reads_is_named_packed_and_fetched_like_a_network(published, monkeypatch, tmp_path):
+    """The attention page also reads each run's snapshot at switch-on (load_snapshot): the page's results name it, so
+    a full build packs it, and a fresh cache gets it from the published networks; without them it is missing."""
+    data, tc = published["data"], TrainConfig(epochs=2, batch_size=128, seed=0)
+    skey = snapshot_key(CFG, tc, data)
+    monkeypatch.setenv("EQLIB_CACHE", str(published["root"] / "cache"))
+    run = results.Run(tmp_path / "r.json", "quick", [0])
+    original = load_snapshot(CFG, tc, data)[0].state_dict()
+    assert run.provenance()["networks"] == [skey], "the page names the snapshot it read"
+    networks.pack([skey], published["root"] / "cache" / "models", [], tmp_path / "snap.tar", tmp_path / "pinned.json")
+    monkeypatch.delenv("EQLIB_NETWORKS", raising=False)
+    monkeypatch.setenv("EQLIB_CACHE", str(tmp_path / "without"))
+    assert load_snapshot(CFG, tc, data) is None, "a fresh cache without the published networks has no snapshot"
+    use(monkeypatch, tmp_path / "snap.tar", tmp_path / "pinned.json", tmp_path / "fresh")
+    model, _ = load_snapshot(CFG, tc, data)
+    assert all(torch.equal(v, original[k]) for k, v in model.state_dict().items()), "the published snapshot"
+    assert (tmp_path / "fresh" / "models" / f"{skey}.pt").exists()
