@@ -132,6 +132,15 @@ def snapshot_key(model_config, tc: TrainConfig, data: CIFAR10, after: int | None
     return "snap-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def cached_or_published(path: Path, key: str):
+    """The checkpoint ``key`` from the model cache, else from the book's published networks (``EQLIB_NETWORKS``,
+    hash-checked, then kept in the cache); None where neither has it."""
+    ckpt = load_checkpoint(path, key)
+    if ckpt is None and fetch(key, path):
+        ckpt = load_checkpoint(path, key)
+    return ckpt
+
+
 def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, device=None,
           progress=True, use_cache=True) -> TrainResult:
     """Train (or load from the cache) a model; return it with its per-epoch history.
@@ -144,9 +153,7 @@ def train(model_config, train_config: TrainConfig, data: CIFAR10, cache=None, de
     path = models / f"{key}.pt"
     device = torch.device(device) if device is not None else default_device()
     if use_cache:
-        ckpt = load_checkpoint(path, key)
-        if ckpt is None and fetch(key, path):        # the book's published network (EQLIB_NETWORKS), hash-checked
-            ckpt = load_checkpoint(path, key)
+        ckpt = cached_or_published(path, key)
         if ckpt is not None:
             note_network(key)
             model = build_model(model_config)
@@ -181,10 +188,7 @@ def load_snapshot(model_config, train_config: TrainConfig, data: CIFAR10, cache=
     networks (``EQLIB_NETWORKS``) do not hold it. A page that reads a snapshot names it among its networks, as it
     names the trained ones, so a full build publishes it with them."""
     skey = snapshot_key(model_config, train_config, data)
-    path = cache_dir(cache) / "models" / f"{skey}.pt"
-    ckpt = load_checkpoint(path, skey)
-    if ckpt is None and fetch(skey, path):           # the book's published snapshot, hash-checked
-        ckpt = load_checkpoint(path, skey)
+    ckpt = cached_or_published(cache_dir(cache) / "models" / f"{skey}.pt", skey)
     if ckpt is None:
         return None
     note_network(skey)
